@@ -1,4 +1,5 @@
 import os
+# Subprocesses run in tmp_path so the source tree's pyconv/ cannot shadow the installed one.
 import subprocess
 import sys
 
@@ -25,23 +26,23 @@ def test_set_num_threads_rejects(bad, error, num_threads):
 
 
 @pytest.mark.parametrize("variable", ["PYCONV_NUM_THREADS", "OMP_NUM_THREADS"])
-def test_environment_sets_default(variable):
+def test_environment_sets_default(variable, tmp_path):
     from pyconv._kernels.openmp_info import openmp_enabled
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYCONV_NUM_THREADS", "OMP_NUM_THREADS")}
     env[variable] = "3"
     out = subprocess.run([sys.executable, "-c", "import pyconv; print(pyconv.get_num_threads())"],
-                         env=env, capture_output=True, text=True, check=True).stdout.strip()
+                         env=env, cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
     assert out == ("3" if openmp_enabled() else "1")
 
 
-def test_pyconv_variable_wins_over_omp():
+def test_pyconv_variable_wins_over_omp(tmp_path):
     env = dict(os.environ, PYCONV_NUM_THREADS="1", OMP_NUM_THREADS="2")
     out = subprocess.run([sys.executable, "-c", "import pyconv; print(pyconv.get_num_threads())"],
-                         env=env, capture_output=True, text=True, check=True).stdout.strip()
+                         env=env, cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
     assert out == "1"
 
 
-def test_import_does_not_import_torch():
+def test_import_does_not_import_torch(tmp_path):
     code = "import sys, pyconv, pyconv.functional; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True)
