@@ -18,9 +18,12 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 
-def _compiler_accepts(compiler, flags, link_flags=()):
-    """True if ``compiler`` compiles and links a tiny OpenMP program with ``flags``."""
-    source = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
+PLAIN_PROGRAM = "int main(void) { return 0; }\n"
+OPENMP_PROGRAM = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
+
+
+def _compiler_accepts(compiler, source, flags, link_flags=()):
+    """True if ``compiler`` compiles and links the C program ``source`` with ``flags``."""
     tmp = tempfile.mkdtemp()
     try:
         path = os.path.join(tmp, "probe.c")
@@ -46,9 +49,9 @@ class BuildKernels(build_ext):
         if self.compiler.compiler_type == "msvc":
             compile_flags, link_flags = ["/O2", "/openmp"], []
         else:
-            if native and _compiler_accepts(self.compiler, ["-march=native"]):
+            if native and _compiler_accepts(self.compiler, PLAIN_PROGRAM, ["-march=native"]):
                 compile_flags.append("-march=native")
-            if _compiler_accepts(self.compiler, ["-fopenmp"], ["-fopenmp"]):
+            if _compiler_accepts(self.compiler, OPENMP_PROGRAM, ["-fopenmp"], ["-fopenmp"]):
                 compile_flags.append("-fopenmp")
                 link_flags.append("-fopenmp")
             else:
