@@ -1,0 +1,194 @@
+# Pointwise activations as torch computes them on the CPU, one `cdef inline`
+# scalar function each, for float32 and float64 (fused `floating`): constants
+# and parameters are cast to the element type, and float32 uses the float
+# versions of libm (expf, erff, ...), as torch computes in the tensor's dtype.
+#
+# Other kernels (conv epilogues, the graph executor) reuse them with
+#     from pyconv._kernels.activation cimport activation_row, ACT_RELU, ...
+# either per element (act_relu(x), act_gelu(x), ...) or per row:
+#     activation_row(src, dst, n, kind, p0, p1, p2)
+# which chooses the loop once per row so each loop stays vectorisable;
+# src == dst (in place) is allowed.  Parameters per kind:
+#     ACT_IDENTITY, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_HARDSWISH,
+#     ACT_HARDSIGMOID, ACT_SILU, ACT_MISH, ACT_GELU, ACT_GELU_TANH: none
+#     ACT_HARDTANH:   p0 = min_val, p1 = max_val   (relu6: 0, 6)
+#     ACT_LEAKY_RELU: p0 = negative_slope           (rrelu eval: (lower + upper) / 2)
+#     ACT_ELU:        p0 = negative coefficient, p1 = positive coefficient,
+#                     p2 = input scale              (elu: alpha, 1, 1;
+#                     selu: alpha * scale, scale, 1; celu: alpha, 1, 1 / alpha)
+#     ACT_SOFTPLUS:   p0 = beta, p1 = threshold
+# NaN propagates through every one of them, as in torch.
+from cython cimport floating
+from libc.math cimport M_SQRT1_2, erf, erff, exp, expf, expm1, expm1f, log1p, log1pf, tanh, tanhf
+
+cdef enum:
+    ACT_IDENTITY = 0
+    ACT_RELU = 1
+    ACT_HARDTANH = 2
+    ACT_LEAKY_RELU = 3
+    ACT_ELU = 4
+    ACT_SIGMOID = 5
+    ACT_TANH = 6
+    ACT_HARDSWISH = 7
+    ACT_HARDSIGMOID = 8
+    ACT_SILU = 9
+    ACT_MISH = 10
+    ACT_GELU = 11
+    ACT_GELU_TANH = 12
+    ACT_SOFTPLUS = 13
+
+
+# libm in the element type's precision.
+cdef inline floating math_exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating math_expm1(floating x) noexcept nogil:
+    if floating is float:
+        return expm1f(x)
+    else:
+        return expm1(x)
+
+
+cdef inline floating math_log1p(floating x) noexcept nogil:
+    if floating is float:
+        return log1pf(x)
+    else:
+        return log1p(x)
+
+
+cdef inline floating math_tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+
+cdef inline floating math_erf(floating x) noexcept nogil:
+    if floating is float:
+        return erff(x)
+    else:
+        return erf(x)
+
+
+cdef inline floating act_relu(floating x) noexcept nogil:
+    # torch: clamp_min(x, 0); NaN and -0.0 pass through.
+    return <floating>0 if x < 0 else x
+
+
+cdef inline floating act_hardtanh(floating x, floating min_val, floating max_val) noexcept nogil:
+    # torch: clamp(x, min_val, max_val) = min(max(x, min_val), max_val) with NaN-propagating
+    # min/max: NaN in x or in a bound gives NaN.
+    cdef floating t = x if (x >= min_val or x != x) else min_val
+    return t if (t <= max_val or t != t) else max_val
+
+
+cdef inline floating act_leaky_relu(floating x, floating negative_slope) noexcept nogil:
+    return x if x > 0 else x * negative_slope
+
+
+cdef inline floating act_elu(floating x, floating negative_coef, floating positive_coef,
+                             floating input_scale) noexcept nogil:
+    return math_expm1(x * input_scale) * negative_coef if x <= 0 else x * positive_coef
+
+
+cdef inline floating act_sigmoid(floating x) noexcept nogil:
+    return <floating>1 / (<floating>1 + math_exp(-x))
+
+
+cdef inline floating act_tanh(floating x) noexcept nogil:
+    return math_tanh(x)
+
+
+cdef inline floating act_hardsigmoid(floating x) noexcept nogil:
+    # torch: min(max(x + 3, 0), 6) / 6
+    cdef floating t = x + <floating>3
+    t = <floating>0 if t < 0 else t
+    t = <floating>6 if t > 6 else t
+    return t / <floating>6
+
+
+cdef inline floating act_hardswish(floating x) noexcept nogil:
+    # torch: x * min(max(x + 3, 0), 6) / 6
+    cdef floating t = x + <floating>3
+    t = <floating>0 if t < 0 else t
+    t = <floating>6 if t > 6 else t
+    return x * t / <floating>6
+
+
+cdef inline floating act_silu(floating x) noexcept nogil:
+    return x / (<floating>1 + math_exp(-x))
+
+
+cdef inline floating act_mish(floating x) noexcept nogil:
+    return x * math_tanh(math_log1p(math_exp(x)))
+
+
+cdef inline floating act_gelu(floating x) noexcept nogil:
+    # torch approximate='none': x * 0.5 * (1 + erf(x / sqrt(2)))
+    return x * <floating>0.5 * (<floating>1 + math_erf(x * <floating>M_SQRT1_2))
+
+
+cdef inline floating act_gelu_tanh(floating x) noexcept nogil:
+    # torch approximate='tanh': 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))
+    cdef floating inner = <floating>0.7978845608028654 * (x + <floating>0.044715 * (x * x * x))
+    return <floating>0.5 * x * (<floating>1 + math_tanh(inner))
+
+
+cdef inline floating act_softplus(floating x, floating beta, floating threshold) noexcept nogil:
+    # torch: x if x * beta > threshold else log1p(exp(x * beta)) / beta
+    return x if x * beta > threshold else math_log1p(math_exp(x * beta)) / beta
+
+
+cdef inline void activation_row(const floating* src, floating* dst, Py_ssize_t n, int kind,
+                                double p0, double p1, double p2) noexcept nogil:
+    # dst[i] = activation(src[i]) for i < n; src may equal dst.
+    cdef Py_ssize_t i
+    cdef floating a = <floating>p0
+    cdef floating b = <floating>p1
+    cdef floating c = <floating>p2
+    if kind == ACT_RELU:
+        for i in range(n):
+            dst[i] = act_relu(src[i])
+    elif kind == ACT_HARDTANH:
+        for i in range(n):
+            dst[i] = act_hardtanh(src[i], a, b)
+    elif kind == ACT_LEAKY_RELU:
+        for i in range(n):
+            dst[i] = act_leaky_relu(src[i], a)
+    elif kind == ACT_ELU:
+        for i in range(n):
+            dst[i] = act_elu(src[i], a, b, c)
+    elif kind == ACT_SIGMOID:
+        for i in range(n):
+            dst[i] = act_sigmoid(src[i])
+    elif kind == ACT_TANH:
+        for i in range(n):
+            dst[i] = act_tanh(src[i])
+    elif kind == ACT_HARDSWISH:
+        for i in range(n):
+            dst[i] = act_hardswish(src[i])
+    elif kind == ACT_HARDSIGMOID:
+        for i in range(n):
+            dst[i] = act_hardsigmoid(src[i])
+    elif kind == ACT_SILU:
+        for i in range(n):
+            dst[i] = act_silu(src[i])
+    elif kind == ACT_MISH:
+        for i in range(n):
+            dst[i] = act_mish(src[i])
+    elif kind == ACT_GELU:
+        for i in range(n):
+            dst[i] = act_gelu(src[i])
+    elif kind == ACT_GELU_TANH:
+        for i in range(n):
+            dst[i] = act_gelu_tanh(src[i])
+    elif kind == ACT_SOFTPLUS:
+        for i in range(n):
+            dst[i] = act_softplus(src[i], a, b)
+    elif src != dst:
+        for i in range(n):
+            dst[i] = src[i]

@@ -1,0 +1,106 @@
+"""Softmax and log-softmax along one axis, numerically stable (the maximum is subtracted first)."""
+from cython.parallel cimport prange
+
+from cython cimport floating
+from libc.math cimport log
+
+from .activation cimport math_exp
+
+# Inner positions per work item when the softmax axis is not the last one: fixed,
+# so the split never depends on the thread count.
+cdef enum:
+    BLOCK = 128
+
+
+cdef void _softmax_row(const floating* x, floating* out, Py_ssize_t length, bint log_output) noexcept nogil:
+    # One contiguous row: max, then sum of exp(x - max) accumulated in double.
+    cdef Py_ssize_t i
+    cdef floating maximum = x[0]
+    cdef floating shifted
+    cdef double total = 0.0
+    cdef floating scale, log_total
+    for i in range(1, length):
+        if x[i] > maximum:
+            maximum = x[i]
+    if log_output:
+        for i in range(length):
+            total += math_exp(x[i] - maximum)
+        log_total = <floating>log(total)
+        for i in range(length):
+            out[i] = x[i] - maximum - log_total
+    else:
+        for i in range(length):
+            shifted = math_exp(x[i] - maximum)
+            out[i] = shifted
+            total += shifted
+        scale = <floating>(1.0 / total)
+        for i in range(length):
+            out[i] = out[i] * scale
+
+
+cdef void _softmax_columns(const floating* x, floating* out, Py_ssize_t length, Py_ssize_t stride,
+                           Py_ssize_t count, bint log_output) noexcept nogil:
+    # ``count`` (<= BLOCK) softmaxes side by side: element k of column j at x[k * stride + j].
+    cdef floating maximum[BLOCK]
+    cdef double total[BLOCK]
+    cdef floating shifted
+    cdef Py_ssize_t j, k
+    cdef const floating* row
+    cdef floating* out_row
+    for j in range(count):
+        maximum[j] = x[j]
+        total[j] = 0.0
+    for k in range(1, length):
+        row = x + k * stride
+        for j in range(count):
+            if row[j] > maximum[j]:
+                maximum[j] = row[j]
+    if log_output:
+        for k in range(length):
+            row = x + k * stride
+            for j in range(count):
+                total[j] += math_exp(row[j] - maximum[j])
+        for j in range(count):
+            total[j] = log(total[j])
+        for k in range(length):
+            row = x + k * stride
+            out_row = out + k * stride
+            for j in range(count):
+                out_row[j] = row[j] - maximum[j] - <floating>total[j]
+    else:
+        for k in range(length):
+            row = x + k * stride
+            out_row = out + k * stride
+            for j in range(count):
+                shifted = math_exp(row[j] - maximum[j])
+                out_row[j] = shifted
+                total[j] += shifted
+        for j in range(count):
+            total[j] = 1.0 / total[j]
+        for k in range(length):
+            out_row = out + k * stride
+            for j in range(count):
+                out_row[j] = out_row[j] * <floating>total[j]
+
+
+def softmax(const floating[:, :, ::1] x, floating[:, :, ::1] out, bint log_output, int num_threads):
+    """Softmax (or log-softmax if log_output) of x along axis 1.
+
+    x and out: (outer, length, inner) C-contiguous, length >= 1, allocated by the caller.
+    Work items: one row per outer index when inner == 1, else blocks of up to BLOCK
+    inner positions per outer index.
+    """
+    cdef Py_ssize_t outer = x.shape[0], length = x.shape[1], inner = x.shape[2]
+    cdef Py_ssize_t blocks_per_outer = (inner + BLOCK - 1) // BLOCK
+    cdef Py_ssize_t item, o, start
+    if outer == 0 or length == 0 or inner == 0:
+        return
+    if inner == 1:
+        for o in prange(outer, nogil=True, schedule="static", num_threads=num_threads):
+            _softmax_row(&x[o, 0, 0], &out[o, 0, 0], length, log_output)
+    else:
+        for item in prange(outer * blocks_per_outer, nogil=True, schedule="static", num_threads=num_threads):
+            o = item // blocks_per_outer
+            start = (item - o * blocks_per_outer) * BLOCK
+            _softmax_columns(&x[o, 0, start], &out[o, 0, start], length, inner,
+                             min(<Py_ssize_t>BLOCK, inner - start), log_output)
