@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import pyconv.functional as F
-from pyconv.functional.activation import PARALLEL_MIN_ELEMENTS
 from tolerances import assert_close
 
 torch = pytest.importorskip("torch")
@@ -181,7 +180,6 @@ def test_inplace_refuses_what_it_cannot_write(name):
 def test_activation_is_thread_count_independent(name, num_threads, rng):
     op = ACTIVATIONS[name][0]
     x = (rng.standard_normal(3 * 16384 + 101) * 5).astype(np.float32)  # several kernel chunks and a tail
-    assert x.size >= PARALLEL_MIN_ELEMENTS  # large enough to run on several threads
     num_threads(1)
     one = op(x)
     num_threads(2)
@@ -243,7 +241,6 @@ def test_prelu_non_contiguous_nan_and_threads(num_threads, rng):
     x = rng.standard_normal((3, 5, 40, 30)).transpose(0, 1, 3, 2)
     x[0, 1, 2, 3] = np.nan
     w = rng.uniform(-2, 2, 10)[::2]
-    assert x.size >= PARALLEL_MIN_ELEMENTS  # large enough to run on several threads
     expected = TF.prelu(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(w.copy())).numpy()
     num_threads(1)
     one = F.prelu(x, w)
@@ -343,7 +340,6 @@ def test_softmax_empty_and_non_contiguous(ops, rng):
 def test_softmax_thread_count_independent(ops, num_threads, rng):
     op = ops[0]
     x = rng.standard_normal((3, 37, 1000)).astype(np.float32)
-    assert x.size >= PARALLEL_MIN_ELEMENTS  # large enough to run on several threads
     for dim in (0, 1, 2):
         num_threads(1)
         one = op(x, dim)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
+
 from pyconv import functional as F
-from pyconv.functional import pooling as pooling_module
 from tolerances import assert_close
 
 torch = pytest.importorskip("torch")
@@ -122,8 +122,7 @@ def test_non_contiguous_inputs(n, rng):
         np.testing.assert_array_equal(MAX[n][0](x, 4, True)[1], _torch(MAX[n][1], plain, 4, True)[1])
 
 
-def test_same_bits_with_one_and_two_threads(num_threads, rng, monkeypatch):
-    monkeypatch.setattr(pooling_module, "_PARALLEL_GRAIN", 0)  # use 2 threads even for small calls
+def test_same_bits_with_one_and_two_threads(num_threads, rng):
     x = rng.standard_normal((3, 7, 29, 31)).astype(np.float32)
     x3 = rng.standard_normal((2, 5, 7, 9, 11)).astype(np.float32)
     runs = []

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import pyconv.functional as F
-from pyconv.functional.activation import PARALLEL_MIN_ELEMENTS
 from tolerances import assert_close
 
 torch = pytest.importorskip("torch")
@@ -60,7 +59,6 @@ def test_batch_norm_nan_inf_and_negative_variance_as_torch():
 
 def test_batch_norm_thread_count_independent(num_threads, rng):
     x = rng.standard_normal((3, 7, 31, 29)).astype(np.float32)
-    assert x.size >= PARALLEL_MIN_ELEMENTS  # large enough to run on several threads
     args = rng.standard_normal(7).astype(np.float32), rng.uniform(0.5, 2, 7).astype(np.float32)
     num_threads(1)
     one = F.batch_norm(x, *args)
@@ -143,7 +141,6 @@ def test_group_norm_non_contiguous_nan_and_threads(num_threads, rng):
     x = rng.standard_normal((4, 12, 20, 30)).transpose(0, 1, 3, 2)[:, ::-1]
     x[1, 2, 3, 4] = np.nan  # poisons its group (channels 0..2 of sample 1), as in torch
     weight, bias = rng.standard_normal(12), rng.standard_normal(12)
-    assert x.size >= PARALLEL_MIN_ELEMENTS  # large enough to run on several threads
     expected = TF.group_norm(tensor(x), 4, tensor(weight), tensor(bias)).numpy()
     num_threads(1)
     one = F.group_norm(x, 4, weight, bias)
@@ -212,7 +209,6 @@ def test_layer_norm_non_contiguous_nan_and_threads(num_threads, rng):
     x = rng.standard_normal((40, 30, 20)).transpose(2, 0, 1)[:, ::-1]
     x[3, 4, 5] = np.inf  # its row becomes NaN, as in torch
     weight, bias = rng.standard_normal(30), rng.standard_normal(30)
-    assert x.size >= PARALLEL_MIN_ELEMENTS  # large enough to run on several threads
     expected = TF.layer_norm(tensor(x), (30,), tensor(weight), tensor(bias)).numpy()
     num_threads(1)
     one = F.layer_norm(x, (30,), weight, bias)

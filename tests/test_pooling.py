@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from pyconv import functional as F
-from pyconv.functional import pooling as pooling_module
 from tolerances import assert_close
 
 torch = pytest.importorskip("torch")
@@ -359,8 +358,7 @@ def test_non_contiguous_inputs(n, rng):
         assert_close(AVG_POOLS[n][0](x, 3, 2, 1), _torch(AVG_POOLS[n][1], np.array(x, "<f8"), 3, 2, 1))
 
 
-def test_same_bits_with_one_and_two_threads(num_threads, rng, monkeypatch):
-    monkeypatch.setattr(pooling_module, "_PARALLEL_GRAIN", 0)  # use 2 threads even for small calls
+def test_same_bits_with_one_and_two_threads(num_threads, rng):
     x = rng.standard_normal((3, 5, 37, 41)).astype(np.float32)
     x3 = rng.standard_normal((2, 3, 9, 11, 13)).astype(np.float32)
     runs = []

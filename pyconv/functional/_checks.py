@@ -31,7 +31,7 @@ def as_float_array(x, name, op):
         x = x.astype(dtype)
     if dtype not in FLOAT_DTYPES:
         raise TypeError(f"{op}: expected {name} to be a float32 or float64 array, got dtype {x.dtype}")
-    return np.ascontiguousarray(x)
+    return x if x.flags.c_contiguous else np.ascontiguousarray(x)  # keeps 0-D arrays 0-D
 
 
 def check_same_dtype(op, first_name, first, **others):

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._kernels import activation as _activation
 from .._kernels import softmax as _softmax_kernel
-from .._threads import get_num_threads
+from .._threads import get_num_threads, kernel_threads
 from ._checks import FLOAT_DTYPES, as_float_array, as_int, check_choice, check_number, check_same_dtype
 
 __all__ = [
@@ -22,22 +22,8 @@ __all__ = [
 ]
 
 _KINDS = _activation.KINDS
-# Below this many elements a kernel runs on one thread: starting a parallel region costs more
-# (up to ~0.2 ms when the cores are busy) than the work.  Results do not depend on it.
-PARALLEL_MIN_ELEMENTS = 16384
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def kernel_threads(elements):
-    """Threads for a kernel over ``elements`` elements: 1 for small work, else pyconv's count."""
-    return 1 if elements < PARALLEL_MIN_ELEMENTS else get_num_threads()
-
-
-def float_input(input, op, name="input"):
-    """``input`` as a C-contiguous float32/float64 array of the same shape (0-D stays 0-D)."""
-    array = as_float_array(input, name, op)
-    return array.reshape(np.shape(input))
 
 
 def _check_writable(input, op):
@@ -67,7 +53,7 @@ def _pointwise(op, input, inplace, kind, p0=0.0, p1=0.0, p2=0.0):
         flat = _inplace_buffer(input, op)
         _activation.pointwise(flat, flat, _KINDS[kind], p0, p1, p2, kernel_threads(flat.size))
         return input
-    x = float_input(input, op)
+    x = as_float_array(input, "input", op)
     out = np.empty_like(x)
     _activation.pointwise(x.reshape(-1), out.reshape(-1), _KINDS[kind], p0, p1, p2, kernel_threads(x.size))
     return out
@@ -117,8 +103,8 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
 
 def prelu(input, weight):
     """x if x > 0 else weight * x; weight has 1 element or one per channel (dim 1 of input)."""
-    x = float_input(input, "prelu")
-    w = float_input(weight, "prelu", "weight")
+    x = as_float_array(input, "input", "prelu")
+    w = as_float_array(weight, "weight", "prelu")
     check_same_dtype("prelu", "input", x, weight=w)
     if w.ndim > 1:
         raise ValueError(f"prelu: expected weight to be a scalar or 1-D array, got {w.ndim}D with shape {w.shape}")
@@ -204,7 +190,7 @@ def softplus(input, beta=1.0, threshold=20.0):
 def _softmax_input(input, dtype, op):
     """``input`` as a contiguous float array, cast to ``dtype`` first when one is given (as torch)."""
     if dtype is None:
-        return float_input(input, op)
+        return as_float_array(input, "input", op)
     try:
         target = np.dtype(dtype)
     except TypeError:
@@ -263,7 +249,7 @@ def _dropout(op, input, p, training, inplace, noise_shape=None, too_few_dims=Fal
         _check_writable(input, op)  # numpy's ufuncs write through any strides
         x = input
     else:
-        x = float_input(input, op)
+        x = as_float_array(input, "input", op)
     if not training or p == 0.0 or x.size == 0:
         if inplace:
             return input

@@ -4,7 +4,6 @@ import math
 import numpy as np
 
 from ._checks import as_float_array, check_same_dtype
-from .activation import float_input
 
 __all__ = ["linear"]
 
@@ -15,9 +14,9 @@ def linear(input, weight, bias=None):
     Like torch, a 1-D weight (in_features,) gives output (*) (and takes no bias); bias is
     (out_features,), a single element, or None.
     """
-    x = float_input(input, "linear")
+    x = as_float_array(input, "input", "linear")
     w = as_float_array(weight, "weight", "linear")
-    b = None if bias is None else float_input(bias, "linear", "bias")
+    b = None if bias is None else as_float_array(bias, "bias", "linear")
     check_same_dtype("linear", "input", x, weight=w, bias=b)
     if x.ndim == 0:
         raise ValueError("linear: expected input to be at least 1-D (*, in_features), got 0D")

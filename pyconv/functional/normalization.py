@@ -5,7 +5,8 @@ import numpy as np
 
 from .._kernels import normalization as _kernels
 from ._checks import as_int, check_number, check_same_dtype
-from .activation import float_input, kernel_threads
+from .._threads import kernel_threads
+from ._checks import as_float_array
 
 __all__ = ["batch_norm", "group_norm", "layer_norm"]
 
@@ -14,7 +15,7 @@ def _per_channel(array, name, op, x, channels):
     """``array`` (None allowed) as a float array of ``channels`` elements in ``x``'s dtype, or an error."""
     if array is None:
         return None
-    array = float_input(array, op, name)
+    array = as_float_array(array, name, op)
     check_same_dtype(op, "input", x, **{name: array})
     if array.ndim != 1 or array.shape[0] != channels:
         raise ValueError(f"{op}: expected {name} of shape ({channels},) (one per channel of input), got shape {array.shape}")
@@ -37,7 +38,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     eps = check_number(eps, "eps", "batch_norm")
     if eps < 0:
         raise ValueError(f"batch_norm: expected eps >= 0, got {eps}")
-    x = float_input(input, "batch_norm")
+    x = as_float_array(input, "input", "batch_norm")
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected input to be at least 2D (N, C, *), got {x.ndim}D with shape {x.shape}")
     if running_mean is None or running_var is None:
@@ -63,7 +64,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalise each of ``num_groups`` channel groups of (N, C, *) by its mean and biased variance,
     then weight * x + bias per channel."""
-    x = float_input(input, "group_norm")
+    x = as_float_array(input, "input", "group_norm")
     if x.ndim < 2:
         raise ValueError(f"group_norm: expected input to be at least 2D (N, C, *), got {x.ndim}D with shape {x.shape}")
     num_groups = as_int(num_groups, "num_groups", "group_norm")
@@ -94,7 +95,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalise over the last len(normalized_shape) dims by their mean and biased variance,
     then weight * x + bias elementwise (weight, bias of shape normalized_shape)."""
-    x = float_input(input, "layer_norm")
+    x = as_float_array(input, "input", "layer_norm")
     if isinstance(normalized_shape, (list, tuple, np.ndarray)):
         normalized_shape = tuple(as_int(n, "normalized_shape", "layer_norm") for n in normalized_shape)
     else:
@@ -114,7 +115,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         if array is None:
             affine[name] = default(length, x.dtype)
             continue
-        array = float_input(array, "layer_norm", name)
+        array = as_float_array(array, name, "layer_norm")
         check_same_dtype("layer_norm", "input", x, **{name: array})
         if array.shape != normalized_shape:
             raise ValueError(

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._kernels import adaptive_pooling as _adaptive_kernels
 from .._kernels import pooling as _kernels
-from .._threads import get_num_threads
+from .._threads import kernel_threads
 from ._checks import as_float_array, as_int, as_tuple, check_ndim, check_number
 from .shapes import pool_output_shape
 
@@ -29,16 +29,6 @@ _SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
 
 
 # ---------------------------------------------------------------- helpers
-
-# Below this many element visits a kernel runs on one thread: waking a second one costs more
-# (torch's at::parallel_for uses the same grain).  Results never depend on the thread count.
-_PARALLEL_GRAIN = 32768
-
-
-def _threads_for(work):
-    """The thread count for a kernel call that visits about ``work`` elements."""
-    return 1 if work < _PARALLEL_GRAIN else get_num_threads()
-
 
 def _as_bool(value, name, op):
     """``value`` as a Python bool; TypeError for anything but bool / numpy bool."""
@@ -118,7 +108,7 @@ def _max_pool(op, n, input, kernel_size, stride, padding, dilation, ceil_mode, r
     out = np.empty((planes.shape[0],) + _as_3d(out_spatial, n, 1), dtype=x.dtype)
     indices = np.empty(out.shape, dtype=np.int64) if return_indices else None
     _kernels.max_pool(planes, out, indices, _as_3d(kernel, n, 1), _as_3d(strides, n, 1),
-                      _as_3d(pads, n, 0), _as_3d(dilations, n, 1), _threads_for(out.size * math.prod(kernel)))
+                      _as_3d(pads, n, 0), _as_3d(dilations, n, 1), kernel_threads(out.size * math.prod(kernel)))
     shape = x.shape[:-n] + out_spatial
     if return_indices:
         return out.reshape(shape), indices.reshape(shape)
@@ -163,7 +153,7 @@ def _avg_pool(op, n, input, kernel_size, stride, padding, ceil_mode, count_inclu
     planes = _planes(x, n)
     out = np.empty((planes.shape[0],) + _as_3d(out_spatial, n, 1), dtype=x.dtype)
     _kernels.avg_pool(planes, out, _as_3d(kernel, n, 1), _as_3d(strides, n, 1), _as_3d(pads, n, 0),
-                      count_include_pad, divisor, _threads_for(out.size * math.prod(kernel)))
+                      count_include_pad, divisor, kernel_threads(out.size * math.prod(kernel)))
     return out.reshape(x.shape[:-n] + out_spatial)
 
 
@@ -280,7 +270,7 @@ def _max_unpool(op, n, input, indices, kernel_size, stride, padding, output_size
     plane_out = math.prod(out_spatial)
     targets = np.ascontiguousarray(indices, dtype=np.int64).reshape(planes, plane_in)
     out = np.empty((planes, plane_out), dtype=x.dtype)
-    outside = _kernels.max_unpool(x.reshape(planes, plane_in), targets, out, _threads_for(x.size + out.size))
+    outside = _kernels.max_unpool(x.reshape(planes, plane_in), targets, out, kernel_threads(x.size + out.size))
     if outside:
         first = targets[(targets < 0) | (targets >= plane_out)][0]
         raise ValueError(
@@ -331,10 +321,10 @@ def _adaptive_avg_pool(op, n, input, output_size):
     if all(s == 1 for s in out_spatial):
         out = np.empty(planes.shape[0], dtype=x.dtype)
         _adaptive_kernels.global_avg_pool(planes.reshape(planes.shape[0], math.prod(x.shape[-n:])), out,
-                                          _threads_for(x.size))
+                                          kernel_threads(x.size))
         return out.reshape(shape)
     out = np.empty((planes.shape[0],) + _as_3d(out_spatial, n, 1), dtype=x.dtype)
-    _adaptive_kernels.adaptive_avg_pool(planes, out, _threads_for(x.size + out.size))
+    _adaptive_kernels.adaptive_avg_pool(planes, out, kernel_threads(x.size + out.size))
     return out.reshape(shape)
 
 
@@ -345,7 +335,7 @@ def _adaptive_max_pool(op, n, input, output_size, return_indices):
     planes = _planes(x, n)
     out = np.empty((planes.shape[0],) + _as_3d(out_spatial, n, 1), dtype=x.dtype)
     indices = np.empty(out.shape, dtype=np.int64) if return_indices else None
-    _adaptive_kernels.adaptive_max_pool(planes, out, indices, _threads_for(x.size + out.size))
+    _adaptive_kernels.adaptive_max_pool(planes, out, indices, kernel_threads(x.size + out.size))
     shape = x.shape[:-n] + out_spatial
     if return_indices:
         return out.reshape(shape), indices.reshape(shape)
