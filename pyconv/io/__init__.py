@@ -1,0 +1,1 @@
+"""Reading and writing weights and model files, without torch."""

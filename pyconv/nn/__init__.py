@@ -1,0 +1,1 @@
+"""Modules mirroring torch.nn, loading torch state dicts as they are."""
