@@ -8,7 +8,7 @@ dimensions of size 1.
 import numpy as np
 
 from .._kernels.conv_direct import conv3d_direct
-from .._threads import get_num_threads
+from .._threads import kernel_threads
 from ._checks import as_float_array, as_int, as_tuple, check_choice, check_ndim, check_same_dtype
 from .shapes import conv_output_shape
 
@@ -75,7 +75,7 @@ def _conv_direct(input, weight, bias, output, stride, pad_before, pad_after, dil
         np.empty(0, dtype=input.dtype) if bias is None else bias,
         output.reshape(output.shape[:2] + (1,) * lead + output.shape[2:]),
         (1,) * lead + stride, (0,) * lead + pad_before, (1,) * lead + dilation,
-        groups, num_threads=get_num_threads())
+        groups, num_threads=kernel_threads(output.size * weight[0].size))  # multiply-adds
 
 
 def _check_arrays(op, dims, input, weight, bias):
