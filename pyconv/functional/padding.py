@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from .._kernels import padding as _kernels
-from .._threads import get_num_threads
+from .._threads import kernel_threads
 from ._checks import as_float_array, as_int, check_choice, check_number
 
 __all__ = ["pad"]
@@ -12,15 +12,6 @@ __all__ = ["pad"]
 _MODES = ("constant", "reflect", "replicate", "circular")
 # Non-constant modes pad the last 1, 2 or 3 dims of a batched or unbatched input.
 _MODE_NDIMS = {1: (2, 3), 2: (3, 4), 3: (4, 5)}
-
-
-# Below this many output elements, starting a parallel region costs more than it saves.
-_PARALLEL_MIN_ELEMENTS = 1 << 15
-
-
-def _threads(elements):
-    """Threads for an op writing ``elements`` outputs: 1 for small outputs, else pyconv's setting."""
-    return get_num_threads() if elements >= _PARALLEL_MIN_ELEMENTS else 1
 
 
 def pad(input, pad, mode="constant", value=None):
@@ -192,6 +183,6 @@ def _run(x, lead, out_shape, maps, last_pad, fill):
         out.reshape(planes, *(len(m) for m in maps)),
         maps[0], maps[1], maps[2],
         copy_start, copy_stop, max(-before, 0),
-        fill, _threads(out.size),
+        fill, kernel_threads(out.size),
     )
     return out

@@ -14,19 +14,10 @@ import math
 import numpy as np
 
 from .._kernels import resample as _kernels
-from .._threads import get_num_threads
+from .._threads import kernel_threads
 from ._checks import as_float_array, as_int, check_choice, check_number
 
 __all__ = ["flatten", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "interpolate"]
-
-
-# Below this many output elements, starting a parallel region costs more than it saves.
-_PARALLEL_MIN_ELEMENTS = 1 << 15
-
-
-def _threads(elements):
-    """Threads for an op writing ``elements`` outputs: 1 for small outputs, else pyconv's setting."""
-    return get_num_threads() if elements >= _PARALLEL_MIN_ELEMENTS else 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -74,7 +65,8 @@ def pixel_shuffle(input, upscale_factor):
     out = np.empty((*lead, channels // (r * r), height * r, width * r), dtype=x.dtype)
     batch = math.prod(lead)
     _kernels.pixel_shuffle(x.reshape(batch, channels, height, width),
-                           out.reshape(batch, channels // (r * r), height * r, width * r), r, _threads(out.size))
+                           out.reshape(batch, channels // (r * r), height * r, width * r), r,
+                           kernel_threads(out.size))
     return out
 
 
@@ -94,7 +86,8 @@ def pixel_unshuffle(input, downscale_factor):
     out = np.empty((*lead, channels * r * r, height // r, width // r), dtype=x.dtype)
     batch = math.prod(lead)
     _kernels.pixel_unshuffle(x.reshape(batch, channels, height, width),
-                             out.reshape(batch, channels * r * r, height // r, width // r), r, _threads(out.size))
+                             out.reshape(batch, channels * r * r, height // r, width // r), r,
+                             kernel_threads(out.size))
     return out
 
 
@@ -405,7 +398,7 @@ def _separable(x, out_shape, tables):
         shape = list(current.shape)
         shape[2 + axis] = out_shape[2 + axis]
         result = np.empty(shape, dtype=x.dtype)
-        threads = _threads(result.size)
+        threads = kernel_threads(result.size)
         length, out_length = current.shape[2 + axis], shape[2 + axis]
         outer = batch * channels * math.prod(shape[2:2 + axis])
         inner = math.prod(shape[3 + axis:])
@@ -440,7 +433,8 @@ def _nearest(x, out_shape, scales, exact):
     planes = x.shape[0] * x.shape[1]
     out = np.empty(out_shape, dtype=x.dtype)
     view = (planes,) + (1,) * (3 - dims)
-    _kernels.nearest(x.reshape(view + spatial), out.reshape(view + out_spatial), *indices, _threads(out.size))
+    _kernels.nearest(x.reshape(view + spatial), out.reshape(view + out_spatial), *indices,
+                     kernel_threads(out.size))
     return out
 
 
