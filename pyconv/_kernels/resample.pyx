@@ -19,9 +19,6 @@ window of consecutive indices ``index[j, 0] + t`` of per-output length.
   one after the other, last axis first: the order in which torch's CPU
   kernels combine the axes.
 
-``pixel_shuffle`` / ``pixel_unshuffle`` move pixels between channels and
-space (sub-pixel rearrangement), one output row per step.
-
 One output row is computed by one thread, so results do not depend on the
 thread count.  The Python layer validates the arguments, computes the tables
 (every index in range, ``1 <= count[j] <= T``, windows inside the axis) and
@@ -158,49 +155,3 @@ def resample_middle_axis(const floating[:, :, ::1] x, floating[:, :, ::1] out,
                 w = weight[j, t]
                 for b in range(inner):
                     target[b] = target[b] + source[b] * w
-
-
-def pixel_shuffle(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, Py_ssize_t factor, int num_threads):
-    """``out[n, c, h * r + i, w * r + j] = x[n, (c * r + i) * r + j, h, w]`` with r = ``factor``.
-
-    ``x``: (N, C * r * r, H, W); ``out``: (N, C, H * r, W * r), allocated by the caller.
-    """
-    cdef Py_ssize_t batch = out.shape[0], channels = out.shape[1], OH = out.shape[2], W = x.shape[3]
-    cdef Py_ssize_t row, n, c, oh, h, i, j, w
-    cdef const floating* source
-    cdef floating* target
-    with nogil:
-        for row in prange(batch * channels * OH, schedule="static", num_threads=num_threads):
-            oh = row % OH
-            c = (row // OH) % channels
-            n = row // (OH * channels)
-            h = oh // factor
-            i = oh - h * factor
-            target = &out[n, c, oh, 0]
-            for j in range(factor):
-                source = &x[n, (c * factor + i) * factor + j, h, 0]
-                for w in range(W):
-                    target[w * factor + j] = source[w]
-
-
-def pixel_unshuffle(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, Py_ssize_t factor, int num_threads):
-    """``out[n, (c * r + i) * r + j, h, w] = x[n, c, h * r + i, w * r + j]`` with r = ``factor``.
-
-    ``x``: (N, C, H * r, W * r); ``out``: (N, C * r * r, H, W), allocated by the caller.
-    """
-    cdef Py_ssize_t batch = out.shape[0], channels = out.shape[1], OH = out.shape[2], OW = out.shape[3]
-    cdef Py_ssize_t row, n, oc, oh, c, i, j, w
-    cdef const floating* source
-    cdef floating* target
-    with nogil:
-        for row in prange(batch * channels * OH, schedule="static", num_threads=num_threads):
-            oh = row % OH
-            oc = (row // OH) % channels
-            n = row // (OH * channels)
-            c = oc // (factor * factor)
-            i = (oc // factor) % factor
-            j = oc % factor
-            source = &x[n, c, oh * factor + i, j]
-            target = &out[n, oc, oh, 0]
-            for w in range(OW):
-                target[w] = source[w * factor]

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._kernels import activation as _activation
 from .._kernels import softmax as _softmax_kernel
-from .._threads import get_num_threads, kernel_threads
+from .._threads import kernel_threads
 from ._checks import FLOAT_DTYPES, as_float_array, as_int, check_choice, check_number, check_same_dtype
 
 __all__ = [
