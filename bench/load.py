@@ -66,17 +66,16 @@ def resnet50_state_dict(seed=0):
     return state_dict
 
 
-def median_ms(function, runs, loaders_between):
-    """Median time of ``function`` in ms; other loaders run in between (alternation)."""
-    samples = []
+def median_ms(loaders, runs):
+    """Median time in ms of each loader; the loaders take turns (round robin), 50 ms apart."""
+    samples = {name: [] for name in loaders}
     for _ in range(runs):
-        for other in loaders_between:
-            other()
-        time.sleep(0.05)
-        start = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(samples)
+        for name, load in loaders.items():
+            time.sleep(0.05)
+            start = time.perf_counter()
+            load()
+            samples[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(times) for name, times in samples.items()}
 
 
 def main():
@@ -113,10 +112,7 @@ def main():
         print(f"ResNet-50 state dict: {len(state_dict)} tensors, {nbytes / 1e6:.1f} MB; "
               f"median of {args.runs} warm runs, {pyconv.get_num_threads()} threads")
         print(f"{'loader':<46} {'ms':>8} {'GB/s':>6}")
-        names = list(loaders)
-        for i, name in enumerate(names):
-            others = [loaders[n] for n in names[i + 1:] + names[:i]][:1]
-            ms = median_ms(loaders[name], args.runs, others)
+        for name, ms in median_ms(loaders, args.runs).items():
             print(f"{name:<46} {ms:8.1f} {nbytes / ms / 1e6:6.2f}")
 
 

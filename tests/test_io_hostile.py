@@ -317,6 +317,14 @@ def test_pickle_length_claims_are_checked_before_allocating(tmp_path, data, mess
         pyconv.load_checkpoint(path)
 
 
+def test_colliding_dict_keys_are_refused_not_a_hang(tmp_path):
+    """Ints that are multiples of 2**61 - 1 all hash to 0: as dict keys, building the dict is quadratic."""
+    keys = {i * (2**61 - 1): None for i in range(1, 1200)}
+    path = raw_zip(tmp_path / "hash.pth", {"data.pkl": pickle.dumps(keys, protocol=2), "version": b"3\n"})
+    with pytest.raises(CheckpointError, match="more than 1000 integers beyond 2..61"):
+        pyconv.load_checkpoint(path)
+
+
 def test_deep_nesting_is_an_error_not_a_crash(tmp_path):
     depth = 100_000
     data = b"\x80\x02" + b"]" * depth + b"a" * (depth - 1) + b"."

@@ -48,6 +48,11 @@ _MAX_NDIM = 64                  # numpy's (and torch's) dimension limit
 # Below this many bytes, storages are read on one thread (a thread pool costs ~0.2 ms).
 _PARALLEL_MIN_BYTES = 4 * 2**20
 _STORAGE_KEY = re.compile(r"[0-9A-Za-z_]+\Z")
+# Python's int hash is the value modulo 2**61 - 1: distinct ints share a hash
+# only if one is at least that large.  Many such ints as dict keys make dict
+# building quadratic (a 1 MB pickle would take minutes); a checkpoint has few.
+_HUGE_INT = 2**61 - 1
+_MAX_HUGE_INTS = 1000
 
 
 class _Inert:
@@ -381,6 +386,7 @@ def _scan(buffer, start, what):
     memo_strings = {}
     recent_strings = []      # strings pushed since the last other opcode (for STACK_GLOBAL)
     opcodes = 0
+    huge_ints = 0
     try:
         for opcode, arg, pos in pickletools.genops(stream):
             opcodes += 1
@@ -391,6 +397,11 @@ def _scan(buffer, start, what):
                 raise CheckpointError(f"{what} claims pickle protocol {arg}")
             if name == "FRAME" and arg > len(buffer) - pos:
                 raise CheckpointError(f"{what} claims a frame of {arg} bytes, past the end of the data")
+            if type(arg) is int and abs(arg) >= _HUGE_INT:
+                huge_ints += 1
+                if huge_ints > _MAX_HUGE_INTS:
+                    raise CheckpointError(f"{what} holds more than {_MAX_HUGE_INTS} integers beyond 2**61 "
+                                          f"(dict keys that all hash alike would make loading hang)")
             if name in _STRING_OPCODES:
                 recent_strings.append(arg)
                 continue
