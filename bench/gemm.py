@@ -11,8 +11,10 @@ fp32 GEMM peak measured in the same run.  Implementations:
   numpy      np.matmul over the batch (numpy's OpenBLAS threads itself at 2 threads)
 
 Run:  python bench/gemm.py [--rounds 15] [--dtype float32] [--threads 1,2]
-Samples alternate between implementations, with a 50 ms sleep before each
-(see DESIGN.md, "Performance method"); the table shows medians.
+Samples alternate between implementations, with a 200 ms sleep before each
+(DESIGN.md's trap 1; 50 ms is too short for OpenBLAS's spinning workers) and
+one untimed call to wake the engine's own threads (see time_round_robin); the
+table shows medians.
 """
 import argparse
 import time
@@ -58,18 +60,25 @@ def make_runner(name, a, b, c, threads):
     return lambda: gemm.batched_matmul(a, b, c, False, threads, name)  # "packed" or "blas"
 
 
-def time_round_robin(runners, rounds, sleep=0.05, statistic=np.median):
-    """Seconds per runner (median of the samples, or another statistic), samples
-    alternating between runners."""
+def time_round_robin(runners, rounds, sleep=0.2, statistic=np.median, repeats=3):
+    """Seconds per call for each runner (median of the samples, or another statistic).
+
+    Samples alternate between runners.  Each sample sleeps (so the previous
+    engine's spinning threads go idle), makes one untimed call (so this
+    engine's own threads are awake, as they are inside a model run: on this VM
+    an OpenMP worker idle for 50 ms takes milliseconds to come back, which
+    would otherwise dominate a 2-thread sample), then times `repeats` calls
+    back to back.
+    """
     samples = {name: [] for name in runners}
-    for name, run in runners.items():  # warm-up
-        run()
     for _ in range(rounds):
         for name, run in runners.items():
             time.sleep(sleep)
-            start = time.perf_counter()
             run()
-            samples[name].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            for _ in range(repeats):
+                run()
+            samples[name].append((time.perf_counter() - start) / repeats)
     return {name: float(statistic(s)) for name, s in samples.items()}
 
 
@@ -118,7 +127,9 @@ def main():
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--implementations", default=",".join(IMPLEMENTATIONS))
     parser.add_argument("--shapes", default="", help="substring filter on shape ids")
-    parser.add_argument("--sleep", type=float, default=0.05, help="seconds to sleep before each sample")
+    parser.add_argument("--sleep", type=float, default=0.2,
+                        help="seconds to sleep before each sample: OpenBLAS's idle workers spin for 2^28 "
+                             "cycles (~90 ms here) after a call, longer than DESIGN.md's 50 ms")
     parser.add_argument("--best", action="store_true",
                         help="report the best sample instead of the median (2-thread runs on a shared machine)")
     parser.add_argument("--serialisation", action="store_true",
