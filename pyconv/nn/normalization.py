@@ -133,6 +133,21 @@ class BatchNorm3d(_BatchNorm):
     _input_ndims = (5,)
 
 
+def _register_affine(module, affine, bias, shape, dtype):
+    """weight = ones(shape) and bias = zeros(shape) when ``affine`` (bias only if ``bias``), else None."""
+    module.register_parameter("weight", Parameter(np.ones(shape, dtype=dtype)) if affine else None)
+    module.register_parameter("bias", Parameter(np.zeros(shape, dtype=dtype)) if affine and bias else None)
+
+
+def _reset_affine(module):
+    """weight = 1, bias = 0 where they exist; prepared weights are rebuilt."""
+    if module.weight is not None:
+        module.weight[...] = 1
+    if module.bias is not None:
+        module.bias[...] = 0
+    module._reset_prepared()
+
+
 class GroupNorm(Module):
     """Group normalisation of (N, C, *) input, as torch.nn.GroupNorm."""
 
@@ -147,23 +162,11 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(np.ones(num_channels, dtype=dtype))
-            if bias:
-                self.bias = Parameter(np.zeros(num_channels, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, affine, bias, num_channels, dtype)
 
     def reset_parameters(self):
         """weight = 1, bias = 0."""
-        if self.affine:
-            self.weight[...] = 1
-            if self.bias is not None:
-                self.bias[...] = 0
-        self._reset_prepared()
+        _reset_affine(self)
 
     def forward(self, input):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
@@ -184,23 +187,11 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(positive_int(n, "normalized_shape", "LayerNorm", 0) for n in normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
-            if bias:
-                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, elementwise_affine, bias, self.normalized_shape, dtype)
 
     def reset_parameters(self):
         """weight = 1, bias = 0."""
-        if self.elementwise_affine:
-            self.weight[...] = 1
-            if self.bias is not None:
-                self.bias[...] = 0
-        self._reset_prepared()
+        _reset_affine(self)
 
     def forward(self, input):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
