@@ -1,5 +1,4 @@
 """Convolution layers as in torch.nn: Conv1d/2d/3d and ConvTranspose1d/2d/3d."""
-import math
 
 import numpy as np
 
@@ -85,11 +84,7 @@ class _ConvNd(Module):
 
     def reset_parameters(self):
         """torch's initialisation: kaiming-uniform weight (a = sqrt(5)), U(+-1/sqrt(fan_in)) bias."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.reset_weight_and_bias(self.weight, self.bias)
         self._reset_prepared()
 
     def _prepare(self):
