@@ -1,0 +1,205 @@
+"""Convolution algorithms: what a convolution is (ConvProblem), how its output is
+finished (Epilogue), and the algorithms that compute it.
+
+Every algorithm is a class with the same three parts:
+
+``name``
+    The string users pass as ``algorithm=``.
+``unsupported(problem)`` (static)
+    None when the algorithm can compute ``problem``, else the reason it cannot,
+    as a phrase ("needs a 3x3 kernel, got 5x5").
+``__init__(problem, weight)``
+    Packs/transforms the (validated, C-contiguous, problem.dtype) weight once;
+    the object is then reused for any number of calls (prepacked weights).
+``run(input, output, epilogue, residual, num_threads)``
+    Fills the preallocated C-contiguous ``output`` (N, C_out, *out_spatial)
+    from the C-contiguous ``input`` (N, C_in, *spatial) with
+    ``activation(conv * scale + shift + residual)`` (see Epilogue); residual is
+    a flat array of output.size elements in the output's layout, or an empty
+    array.  Arguments are validated before; N >= 1 and every size > 0.
+
+The algorithm classes live one per module next to this one and are imported
+when first used (ALGORITHMS).  ``choose`` is the rule behind
+``algorithm='auto'``; bench/ALGORITHMS.md has the measurements it comes from.
+"""
+import importlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._kernels.activation import KINDS as _ACTIVATION_KINDS
+from .._kernels.conv_direct import conv3d_direct
+from .._kernels.conv_transpose import conv_transpose_forward
+from .._kernels.epilogue import apply_epilogue
+
+# Algorithm name -> (module in pyconv.functional, class), per kind of convolution.
+ALGORITHMS = {
+    "conv": {
+        "direct": ("._conv_plan", "DirectConv"),
+        "winograd": ("._conv_winograd", "Winograd"),
+        "winograd_f2": ("._conv_winograd", "WinogradF2"),
+        "winograd_f4": ("._conv_winograd", "WinogradF4"),
+        "gemm": ("._conv_gemm", "GemmConv"),
+        "depthwise": ("._conv_depthwise", "DepthwiseConv"),
+    },
+    "conv_transpose": {
+        "direct": ("._conv_plan", "DirectConvTranspose"),
+        "gemm": ("._conv_transpose_gemm", "GemmConvTranspose"),
+    },
+}
+
+
+@dataclass(frozen=True)
+class ConvProblem:
+    """A convolution's weights and arguments, independent of the input size.
+
+    For a transposed convolution in_channels is weight.shape[0] and
+    out_channels weight.shape[1] * groups; for a plain one out_channels is
+    weight.shape[0] and in_channels weight.shape[1] * groups.  Tuples have one
+    entry per spatial dimension.
+    """
+    transposed: bool
+    in_channels: int
+    out_channels: int
+    groups: int
+    kernel_size: tuple
+    stride: tuple
+    pad_before: tuple
+    pad_after: tuple        # differs from pad_before only for padding='same' with an odd total
+    dilation: tuple
+    output_padding: tuple   # transposed only; zeros for a plain convolution
+    dtype: np.dtype
+
+    @property
+    def dims(self):
+        return len(self.kernel_size)
+
+    @property
+    def depthwise(self):
+        """Each output channel reads exactly one input channel (groups == in_channels)."""
+        return self.groups == self.in_channels
+
+    @property
+    def pointwise(self):
+        """1x1(x1) kernel without padding."""
+        return all(k == 1 for k in self.kernel_size) and not any(self.pad_before + self.pad_after)
+
+    @property
+    def op(self):
+        return "conv_transpose" if self.transposed else "conv"
+
+    def output_spatial(self, spatial):
+        """Output spatial sizes for input spatial sizes ``spatial`` (assumed valid)."""
+        if self.transposed:
+            return tuple((i - 1) * s - 2 * p + d * (k - 1) + op + 1 for i, s, p, d, k, op in zip(
+                spatial, self.stride, self.pad_before, self.dilation, self.kernel_size, self.output_padding))
+        return tuple((i + b + a - d * (k - 1) - 1) // s + 1 for i, b, a, d, k, s in zip(
+            spatial, self.pad_before, self.pad_after, self.dilation, self.kernel_size, self.stride))
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    """What a kernel does to its output before storing it for good:
+    ``y = activation(conv * scale[c] + shift[c] + residual)``.
+
+    scale and shift are (C_out,) arrays of the output dtype or empty (absent:
+    1 and 0).  A conv bias alone is ``shift``; batch norm folds in as
+    ``scale = gamma / sqrt(var + eps)``, ``shift = beta + (bias - mean) * scale``.
+    activation is a code of ``pyconv._kernels.activation.KINDS`` and params
+    its three parameters (see activation.pxd).
+    """
+    scale: np.ndarray
+    shift: np.ndarray
+    activation: int = _ACTIVATION_KINDS["identity"]
+    params: tuple = (0.0, 0.0, 0.0)
+
+    @classmethod
+    def bias_only(cls, bias, dtype):
+        empty = np.empty(0, dtype=dtype)
+        return cls(empty, empty if bias is None else np.ascontiguousarray(bias, dtype=dtype))
+
+    @property
+    def is_identity(self):
+        return not self.scale.size and not self.shift.size and self.activation == _ACTIVATION_KINDS["identity"]
+
+    def kernel_args(self, residual):
+        """The epilogue arguments every fast kernel takes, in order:
+        scale, shift, residual (flat), activation, p0, p1, p2."""
+        return (self.scale, self.shift, residual, self.activation) + tuple(self.params)
+
+
+def algorithm_class(op, name):
+    """The class of algorithm ``name`` for op 'conv' or 'conv_transpose'."""
+    module, cls = ALGORITHMS[op][name]
+    return getattr(importlib.import_module(module, __package__), cls)
+
+
+def _as_3d(array, dims):
+    """View (N, C, *spatial) with dims spatial dimensions as (N, C, D, H, W)."""
+    return array.reshape(array.shape[:2] + (1,) * (3 - dims) + array.shape[2:])
+
+
+def _lift(values, dims, fill):
+    return (fill,) * (3 - dims) + tuple(values)
+
+
+class DirectConv:
+    """The direct kernel (``_kernels.conv_direct``): the reference every other algorithm is tested against.
+
+    Handles every convolution; the epilogue runs as a second pass unless it is just a bias.
+    """
+    name = "direct"
+
+    @staticmethod
+    def unsupported(problem):
+        return "it computes convolutions, not transposed ones" if problem.transposed else None
+
+    def __init__(self, problem, weight):
+        self.problem = problem
+        self.weight = _as_3d(weight, problem.dims)
+
+    def run(self, input, output, epilogue, residual, num_threads):
+        p = self.problem
+        dims = p.dims
+        pad_before = p.pad_before
+        if any(p.pad_before + p.pad_after) and not np.isfinite(self.weight).all():
+            # The kernel skips padding; torch multiplies its zeros too, and 0 * inf or 0 * nan is nan.
+            input = np.pad(input, [(0, 0), (0, 0)] + list(zip(p.pad_before, p.pad_after)))
+            pad_before = (0,) * dims
+        bias_only = not epilogue.scale.size and not residual.size and epilogue.activation == 0
+        conv3d_direct(
+            _as_3d(input, dims), self.weight, epilogue.shift if bias_only else epilogue.scale[:0],
+            _as_3d(output, dims), _lift(p.stride, dims, 1), _lift(pad_before, dims, 0), _lift(p.dilation, dims, 1),
+            p.groups, num_threads=num_threads)
+        if not bias_only:
+            _apply_epilogue(output, epilogue, residual, num_threads)
+
+
+class DirectConvTranspose:
+    """The direct transposed kernel (``_kernels.conv_transpose``): scatter-free, no zero-stuffed input."""
+    name = "direct"
+
+    @staticmethod
+    def unsupported(problem):
+        return None if problem.transposed else "it computes transposed convolutions only"
+
+    def __init__(self, problem, weight):
+        self.problem = problem
+        self.weight = _as_3d(weight, problem.dims)
+
+    def run(self, input, output, epilogue, residual, num_threads):
+        p = self.problem
+        dims = p.dims
+        bias_only = not epilogue.scale.size and not residual.size and epilogue.activation == 0
+        conv_transpose_forward(
+            _as_3d(input, dims), self.weight, epilogue.shift if bias_only else epilogue.scale[:0],
+            _as_3d(output, dims), _lift(p.stride, dims, 1), _lift(p.pad_before, dims, 0), _lift(p.dilation, dims, 1),
+            p.groups, num_threads)
+        if not bias_only:
+            _apply_epilogue(output, epilogue, residual, num_threads)
+
+
+def _apply_epilogue(output, epilogue, residual, num_threads):
+    """The epilogue as a separate in-place pass over ``output`` (N, C, *spatial)."""
+    apply_epilogue(output.reshape(output.shape[0], output.shape[1], -1), *epilogue.kernel_args(residual),
+                   num_threads=num_threads)
