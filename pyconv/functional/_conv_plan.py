@@ -23,7 +23,9 @@ when first used (ALGORITHMS).  ``choose`` is the rule behind
 ``algorithm='auto'``; bench/ALGORITHMS.md has the measurements it comes from.
 """
 import importlib
+import importlib.util
 from dataclasses import dataclass
+from math import prod
 
 import numpy as np
 
@@ -31,6 +33,7 @@ from .._kernels.activation import KINDS as _ACTIVATION_KINDS
 from .._kernels.conv_direct import conv3d_direct
 from .._kernels.conv_transpose import conv_transpose_forward
 from .._kernels.epilogue import apply_epilogue
+from .._threads import kernel_threads
 
 # Algorithm name -> (module in pyconv.functional, class), per kind of convolution.
 ALGORITHMS = {
@@ -128,10 +131,61 @@ class Epilogue:
         return (self.scale, self.shift, residual, self.activation) + tuple(self.params)
 
 
-def algorithm_class(op, name):
-    """The class of algorithm ``name`` for op 'conv' or 'conv_transpose'."""
-    module, cls = ALGORITHMS[op][name]
+def algorithm_class(kind, name):
+    """The class of algorithm ``name`` for kind 'conv' or 'conv_transpose'."""
+    module, cls = ALGORITHMS[kind][name]
     return getattr(importlib.import_module(module, __package__), cls)
+
+
+def select_algorithm(op, problem, algorithm, input_shape, weight):
+    """The algorithm class to compute ``problem`` on input of ``input_shape``.
+
+    ``algorithm='auto'`` applies ``choose``; a name must be one of ALGORITHMS
+    for the problem's kind and able to compute it, else ValueError naming op.
+    """
+    names = ALGORITHMS[problem.op]
+    if not isinstance(algorithm, str) or algorithm != "auto" and algorithm not in names:
+        listed = ", ".join(repr(n) for n in ("auto",) + tuple(names))
+        raise ValueError(f"{op}: expected algorithm to be one of {listed}, got {algorithm!r}")
+    if algorithm == "auto":
+        return algorithm_class(problem.op, choose(problem, input_shape, np.isfinite(weight).all()))
+    cls = algorithm_class(problem.op, algorithm)
+    reason = cls.unsupported(problem)
+    if reason is not None:
+        raise ValueError(f"{op}: algorithm={algorithm!r} cannot compute this convolution: {reason}")
+    return cls
+
+
+def choose(problem, input_shape, weight_finite):
+    """The name of the algorithm 'auto' runs for ``problem`` on input of ``input_shape``."""
+    if not weight_finite:
+        return "direct"
+    if problem.transposed:
+        candidates = ("gemm",)
+    elif problem.depthwise:
+        candidates = ("depthwise",)
+    elif (problem.dims == 2 and problem.kernel_size == (3, 3) and problem.stride == (1, 1)
+          and problem.dilation == (1, 1)):
+        candidates = ("winograd", "gemm")
+    else:
+        candidates = ("gemm",)
+    for name in candidates:
+        if importlib.util.find_spec(ALGORITHMS[problem.op][name][0], __package__) is not None:
+            cls = algorithm_class(problem.op, name)
+            if cls.unsupported(problem) is None:
+                return name
+    return "direct"
+
+
+def run_algorithm(implementation, input, output, epilogue, residual=None):
+    """Fill ``output`` with ``implementation`` (an algorithm object) on ``input``.
+
+    residual: None or an array of the output's shape and dtype (validated by the caller).
+    """
+    p = implementation.problem
+    macs = input.shape[0] * p.in_channels * prod(output.shape[2:]) * p.out_channels // p.groups * prod(p.kernel_size)
+    residual = np.empty(0, dtype=output.dtype) if residual is None else residual.reshape(-1)
+    implementation.run(input, output, epilogue, residual, kernel_threads(macs))
 
 
 def _as_3d(array, dims):
