@@ -10,6 +10,7 @@ from .linear import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
 from .padding import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
+from .prepack import *  # noqa: F401,F403
 from .resample import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .shapes import *  # noqa: F401,F403

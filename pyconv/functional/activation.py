@@ -47,41 +47,95 @@ def _inplace_buffer(input, op):
     return input.reshape(-1, order="A")
 
 
-def _pointwise(op, input, inplace, kind, p0=0.0, p1=0.0, p2=0.0):
-    """Apply kernel activation ``kind`` (parameters as in activation.pxd) element-wise."""
+_PARAMETERS = {  # torch's keyword arguments and defaults, for activations that have any
+    "hardtanh": {"min_val": -1.0, "max_val": 1.0},
+    "leaky_relu": {"negative_slope": 0.01},
+    "elu": {"alpha": 1.0},
+    "celu": {"alpha": 1.0},
+    "gelu": {"approximate": "none"},
+    "softplus": {"beta": 1.0, "threshold": 20.0},
+}
+KERNEL_ACTIVATIONS = ("identity", "relu", "relu6", "hardtanh", "leaky_relu", "elu", "selu", "celu", "sigmoid",
+                      "tanh", "hardswish", "hardsigmoid", "silu", "mish", "gelu", "softplus")
+
+
+def activation_kernel(name, op, **args):
+    """(kernel kind code, (p0, p1, p2)) computing activation ``name`` with torch's keyword ``args``.
+
+    The parameters are validated (errors name ``op``); conv epilogues use the same codes.
+    """
+    check_choice(name, "activation", op, KERNEL_ACTIVATIONS)
+    defaults = _PARAMETERS.get(name, {})
+    for key in args:
+        if key not in defaults:
+            accepted = ", ".join(defaults) or "no arguments"
+            raise TypeError(f"{op}: activation {name!r} takes {accepted}, got an argument {key!r}")
+    args = {**defaults, **args}
+    for key, value in args.items():
+        if key != "approximate":
+            args[key] = check_number(value, key, op)
+    p = (0.0, 0.0, 0.0)
+    if name == "relu6":
+        name, p = "hardtanh", (0.0, 6.0, 0.0)
+    elif name == "hardtanh":
+        if args["min_val"] > args["max_val"]:
+            raise ValueError(f"{op}: expected min_val <= max_val, got min_val={args['min_val']}, "
+                             f"max_val={args['max_val']}")
+        p = (args["min_val"], args["max_val"], 0.0)
+    elif name == "leaky_relu":
+        p = (args["negative_slope"], 0.0, 0.0)
+    elif name == "elu":
+        p = (args["alpha"], 1.0, 1.0)
+    elif name == "selu":
+        name, p = "elu", (SELU_ALPHA * SELU_SCALE, SELU_SCALE, 1.0)
+    elif name == "celu":
+        if args["alpha"] == 0:
+            raise ValueError(f"{op}: expected alpha != 0, got 0")
+        name, p = "elu", (args["alpha"], 1.0, 1.0 / args["alpha"])
+    elif name == "gelu":
+        check_choice(args["approximate"], "approximate", op, ("none", "tanh"))
+        name = "gelu" if args["approximate"] == "none" else "gelu_tanh"
+    elif name == "softplus":
+        p = (args["beta"], args["threshold"], 0.0)
+    return _KINDS[name], p
+
+
+def _pointwise(op, input, inplace, **args):
+    """Apply activation ``op`` with torch's keyword ``args`` element-wise."""
+    kind, (p0, p1, p2) = activation_kernel(op, op, **args)
+    return _apply_kind(op, input, inplace, kind, p0, p1, p2)
+
+
+def _apply_kind(op, input, inplace, kind, p0=0.0, p1=0.0, p2=0.0):
+    """Apply kernel activation code ``kind`` (parameters as in activation.pxd) element-wise."""
     if inplace:
         flat = _inplace_buffer(input, op)
-        _activation.pointwise(flat, flat, _KINDS[kind], p0, p1, p2, kernel_threads(flat.size))
+        _activation.pointwise(flat, flat, kind, p0, p1, p2, kernel_threads(flat.size))
         return input
     x = as_float_array(input, "input", op)
     out = np.empty_like(x)
-    _activation.pointwise(x.reshape(-1), out.reshape(-1), _KINDS[kind], p0, p1, p2, kernel_threads(x.size))
+    _activation.pointwise(x.reshape(-1), out.reshape(-1), kind, p0, p1, p2, kernel_threads(x.size))
     return out
 
 
 def relu(input, inplace=False):
     """max(0, x); NaN stays NaN."""
-    return _pointwise("relu", input, inplace, "relu")
+    return _pointwise("relu", input, inplace)
 
 
 def relu6(input, inplace=False):
     """min(max(0, x), 6)."""
-    return _pointwise("relu6", input, inplace, "hardtanh", 0.0, 6.0)
+    return _pointwise("relu6", input, inplace)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """x clamped to [min_val, max_val]."""
-    min_val = check_number(min_val, "min_val", "hardtanh")
-    max_val = check_number(max_val, "max_val", "hardtanh")
-    if min_val > max_val:
-        raise ValueError(f"hardtanh: expected min_val <= max_val, got min_val={min_val}, max_val={max_val}")
-    return _pointwise("hardtanh", input, inplace, "hardtanh", min_val, max_val)
+    return _pointwise("hardtanh", input, inplace, min_val=min_val, max_val=max_val)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """x if x > 0 else negative_slope * x."""
-    negative_slope = check_number(negative_slope, "negative_slope", "leaky_relu")
-    return _pointwise("leaky_relu", input, inplace, "leaky_relu", negative_slope)
+    return _pointwise("leaky_relu", input, inplace, negative_slope=negative_slope)
 
 
 def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
@@ -98,7 +152,7 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
             "rrelu: training=True draws a random slope per element; pyconv is inference-only, "
             "pass training=False (slope (lower + upper) / 2)"
         )
-    return _pointwise("rrelu", input, inplace, "leaky_relu", (lower + upper) / 2)
+    return _apply_kind("rrelu", input, inplace, _KINDS["leaky_relu"], (lower + upper) / 2)
 
 
 def prelu(input, weight):
@@ -109,7 +163,7 @@ def prelu(input, weight):
     if w.ndim > 1:
         raise ValueError(f"prelu: expected weight to be a scalar or 1-D array, got {w.ndim}D with shape {w.shape}")
     if w.size == 1:
-        return _pointwise("prelu", x, False, "leaky_relu", float(w.reshape(-1)[0]))
+        return _apply_kind("prelu", x, False, _KINDS["leaky_relu"], float(w.reshape(-1)[0]))
     if x.ndim == 0:
         raise ValueError(f"prelu: a 0-D input needs a weight with 1 element, got {w.size}")
     channels = x.shape[1] if x.ndim > 1 else 1
@@ -125,64 +179,57 @@ def prelu(input, weight):
 
 def elu(input, alpha=1.0, inplace=False):
     """x if x > 0 else alpha * (exp(x) - 1)."""
-    alpha = check_number(alpha, "alpha", "elu")
-    return _pointwise("elu", input, inplace, "elu", alpha, 1.0, 1.0)
+    return _pointwise("elu", input, inplace, alpha=alpha)
 
 
 def selu(input, inplace=False):
     """scale * (x if x > 0 else alpha * (exp(x) - 1)) with torch's alpha and scale."""
-    return _pointwise("selu", input, inplace, "elu", SELU_ALPHA * SELU_SCALE, SELU_SCALE, 1.0)
+    return _pointwise("selu", input, inplace)
 
 
 def celu(input, alpha=1.0, inplace=False):
     """x if x > 0 else alpha * (exp(x / alpha) - 1); alpha must not be 0."""
-    alpha = check_number(alpha, "alpha", "celu")
-    if alpha == 0:
-        raise ValueError("celu: expected alpha != 0, got 0")
-    return _pointwise("celu", input, inplace, "elu", alpha, 1.0, 1.0 / alpha)
+    return _pointwise("celu", input, inplace, alpha=alpha)
 
 
 def sigmoid(input):
     """1 / (1 + exp(-x))."""
-    return _pointwise("sigmoid", input, False, "sigmoid")
+    return _pointwise("sigmoid", input, False)
 
 
 def tanh(input):
     """tanh(x)."""
-    return _pointwise("tanh", input, False, "tanh")
+    return _pointwise("tanh", input, False)
 
 
 def hardswish(input, inplace=False):
     """x * min(max(x + 3, 0), 6) / 6."""
-    return _pointwise("hardswish", input, inplace, "hardswish")
+    return _pointwise("hardswish", input, inplace)
 
 
 def hardsigmoid(input, inplace=False):
     """min(max(x + 3, 0), 6) / 6."""
-    return _pointwise("hardsigmoid", input, inplace, "hardsigmoid")
+    return _pointwise("hardsigmoid", input, inplace)
 
 
 def silu(input, inplace=False):
     """x * sigmoid(x)."""
-    return _pointwise("silu", input, inplace, "silu")
+    return _pointwise("silu", input, inplace)
 
 
 def mish(input, inplace=False):
     """x * tanh(softplus(x))."""
-    return _pointwise("mish", input, inplace, "mish")
+    return _pointwise("mish", input, inplace)
 
 
 def gelu(input, approximate="none"):
     """x * Phi(x) (approximate='none', with erf) or its tanh approximation (approximate='tanh')."""
-    check_choice(approximate, "approximate", "gelu", ("none", "tanh"))
-    return _pointwise("gelu", input, False, "gelu" if approximate == "none" else "gelu_tanh")
+    return _pointwise("gelu", input, False, approximate=approximate)
 
 
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta * x)) / beta, or x where beta * x > threshold."""
-    beta = check_number(beta, "beta", "softplus")
-    threshold = check_number(threshold, "threshold", "softplus")
-    return _pointwise("softplus", input, False, "softplus", beta, threshold)
+    return _pointwise("softplus", input, False, beta=beta, threshold=threshold)
 
 
 # --- softmax -------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ so is anything but bool, integer, float and complex data.
 import io
 from collections import OrderedDict
 
-import numpy as np
 from numpy.lib import format as npy_format
 
 from .errors import CheckpointError
