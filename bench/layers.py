@@ -1,13 +1,20 @@
-"""Time pyconv against torch on the layer suite of DESIGN.md, side by side, in one run.
+"""Time pyconv against torch and ONNX Runtime on the layer suite of DESIGN.md, side by side, in one run.
 
     python bench/layers.py                  # threads 1 and 2, 7 samples each
     python bench/layers.py --threads 2 --cases conv3x3_64_56,maxpool3x3s2_64_112
 
-For each case and thread count: medians of pyconv and torch (alternating, each
-sample after a 50 ms sleep so neither engine's spinning workers steal a core
-from the other), the ratio torch/pyconv, effective GFLOP/s (2 x direct MACs /
-time), that as a % of numpy's fp32 GEMM peak measured in the same run, and the
-largest difference from torch relative to max|torch|.
+pyconv runs each convolution as a model does: prepack_conv once (weights
+transformed / packed), then calls; torch runs torch.nn.functional; ONNX
+Runtime (when installed) a one-node model with the weights as initializers.
+For each case and thread count: medians of the engines (alternating; before
+each sample a sleep so the previous engine's spinning workers go idle, then
+one untimed call so this engine's own threads are awake, as inside a model
+run — see bench/gemm.py), the ratios torch/pyconv and ORT/pyconv, the
+algorithm 'auto' chose, effective GFLOP/s (2 x direct MACs / time) and that
+as a % of numpy's fp32 GEMM peak measured in the same run, the 2-thread
+speed-up over 1 thread as a fraction of the GEMM peak's own, the largest
+difference from torch relative to max|torch| and from a float64 direct
+reference relative to max|ref|.
 """
 import argparse
 import statistics
@@ -19,9 +26,17 @@ from tabulate import tabulate
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import pyconv
+import pyconv.functional as F
 from suite import SUITE
 
-SLEEP = 0.05
+try:
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+except ImportError:  # the ORT column is optional
+    onnxruntime = None
+
+SLEEP = 0.1
 
 
 def warm_allocator():
@@ -35,34 +50,95 @@ def warm_allocator():
     del block
 
 
+def time_round_robin(calls, repeat, back_to_back=3):
+    """Median seconds per call of each engine; engines alternate sample by sample."""
+    samples = {name: [] for name in calls}
+    for call in calls.values():
+        call()
+    for _ in range(repeat):
+        for name, call in calls.items():
+            time.sleep(SLEEP)
+            call()
+            start = time.perf_counter()
+            for _ in range(back_to_back):
+                call()
+            samples[name].append((time.perf_counter() - start) / back_to_back)
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
 def gemm_peak_gflops(threads, repeat, n=2048):
     """Median fp32 GEMM speed of numpy's BLAS at ``threads`` threads."""
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
     b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
     with threadpool_limits(limits=threads, user_api="blas"):
-        a @ b
-        times = []
-        for _ in range(repeat):
-            time.sleep(SLEEP)
-            start = time.perf_counter()
-            a @ b
-            times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times) / 1e9
+        seconds = time_round_robin({"peak": lambda: a @ b}, repeat, back_to_back=1)["peak"]
+    return 2 * n**3 / seconds / 1e9
 
 
-def time_side_by_side(calls, repeat):
-    """Median seconds of each call; calls alternate, each sample after a short sleep."""
-    for call in calls.values():
-        call()
-        call()
-    samples = {name: [] for name in calls}
-    for _ in range(repeat):
-        for name, call in calls.items():
-            time.sleep(SLEEP)
-            start = time.perf_counter()
-            call()
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(times) for name, times in samples.items()}
+def pyconv_call(case, x, w):
+    """A no-argument callable running the case in pyconv, and the algorithm it runs ('' for pools)."""
+    if w is None:
+        return lambda: case.run_pyconv(x, w), ""
+    transposed = case.op.startswith("conv_transpose")
+    conv = F.prepack_conv(w, transposed=transposed, **case.kwargs)
+    return lambda: conv(x), conv.algorithm_for(x.shape)
+
+
+def onnx_session(case, x, w, threads):
+    """An ONNX Runtime session computing the case, or None when ORT is missing."""
+    if onnxruntime is None:
+        return None
+    dims = x.ndim - 2
+    k = dict(case.kwargs)
+
+    def ints(name, default):
+        value = k.get(name, default)
+        return list(value) if isinstance(value, (tuple, list)) else [value] * dims
+
+    inputs = ["x"]
+    initializers = []
+    if case.op.startswith("conv"):
+        inputs.append("w")
+        initializers.append(numpy_helper.from_array(w, "w"))
+        pads = ints("padding", 0)
+        attributes = dict(strides=ints("stride", 1), pads=pads + pads, dilations=ints("dilation", 1),
+                          group=k.get("groups", 1), kernel_shape=list(w.shape[2:]))
+        node_type = "Conv"
+        if case.op.startswith("conv_transpose"):
+            node_type = "ConvTranspose"
+            attributes["output_padding"] = ints("output_padding", 0)
+    elif case.op in ("max_pool2d", "avg_pool2d"):
+        kernel = ints("kernel_size", 1)
+        pads = ints("padding", 0)
+        node_type = "MaxPool" if case.op == "max_pool2d" else "AveragePool"
+        attributes = dict(kernel_shape=kernel, strides=ints("stride", kernel), pads=pads + pads)
+        if node_type == "AveragePool":
+            attributes["count_include_pad"] = 1
+    elif case.op == "adaptive_avg_pool2d" and k["output_size"] == 1:
+        node_type, attributes = "GlobalAveragePool", {}
+    else:
+        raise ValueError(f"no ONNX equivalent written for {case.id}")
+    out_shape = case.output_shape()
+    graph = helper.make_graph(
+        [helper.make_node(node_type, inputs, ["y"], **attributes)], case.id,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(out_shape))], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def reference_error(case, x, w, ours):
+    """max|ours - ref| / max|ref| against pyconv's direct kernel in float64 (convolutions only)."""
+    if w is None:
+        return None
+    fn = getattr(F, case.op)
+    ref = fn(x.astype(np.float64), w.astype(np.float64), algorithm="direct", **case.kwargs)
+    return float(np.max(np.abs(ours - ref)) / np.max(np.abs(ref)))
 
 
 def bench_case(case, threads, repeat):
@@ -71,12 +147,15 @@ def bench_case(case, threads, repeat):
     tw = None if w is None else torch.from_numpy(w)
     pyconv.set_num_threads(threads)
     torch.set_num_threads(threads)
-    ours = case.run_pyconv(x, w)
-    theirs = case.run_torch(torch, tx, tw).numpy()
+    run_pyconv, algorithm = pyconv_call(case, x, w)
+    calls = {"pyconv": run_pyconv, "torch": lambda: case.run_torch(torch, tx, tw)}
+    session = onnx_session(case, x, w, threads)
+    if session is not None:
+        calls["ort"] = lambda: session.run(None, {"x": x})
+    ours = run_pyconv()
+    theirs = calls["torch"]().numpy()
     error = float(np.max(np.abs(ours - theirs)) / max(np.max(np.abs(theirs)), 1e-30))
-    seconds = time_side_by_side(
-        {"pyconv": lambda: case.run_pyconv(x, w), "torch": lambda: case.run_torch(torch, tx, tw)}, repeat)
-    return seconds, error
+    return time_round_robin(calls, repeat), algorithm, error, reference_error(case, x, w, ours)
 
 
 def main():
@@ -96,29 +175,45 @@ def main():
     cases = [case for case in SUITE if not wanted or case.id in wanted]
 
     print("thread pools:", ", ".join(f"{p['internal_api']}={p['num_threads']}" for p in threadpool_info()))
+    print("ONNX Runtime:", "not installed" if onnxruntime is None else onnxruntime.__version__)
     peaks = {t: gemm_peak_gflops(t, args.repeat) for t in thread_counts}
     print("numpy fp32 GEMM peak:", ", ".join(f"{t} thread(s) {p:.0f} GFLOP/s" for t, p in peaks.items()))
 
     rows = []
+    ratios = {t: {"torch": [], "ort": []} for t in thread_counts}
     for case in cases:
         macs = case.macs()
+        one_thread = None
         for threads in thread_counts:
-            seconds, error = bench_case(case, threads, args.repeat)
-            ours, theirs = seconds["pyconv"], seconds["torch"]
+            seconds, algorithm, error, ref_error = bench_case(case, threads, args.repeat)
+            ours, theirs, ort = seconds["pyconv"], seconds["torch"], seconds.get("ort")
             gflops = 2 * macs / ours / 1e9 if macs else None
+            scaling = ""
+            if threads == 1:
+                one_thread = ours
+            elif one_thread is not None and 1 in peaks:
+                scaling = f"{100 * (one_thread / ours) / (peaks[threads] / peaks[1]):.0f}%"
+            ratios[threads]["torch"].append(theirs / ours)
+            if ort is not None:
+                ratios[threads]["ort"].append(ort / ours)
             rows.append([
-                case.id, threads, f"{ours * 1e3:.3f}", f"{theirs * 1e3:.3f}", f"{theirs / ours:.2f}",
+                case.id, threads, algorithm, f"{ours * 1e3:.3f}", f"{theirs * 1e3:.3f}",
+                "" if ort is None else f"{ort * 1e3:.3f}",
+                f"{theirs / ours:.2f}", "" if ort is None else f"{ort / ours:.2f}",
                 "" if gflops is None else f"{gflops:.1f}",
                 "" if gflops is None else f"{100 * gflops / peaks[threads]:.0f}%",
-                f"{error:.1e}",
+                scaling, f"{error:.1e}", "" if ref_error is None else f"{ref_error:.1e}",
             ])
-            print(f"  {case.id} @{threads}t: pyconv {ours * 1e3:.3f} ms, torch {theirs * 1e3:.3f} ms", flush=True)
-    headers = ["case", "thr", "pyconv ms", "torch ms", "torch/pyconv", "GFLOP/s", "% GEMM peak", "rel. err"]
+            print(f"  {case.id} @{threads}t [{algorithm}]: pyconv {ours * 1e3:.3f} ms, torch {theirs * 1e3:.3f} ms"
+                  + ("" if ort is None else f", ort {ort * 1e3:.3f} ms"), flush=True)
+    headers = ["case", "thr", "algorithm", "pyconv ms", "torch ms", "ORT ms", "torch/pyconv", "ORT/pyconv",
+               "GFLOP/s", "% GEMM peak", "2t scaling vs GEMM", "err vs torch", "err vs f64"]
     print(tabulate(rows, headers=headers, tablefmt=args.format, disable_numparse=True))
     for threads in thread_counts:
-        ratios = [float(r[4]) for r in rows if r[1] == threads]
-        geomean = float(np.exp(np.mean(np.log(ratios))))
-        print(f"geometric mean torch/pyconv at {threads} thread(s): {geomean:.2f}")
+        for engine, values in ratios[threads].items():
+            if values:
+                geomean = float(np.exp(np.mean(np.log(values))))
+                print(f"geometric mean {engine}/pyconv at {threads} thread(s): {geomean:.2f}")
 
 
 if __name__ == "__main__":
