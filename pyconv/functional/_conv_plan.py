@@ -23,7 +23,6 @@ when first used (ALGORITHMS).  ``choose`` is the rule behind
 ``algorithm='auto'``; bench/ALGORITHMS.md has the measurements it comes from.
 """
 import importlib
-import importlib.util
 from dataclasses import dataclass
 from math import prod
 
@@ -170,11 +169,12 @@ def choose(problem, input_shape, weight_finite):
     else:
         candidates = ("gemm",)
     for name in candidates:
-        if importlib.util.find_spec(ALGORITHMS[problem.op][name][0], __package__) is not None:
-            cls = algorithm_class(problem.op, name)
-            if cls.unsupported(problem) is None:
-                return name
+        if name in _REVIEWED and algorithm_class(problem.op, name).unsupported(problem) is None:
+            return name
     return "direct"
+
+
+_REVIEWED = set()  # TODO(lead): the measured rule replaces this while the fast algorithms land
 
 
 def run_algorithm(implementation, input, output, epilogue, residual=None):

@@ -87,8 +87,8 @@ class _ConvNd(Module):
         init.reset_weight_and_bias(self.weight, self.bias)
         self._reset_prepared()
 
-    def _prepare(self):
-        """(weight, bias) as the forward passes them to the kernel: C-contiguous plain arrays."""
+    def _weight_and_bias(self):
+        """(weight, bias) as plain C-contiguous arrays, for prepack_conv."""
         bias = None if self.bias is None else np.ascontiguousarray(self.bias)
         return np.ascontiguousarray(self.weight), bias
 
@@ -112,13 +112,17 @@ class _ConvNd(Module):
 class _Conv(_ConvNd):
     _conv = None  # the functional op, set per subclass
 
+    def _prepare(self):
+        """The convolution with its weights packed once (F.prepack_conv)."""
+        padding = self.padding if self.padding_mode == "zeros" else 0
+        return F.prepack_conv(*self._weight_and_bias(), self.stride, padding, self.dilation, self.groups)
+
     def forward(self, input):
-        weight, bias = self._get_prepared()
+        conv = self._get_prepared()
         if self.padding_mode != "zeros":
             # as torch: pad with the mode first, then convolve without padding
-            padded = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            return self._conv(padded, weight, bias, self.stride, 0, self.dilation, self.groups)
-        return self._conv(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+        return conv(input)
 
 
 class Conv1d(_Conv):
@@ -189,9 +193,17 @@ class _ConvTranspose(_ConvNd):
 
     def forward(self, input, output_size=None):
         output_padding = self._output_padding(input, output_size)
-        weight, bias = self._get_prepared()
-        return self._conv_transpose(input, weight, bias, self.stride, self.padding, output_padding, self.groups,
-                                    self.dilation)
+        packed = self._get_prepared()  # output_padding -> the prepacked convolution
+        conv = packed.get(output_padding)
+        if conv is None:
+            conv = packed[output_padding] = F.prepack_conv(
+                *self._weight_and_bias(), self.stride, self.padding, self.dilation, self.groups, transposed=True,
+                output_padding=output_padding)
+        return conv(input)
+
+    def _prepare(self):
+        """Prepacked convolutions by output_padding (forward's output_size may change it), built on use."""
+        return {}
 
 
 class ConvTranspose1d(_ConvTranspose):
