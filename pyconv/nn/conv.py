@@ -110,7 +110,6 @@ class _ConvNd(Module):
 
 
 class _Conv(_ConvNd):
-    _conv = None  # the functional op, set per subclass
 
     def _prepare(self):
         """The convolution with its weights packed once (F.prepack_conv)."""
@@ -129,7 +128,6 @@ class Conv1d(_Conv):
     """1-D convolution over (N, C, L) or (C, L) input, as torch.nn.Conv1d."""
 
     _dims = 1
-    _conv = staticmethod(F.conv1d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
@@ -141,7 +139,6 @@ class Conv2d(_Conv):
     """2-D convolution over (N, C, H, W) or (C, H, W) input, as torch.nn.Conv2d."""
 
     _dims = 2
-    _conv = staticmethod(F.conv2d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
@@ -153,7 +150,6 @@ class Conv3d(_Conv):
     """3-D convolution over (N, C, D, H, W) or (C, D, H, W) input, as torch.nn.Conv3d."""
 
     _dims = 3
-    _conv = staticmethod(F.conv3d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
@@ -163,7 +159,6 @@ class Conv3d(_Conv):
 
 class _ConvTranspose(_ConvNd):
     _transposed = True
-    _conv_transpose = None  # the functional op, set per subclass
 
     def _output_padding(self, input, output_size):
         """The output_padding giving ``output_size`` (torch's rule), or the layer's own when it is None."""
@@ -210,7 +205,6 @@ class ConvTranspose1d(_ConvTranspose):
     """1-D transposed convolution, as torch.nn.ConvTranspose1d; forward(input, output_size=None)."""
 
     _dims = 1
-    _conv_transpose = staticmethod(F.conv_transpose1d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
@@ -222,7 +216,6 @@ class ConvTranspose2d(_ConvTranspose):
     """2-D transposed convolution, as torch.nn.ConvTranspose2d; forward(input, output_size=None)."""
 
     _dims = 2
-    _conv_transpose = staticmethod(F.conv_transpose2d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
@@ -234,7 +227,6 @@ class ConvTranspose3d(_ConvTranspose):
     """3-D transposed convolution, as torch.nn.ConvTranspose3d; forward(input, output_size=None)."""
 
     _dims = 3
-    _conv_transpose = staticmethod(F.conv_transpose3d)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
