@@ -1,0 +1,243 @@
+"""The GEMM convolution (algorithm='gemm') against the direct kernel and torch."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pyconv.functional as F
+from pyconv._kernels.gemm import block_sizes
+from pyconv.functional._conv_gemm import GemmConv
+from pyconv.functional._conv_plan import Epilogue, run_algorithm
+from tolerances import assert_close
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as TF  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
+
+OPS = {1: (F.conv1d, TF.conv1d), 2: (F.conv2d, TF.conv2d), 3: (F.conv3d, TF.conv3d)}
+MC = block_sizes()["MC"]  # output channels per packed weight block
+
+# (input shape, weight shape, conv arguments): odd sizes, sizes below one GEMM tile,
+# groups, channel counts off the vector width, every kind of padding.
+CASES = [
+    ((2, 5, 17), (7, 5, 3), dict(padding=1)),
+    ((1, 6, 23), (10, 3, 4), dict(padding="same", dilation=2, groups=2)),       # asymmetric 'same'
+    ((3, 4, 11), (5, 4, 2), dict(stride=3, padding=2)),
+    ((2, 3, 9, 11), (5, 3, 3, 3), dict(padding=1)),
+    ((1, 6, 10, 9), (9, 2, 2, 4), dict(padding="same", groups=3)),               # even kernel: extra zero after
+    ((2, 4, 13, 12), (6, 4, 5, 3), dict(stride=(2, 3), padding=(2, 0), dilation=(1, 2))),
+    ((1, 3, 15, 15), (8, 3, 7, 7), dict(stride=2, padding=3)),
+    ((2, 8, 7, 5), (12, 8, 1, 1), dict()),                                       # pointwise, in place
+    ((1, 8, 9, 8), (10, 4, 1, 1), dict(stride=2, groups=2)),                     # strided 1x1: gathered
+    ((1, 6, 6, 7), (4, 6, 1, 1), dict(padding=1)),                               # 1x1 with padding
+    ((1, 8, 6, 6), (8, 2, 3, 3), dict(padding=1, groups=4)),                     # 2 channels per group
+    ((2, 4, 3, 2), (3, 4, 3, 2), dict()),                                        # one output position
+    ((1, 3, 5, 6, 7), (4, 3, 3, 3, 3), dict(padding=1)),
+    ((2, 4, 6, 5, 4), (6, 2, 2, 3, 1), dict(stride=(2, 1, 1), padding=(0, 1, 0), dilation=(2, 1, 1), groups=2)),
+    ((1, 4, 5, 6, 5), (5, 4, 3, 2, 3), dict(padding="same")),
+    ((1, 300, 5, 5), (4, 300, 1, 1), dict()),                                    # K above the GEMM's k block
+    ((1, 40, 6, 6), (MC + 9, 40, 3, 3), dict(padding=1)),                        # several channel blocks
+    ((1, 36, 5, 5), (2 * (MC + 3), 18, 1, 1), dict(groups=2)),                   # several blocks per group
+]
+
+
+def _run(x, w, b, kwargs, algorithm):
+    return OPS[w.ndim - 2][0](x, w, b, algorithm=algorithm, **kwargs)
+
+
+def _torch(x, w, b, kwargs):
+    t = lambda a: None if a is None else torch.from_numpy(a)  # noqa: E731
+    return OPS[w.ndim - 2][1](t(x), t(w), t(b), **kwargs).numpy()
+
+
+def _arrays(rng, input_shape, weight_shape, dtype, bias=True):
+    x = rng.standard_normal(input_shape).astype(dtype)
+    w = rng.standard_normal(weight_shape).astype(dtype)
+    b = rng.standard_normal(weight_shape[0]).astype(dtype) if bias else None
+    return x, w, b
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("input_shape, weight_shape, kwargs", CASES)
+def test_matches_direct_and_torch(input_shape, weight_shape, kwargs, dtype, rng):
+    x, w, b = _arrays(rng, input_shape, weight_shape, dtype)
+    y = _run(x, w, b, kwargs, "gemm")
+    assert y.dtype == dtype
+    assert_close(y, _run(x, w, b, kwargs, "direct"))
+    assert_close(y, _torch(x, w, b, kwargs))
+
+
+@pytest.fixture(params=[1, 97, 2 ** 30], ids=["one-tile-columns", "odd-blocks", "one-block"])
+def patch_bytes(request, monkeypatch):
+    """Column blocks from one GEMM tile wide (many blocks, boundaries inside output rows) to whole images."""
+    monkeypatch.setattr(GemmConv, "PATCH_BYTES", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("input_shape, weight_shape, kwargs", [
+    ((2, 3, 13, 50), (5, 3, 3, 3), dict(padding=(1, 2), stride=(1, 2))),
+    ((1, 4, 7, 9, 31), (6, 2, 3, 1, 3), dict(padding=1, groups=2)),
+    ((2, 5, 101), (3, 5, 3), dict(padding="same", dilation=3)),
+    ((1, 6, 19, 23), (4, 6, 1, 1), dict()),
+    ((1, 6, 19, 23), (4, 3, 1, 1), dict(stride=2, groups=2)),
+])
+def test_column_blocks(input_shape, weight_shape, kwargs, dtype, patch_bytes, rng):
+    x, w, b = _arrays(rng, input_shape, weight_shape, dtype)
+    assert_close(_run(x, w, b, kwargs, "gemm"), _torch(x, w, b, kwargs))
+
+
+@pytest.mark.parametrize("input_shape, weight_shape, kwargs", [
+    ((3, 6, 21, 19), (10, 3, 3, 3), dict(padding=1, groups=2)),     # many tasks: batch x groups x columns
+    ((1, 8, 5, 5), (2 * MC + 5, 8, 3, 3), dict(padding=1)),         # few columns: split over channel blocks
+    ((1, 16, 30, 30), (8, 16, 1, 1), dict()),                       # pointwise in place
+    ((2, 4, 40), (4, 4, 3), dict(padding="same")),
+])
+def test_same_bits_with_1_and_2_threads(input_shape, weight_shape, kwargs, num_threads, rng):
+    x, w, b = _arrays(rng, input_shape, weight_shape, np.float32)
+    num_threads(1)
+    one = _run(x, w, b, kwargs, "gemm")
+    num_threads(2)
+    two = _run(x, w, b, kwargs, "gemm")
+    num_threads(3)
+    three = _run(x, w, b, kwargs, "gemm")
+    assert np.array_equal(one, two)
+    assert np.array_equal(one, three)
+
+
+def test_task_split_over_threads_uses_every_column(monkeypatch):
+    """Column blocks for several threads: never empty, never more than the output positions."""
+    problem = F.prepack_conv(np.ones((3, 2, 3, 3), np.float32), padding=1).problem
+    conv = GemmConv(problem, np.ones((3, 2, 3, 3), np.float32))
+    nr = block_sizes()["NR_float32"]
+    for positions in (1, 5, nr, nr + 1, 196, 3136, 100_000):
+        for threads in (1, 2, 7):
+            columns = conv.columns(1, positions, threads)
+            assert 1 <= columns <= positions
+            assert columns == positions or columns % nr == 0
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_non_finite_weight_meets_padding_like_torch(dims, value, rng):
+    # 0 * inf is nan: the padding zeros are real zeros in the patches, as in torch.
+    x, w, b = _arrays(rng, (1, 4) + (5,) * dims, (4, 2) + (3,) * dims, np.float32)
+    w[1, 0, (0,) * dims] = value
+    kwargs = dict(padding=1, groups=2)
+    y, expected = _run(x, w, b, kwargs, "gemm"), _torch(x, w, b, kwargs)
+    assert np.array_equal(np.isnan(y), np.isnan(expected))
+    assert np.isnan(y).any()
+    assert_close(y, expected)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+@pytest.mark.parametrize("weight_shape, kwargs", [((4, 3, 3, 3), dict(padding=1)), ((4, 3, 1, 1), dict())])
+def test_non_finite_input_propagates_like_torch(weight_shape, kwargs, value, rng):
+    x, w, b = _arrays(rng, (2, 3, 6, 7), weight_shape, np.float32)
+    x[1, 2, 3, 4] = value
+    y, expected = _run(x, w, b, kwargs, "gemm"), _torch(x, w, b, kwargs)
+    assert not np.isfinite(y).all()
+    assert np.array_equal(np.isnan(y), np.isnan(expected))
+    assert np.array_equal(np.isinf(y), np.isinf(expected))
+    assert_close(y, expected)
+
+
+@pytest.mark.parametrize("layout", ["transposed", "sliced", "reversed"])
+def test_non_contiguous_input(layout, rng):
+    x, w, b = _arrays(rng, (2, 4, 12, 10), (5, 4, 3, 3), np.float32)
+    view = {"transposed": x.transpose(0, 1, 3, 2), "sliced": x[:, :, ::2, 1:], "reversed": x[:, ::-1, :, ::-1]}[layout]
+    kwargs = dict(padding=1, stride=(1, 2))
+    assert_close(_run(view, w, b, kwargs, "gemm"), _torch(np.ascontiguousarray(view), w, b, kwargs))
+
+
+def test_batch_zero_and_unbatched(rng):
+    x, w, b = _arrays(rng, (0, 3, 6, 6), (4, 3, 3, 3), np.float32)
+    assert _run(x, w, b, dict(padding=1), "gemm").shape == (0, 4, 6, 6)
+    x = rng.standard_normal((3, 6, 6)).astype(np.float32)
+    assert_close(_run(x, w, b, dict(padding=1), "gemm"), _torch(x[None], w, b, dict(padding=1))[0])
+
+
+ACTIVATIONS = [
+    ("relu", {}, F.relu),
+    ("relu6", {}, F.relu6),
+    ("hardtanh", {"min_val": 0.0, "max_val": 6.0}, lambda y: F.hardtanh(y, 0.0, 6.0)),
+    ("leaky_relu", {"negative_slope": 0.1}, lambda y: F.leaky_relu(y, 0.1)),
+    ("hardswish", {}, F.hardswish),
+    ("silu", {}, F.silu),
+    ("sigmoid", {}, F.sigmoid),
+    ("gelu", {}, F.gelu),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weight_shape, kwargs", [((6, 4, 3, 3), dict(padding=1, stride=(2, 1))),
+                                                  ((6, 2, 1, 1), dict(groups=2))])
+@pytest.mark.parametrize("activation, args, reference", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
+def test_fused_epilogue_equals_unfused(activation, args, reference, weight_shape, kwargs, dtype, monkeypatch, rng):
+    monkeypatch.setattr(GemmConv, "PATCH_BYTES", 1)  # several column blocks, each finished on its own
+    x, w, b = _arrays(rng, (2, 4, 9, 11), weight_shape, dtype)
+    scale, shift = rng.standard_normal(6).astype(dtype), rng.standard_normal(6).astype(dtype)
+    conv = F.prepack_conv(w, None, algorithm="gemm", scale=scale, shift=shift, activation=activation,
+                          activation_args=args, **kwargs)
+    plain = _run(x, w, None, kwargs, "gemm")
+    residual = rng.standard_normal(plain.shape).astype(dtype)
+    expected = reference(plain * scale[:, None, None] + shift[:, None, None] + residual)
+    assert_close(conv(x, residual=residual), expected)
+
+
+def test_bias_alone_is_fused(rng):
+    x, w, b = _arrays(rng, (1, 3, 8, 8), (5, 3, 3, 3), np.float64)
+    problem = F.prepack_conv(w, b, padding=1).problem
+    output = np.empty((1, 5, 8, 8))
+    run_algorithm(GemmConv(problem, w), x, output, Epilogue.bias_only(b, np.float64))
+    assert_close(output, _torch(x, w, b, dict(padding=1)))
+
+
+def test_transposed_convolutions_are_refused():
+    problem = F.prepack_conv(np.ones((4, 3, 3, 3), np.float32), transposed=True, stride=2).problem
+    assert "transposed" in GemmConv.unsupported(problem)
+    assert GemmConv.unsupported(F.prepack_conv(np.ones((4, 3, 3, 3), np.float32)).problem) is None
+
+
+@st.composite
+def configurations(draw):
+    dims = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, 3))
+    in_channels = groups * draw(st.integers(1, 4))
+    out_channels = groups * draw(st.integers(1, 6))
+    kernel = draw(st.lists(st.integers(1, 4 if dims < 3 else 3), min_size=dims, max_size=dims))
+    dilation = draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims))
+    padding_kind = draw(st.sampled_from(["ints", "same", "valid"]))
+    stride = [1] * dims if padding_kind == "same" else draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims))
+    spans = [d * (k - 1) + 1 for d, k in zip(dilation, kernel)]
+    if padding_kind == "ints":
+        padding = tuple(draw(st.lists(st.integers(0, 3), min_size=dims, max_size=dims)))
+        total = [2 * p for p in padding]
+    else:
+        padding = padding_kind
+        total = [s - 1 for s in spans] if padding_kind == "same" else [0] * dims
+    size = [draw(st.integers(max(1, s - t), max(1, s - t) + (12 if dims < 3 else 5))) for s, t in zip(spans, total)]
+    batch = draw(st.integers(1, 3))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    patch_bytes = draw(st.sampled_from([1, 200, GemmConv.PATCH_BYTES]))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    x = rng.uniform(-1, 1, (batch, in_channels) + tuple(size)).astype(dtype)
+    w = rng.uniform(-1, 1, (out_channels, in_channels // groups) + tuple(kernel)).astype(dtype)
+    b = rng.uniform(-1, 1, out_channels).astype(dtype) if draw(st.booleans()) else None
+    kwargs = dict(stride=tuple(stride), padding=padding, dilation=tuple(dilation), groups=groups)
+    return x, w, b, kwargs, patch_bytes
+
+
+@settings(max_examples=200, deadline=None)
+@given(configurations())
+def test_random_configurations_match_torch_and_direct(configuration):
+    x, w, b, kwargs, patch_bytes = configuration
+    saved = GemmConv.PATCH_BYTES
+    GemmConv.PATCH_BYTES = patch_bytes
+    try:
+        y = _run(x, w, b, kwargs, "gemm")
+    finally:
+        GemmConv.PATCH_BYTES = saved
+    assert_close(y, _torch(x, w, b, kwargs))
+    assert_close(y, _run(x, w, b, kwargs, "direct"))
