@@ -136,7 +136,7 @@ def algorithm_class(kind, name):
     return getattr(importlib.import_module(module, __package__), cls)
 
 
-def select_algorithm(op, problem, algorithm, input_shape, weight):
+def select_algorithm(op, problem, algorithm, input_shape, weight_finite):
     """The algorithm class to compute ``problem`` on input of ``input_shape``.
 
     ``algorithm='auto'`` applies ``choose``; a name must be one of ALGORITHMS
@@ -147,7 +147,7 @@ def select_algorithm(op, problem, algorithm, input_shape, weight):
         listed = ", ".join(repr(n) for n in ("auto",) + tuple(names))
         raise ValueError(f"{op}: expected algorithm to be one of {listed}, got {algorithm!r}")
     if algorithm == "auto":
-        return algorithm_class(problem.op, choose(problem, input_shape, np.isfinite(weight).all()))
+        return algorithm_class(problem.op, choose(problem, input_shape, weight_finite))
     cls = algorithm_class(problem.op, algorithm)
     reason = cls.unsupported(problem)
     if reason is not None:

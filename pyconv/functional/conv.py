@@ -50,10 +50,15 @@ def _conv(op, dims, input, weight, bias, stride, padding, dilation, groups, algo
     input, unbatched = check_conv_input(op, problem, input)
     output = np.empty((input.shape[0], problem.out_channels) + problem.output_spatial(input.shape[2:]),
                       dtype=input.dtype)
-    algorithm_class = select_algorithm(op, problem, algorithm, input.shape, weight)
+    algorithm_class = select_algorithm(op, problem, algorithm, input.shape, algorithm != "auto" or _finite(weight))
     if output.size:
         run_algorithm(algorithm_class(problem, weight), input, output, Epilogue.bias_only(bias, input.dtype))
     return output[0] if unbatched else output
+
+
+def _finite(weight):
+    """Whether every weight is finite (auto runs the direct kernel otherwise)."""
+    return bool(np.isfinite(weight).all())
 
 
 def as_float_arrays(op, input, weight, bias):

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._checks import as_int, as_tuple, check_ndim
 from ._conv_plan import ConvProblem, Epilogue, run_algorithm, select_algorithm
-from .conv import as_float_arrays
+from .conv import _finite, as_float_arrays
 
 __all__ = ["conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
 
@@ -22,7 +22,7 @@ def _conv_transpose(op, dims, input, weight, bias, stride, padding, output_paddi
     input, unbatched = check_conv_transpose_input(op, problem, input)
     output = np.empty((input.shape[0], problem.out_channels) + problem.output_spatial(input.shape[2:]),
                       dtype=input.dtype)
-    algorithm_class = select_algorithm(op, problem, algorithm, input.shape, weight)
+    algorithm_class = select_algorithm(op, problem, algorithm, input.shape, algorithm != "auto" or _finite(weight))
     if output.size:
         run_algorithm(algorithm_class(problem, weight), input, output, Epilogue.bias_only(bias, input.dtype))
     return output[0] if unbatched else output

@@ -77,11 +77,13 @@ class PrepackedConv:
         else:
             self.problem = conv_problem(self.op, dims, weight, bias, stride, padding, dilation, groups)
         self.weight = weight
+        self._weight_finite = bool(np.isfinite(weight).all())
         self.epilogue = _epilogue(self.op, self.problem, bias, scale, shift, activation, activation_args or {})
         if algorithm != "auto":  # a bad or unfit name fails here, not on the first call
-            select_algorithm(self.op, self.problem, algorithm, None, weight)
+            select_algorithm(self.op, self.problem, algorithm, None, self._weight_finite)
         self.algorithm = algorithm
         self._implementations = {}  # algorithm class -> its object holding the packed weights
+        self._choices = {}          # input shape -> algorithm class
 
     def __call__(self, input, residual=None):
         """The convolution of ``input`` (batched or not) with the fused epilogue; ``residual`` has the output's shape."""
@@ -101,7 +103,7 @@ class PrepackedConv:
             if residual.shape != expected:
                 raise ValueError(f"{op}: expected residual of the output's shape {expected}, got {residual.shape}")
         if output.size:
-            cls = select_algorithm(op, self.problem, self.algorithm, input.shape, self.weight)
+            cls = self._algorithm_class(input.shape)
             implementation = self._implementations.get(cls)
             if implementation is None:
                 implementation = self._implementations[cls] = cls(self.problem, self.weight)
@@ -110,7 +112,14 @@ class PrepackedConv:
 
     def algorithm_for(self, input_shape):
         """The name of the algorithm a call on input of ``input_shape`` (batched) runs."""
-        return select_algorithm(self.op, self.problem, self.algorithm, tuple(input_shape), self.weight).name
+        return self._algorithm_class(tuple(input_shape)).name
+
+    def _algorithm_class(self, input_shape):
+        cls = self._choices.get(input_shape)
+        if cls is None:
+            cls = self._choices[input_shape] = select_algorithm(
+                self.op, self.problem, self.algorithm, input_shape, self._weight_finite)
+        return cls
 
     def __repr__(self):
         p = self.problem
