@@ -10,37 +10,42 @@ one kernel row (kd, kh) and a block of output channels, a GEMM gives every
 (output channel, kw) product at once, with the input rows read in place as B
 (no im2col, no zero-stuffed input):
 
-    col[(co, kw), (ih, iw)] = sum_ci  W[ci, co, kd, kh, kw] * x[ci, id, ih, iw]
+    col[(kd, kh)][(co, kw), (ih, iw)] = sum_ci  W[ci, co, kd, kh, kw] * x[ci, id, ih, iw]
 
 A = the weights of one (group, kd, kh, output channel block), packed once
-with gemm_pack_a (pack_weights).  col2im then adds row (co, kw) of ``col``
-into output row ``oh = ih * sh - ph + kh * dh`` at columns
-``iw * sw - pw + kw * dw``.
+with gemm_pack_a (pack_weights).
 
 Work unit ("task"): (n, group, output channel block, od, band of output rows).
-A task zeroes its output block, runs the GEMM of each (kd, kh) over exactly
-the input rows that land in its band (no input row is multiplied twice for
-the same kernel row), col2im-adds the products into the block, then applies
-the fused epilogue to each block row while it is in cache.  Tasks never share
-an output element, and each element is summed in the fixed order
-(kd, kh, width tile, kw), the GEMM summing over ci in its own fixed order,
-so the result does not depend on the thread count.  Output rows that no tap
-reaches stay zero before the epilogue (bias-only output).
+A task runs the GEMM of each (kd, kh) over exactly the input rows that land
+in its band (no input row is multiplied twice for the same kernel row), then
+builds each output row once, by gathering ("col2im"): output column
+``ow = m * sw + phase`` receives the taps kw with (kw * dw - pw) = phase
+(mod sw), each a contiguous run of a ``col`` row, so the sums are formed
+per phase in a small contiguous buffer and interleaved into the output row
+in one pass (sw = 1: summed in the output row itself).  The fused epilogue
+then finishes the row while it is in L1.  Long rows are cut into column tiles
+(a GEMM per tile over the input columns that reach it, the few shared edge
+columns computed twice).
 
-Blocking (output channels per block, output rows per band, input columns per
-GEMM when a GEMM reads a single input row) is chosen by the Python layer from
-the problem and the input shape, never from the thread count.
+Tasks never share an output element, each element is written once, summed
+in the fixed order (kd, kh, kw), each product summed over ci in the GEMM's
+fixed order: the result does not depend on the thread count.  Output
+elements that no tap reaches get 0 before the epilogue (bias only).
+
+Blocking (output channels per block, output rows per band, output columns
+per tile) is chosen by the Python layer from the problem and the input
+shape, never from the thread count.
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_is_identity, epilogue_row
 from pyconv._kernels.gemm cimport gemm_pack_a, gemm_packed_a_size, gemm_prepacked, gemm_workspace_size
 
 cdef enum:
-    ALIGN = 64    # bytes: alignment of each thread's scratch
+    ALIGN = 64    # bytes: alignment of each scratch area
 
 
 ctypedef struct Geometry:
@@ -54,8 +59,10 @@ ctypedef struct Geometry:
     Py_ssize_t co_block, co_blocks     # output channels per weight block, blocks per group
     Py_ssize_t block_size, slab_size   # packed elements: one full block; all blocks of one (g, kd, kh)
     Py_ssize_t band, bands             # output rows per task, tasks per (n, group, block, od)
-    Py_ssize_t width_tile              # input columns per GEMM when it reads a single input row
+    Py_ssize_t tile                    # output columns per column tile (out_w: whole rows)
     Py_ssize_t max_columns             # largest GEMM n
+    Py_ssize_t slot_size               # elements of the products of one (kd, kh)
+    Py_ssize_t phase_size              # elements of one phase buffer
 
 
 cdef inline Py_ssize_t floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
@@ -120,42 +127,91 @@ def pack_weights(const floating[:, :, :, :, ::1] weight, Py_ssize_t groups, Py_s
 
 
 # ---- forward ---------------------------------------------------------------
-cdef void col2im_rows(const floating* col, Py_ssize_t ldcol, Py_ssize_t cb, Py_ssize_t rows,
-                      Py_ssize_t ih0, Py_ssize_t w0, Py_ssize_t width, Py_ssize_t kh,
-                      floating* out, Py_ssize_t channel_stride, const Geometry* g) noexcept nogil:
-    """Adds col[(c, kw), r * width + j] (c < cb, r < rows, j < width), the products of input
-    row ih0 + r, column w0 + j, into output[c] (out points to the block's first channel at
-    (od, 0, 0); channel_stride between channels) at row (ih0 + r) * sh - ph + kh * dh,
-    column (w0 + j) * sw - pw + kw * dw, where that column exists."""
-    cdef Py_ssize_t sw = g.stride_w, ow = g.out_w
-    cdef Py_ssize_t c, kw, r, j, offset, j0, j1, count
+cdef void gather_row(const floating* col, const Py_ssize_t* first_row, const Py_ssize_t* rows,
+                     Py_ssize_t c, Py_ssize_t oh, Py_ssize_t ow0, Py_ssize_t ow1, Py_ssize_t iw_lo,
+                     Py_ssize_t width, floating* out_row, floating* phases, const Geometry* g) noexcept nogil:
+    """Writes out_row[ow0:ow1] (output row oh of the block's channel c) from the products in col.
+
+    col holds, for each (kd, kh) slot with rows[slot] > 0, the GEMM result over input rows
+    first_row[slot] + r (r < rows[slot]) and input columns iw_lo + j (j < width).
+    ow0 is a multiple of sw.
+    """
+    cdef Py_ssize_t sw = g.stride_w, kernel_w = g.kernel_w
+    cdef Py_ssize_t m0 = ow0 / sw
+    cdef Py_ssize_t phase, length, slot, kd, kh, t, r, kw, offset, shift, q0, q1, q, ldc
+    cdef Py_ssize_t length0, length1
+    cdef const floating* row_base
     cdef const floating* src
-    cdef floating* dst
-    for c in range(cb):
-        for kw in range(g.kernel_w):
-            offset = kw * g.dil_w - g.pad_w
-            j0 = max(w0, ceil_div(-offset, sw))
-            j1 = min(w0 + width, floor_div(ow - 1 - offset, sw) + 1)
-            if j0 >= j1:
-                continue
-            count = j1 - j0
-            for r in range(rows):
-                src = col + (c * g.kernel_w + kw) * ldcol + r * width + (j0 - w0)
-                dst = (out + c * channel_stride + ((ih0 + r) * g.stride_h - g.pad_h + kh * g.dil_h) * ow
-                       + j0 * sw + offset)
-                if sw == 1:
-                    for j in range(count):
-                        dst[j] += src[j]
-                elif sw == 2:
-                    for j in range(count):
-                        dst[2 * j] += src[j]
-                else:
-                    for j in range(count):
-                        dst[j * sw] += src[j]
+    cdef floating* sums
+    cdef floating* sums0
+    cdef floating* sums1
+    cdef bint started
+    for phase in range(sw):
+        # outputs ow = (m0 + q) * sw + phase for q < length
+        length = ceil_div(ow1 - phase, sw) - m0
+        if length <= 0:
+            continue
+        sums = out_row + ow0 if sw == 1 else phases + phase * g.phase_size
+        started = False
+        for kd in range(g.kernel_d):
+            for kh in range(g.kernel_h):
+                slot = kd * g.kernel_h + kh
+                if rows[slot] == 0:
+                    continue
+                t = oh + g.pad_h - kh * g.dil_h
+                if t < 0 or t % g.stride_h != 0:
+                    continue
+                r = t / g.stride_h - first_row[slot]
+                if r < 0 or r >= rows[slot]:
+                    continue
+                ldc = rows[slot] * width
+                row_base = col + slot * g.slot_size + c * kernel_w * ldc + r * width
+                for kw in range(kernel_w):
+                    offset = kw * g.dil_w - g.pad_w
+                    if offset - floor_div(offset, sw) * sw != phase:
+                        continue
+                    # output (m0 + q) * sw + phase reads input column m0 + q + shift
+                    shift = -floor_div(offset, sw)
+                    q0 = max(0, iw_lo - shift - m0)
+                    q1 = min(length, iw_lo + width - shift - m0)
+                    if q0 >= q1:
+                        continue
+                    src = row_base + kw * ldc + (m0 + q0 + shift - iw_lo)
+                    if not started:
+                        started = True
+                        if q0 == 0 and q1 == length:
+                            for q in range(length):
+                                sums[q] = src[q]
+                            continue
+                        memset(sums, 0, length * sizeof(floating))
+                    for q in range(q1 - q0):
+                        sums[q0 + q] += src[q]
+        if not started:
+            memset(sums, 0, length * sizeof(floating))
+    if sw == 1:
+        return
+    out_row += ow0
+    if sw == 2:
+        length0 = ceil_div(ow1, 2) - m0
+        length1 = ceil_div(ow1 - 1, 2) - m0
+        sums0 = phases
+        sums1 = phases + g.phase_size
+        for q in range(length1):
+            out_row[2 * q] = sums0[q]
+            out_row[2 * q + 1] = sums1[q]
+        if length0 > length1:
+            out_row[2 * length1] = sums0[length1]
+        return
+    for phase in range(sw):
+        length = ceil_div(ow1 - phase, sw) - m0
+        sums = phases + phase * g.phase_size
+        for q in range(length):
+            out_row[q * sw + phase] = sums[q]
 
 
 cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, floating* out,
-                   const Geometry* g, const Epilogue* ep, floating* col, void* workspace) noexcept nogil:
+                   const Geometry* g, const Epilogue* ep, floating* col, floating* phases,
+                   Py_ssize_t* first_row, Py_ssize_t* rows, void* workspace) noexcept nogil:
     """Computes output[n, co0:co0 + cb, od, oh0:oh1, :] of one task (see the module docstring)."""
     cdef Py_ssize_t band_index = task % g.bands
     cdef Py_ssize_t rest = task / g.bands
@@ -171,53 +227,55 @@ cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, f
     cdef Py_ssize_t oh0 = band_index * g.band
     cdef Py_ssize_t oh1 = min(oh0 + g.band, g.out_h)
     cdef Py_ssize_t out_plane = g.out_h * g.out_w
-    cdef Py_ssize_t channel_stride = g.out_d * out_plane
     cdef Py_ssize_t in_plane = g.in_h * g.in_w
     cdef Py_ssize_t in_channel_stride = g.in_d * in_plane
-    cdef floating* out_block = out + ((n * g.out_channels + co0) * g.out_d + od) * out_plane
     cdef const floating* x_group = x + (n * g.in_channels + grp * g.in_per_group) * in_channel_stride
-    cdef const floating* a
-    cdef const floating* b
-    cdef Py_ssize_t c, kd, kh, t, id, base, ih0, ih1, rows, w0, width, columns
+    cdef Py_ssize_t slot, c, kd, kh, t, id, base, ih0, ih1, tile, ow0, ow1, iw_lo, iw_hi, width, oh, offset
+    cdef bint whole_rows = g.tile >= g.out_w
 
-    for c in range(cb):
-        memset(out_block + c * channel_stride + oh0 * g.out_w, 0, (oh1 - oh0) * g.out_w * sizeof(floating))
-    for kd in range(g.kernel_d):
-        t = od + g.pad_d - kd * g.dil_d
-        if t < 0 or t % g.stride_d != 0 or t / g.stride_d >= g.in_d:
-            continue
-        id = t / g.stride_d
-        for kh in range(g.kernel_h):
-            # the input rows ih with ih * sh - ph + kh * dh in [oh0, oh1)
-            base = kh * g.dil_h - g.pad_h
-            ih0 = max(0, ceil_div(oh0 - base, g.stride_h))
-            ih1 = min(g.in_h, ceil_div(oh1 - base, g.stride_h))
-            if ih0 >= ih1:
-                continue
-            rows = ih1 - ih0
-            a = packed + ((grp * g.kernel_d + kd) * g.kernel_h + kh) * g.slab_size + block * g.block_size
-            b = x_group + id * in_plane + ih0 * g.in_w
-            if rows > 1:
-                # whole input rows: one GEMM over rows * in_w contiguous columns
-                columns = rows * g.in_w
-                gemm_prepacked(m, columns, k, a, b, in_channel_stride, col, columns, False, workspace)
-                col2im_rows(col, columns, cb, rows, ih0, 0, g.in_w, kh, out_block, channel_stride, g)
-            else:
-                w0 = 0
-                while w0 < g.in_w:
-                    width = min(g.width_tile, g.in_w - w0)
-                    gemm_prepacked(m, width, k, a, b + w0, in_channel_stride, col, width, False, workspace)
-                    col2im_rows(col, width, cb, 1, ih0, w0, width, kh, out_block, channel_stride, g)
-                    w0 += width
-    if not epilogue_is_identity(ep):
+    for tile in range(ceil_div(g.out_w, g.tile)):
+        ow0 = tile * g.tile
+        ow1 = min(ow0 + g.tile, g.out_w)
+        if whole_rows:
+            iw_lo = 0
+            iw_hi = g.in_w
+        else:  # the input columns that reach output columns [ow0, ow1)
+            iw_lo = max(0, ceil_div(ow0 + g.pad_w - (g.kernel_w - 1) * g.dil_w, g.stride_w))
+            iw_hi = min(g.in_w, ceil_div(ow1 + g.pad_w, g.stride_w))
+        width = iw_hi - iw_lo
+        for kd in range(g.kernel_d):
+            t = od + g.pad_d - kd * g.dil_d
+            id = t / g.stride_d if t >= 0 and t % g.stride_d == 0 else g.in_d
+            for kh in range(g.kernel_h):
+                slot = kd * g.kernel_h + kh
+                rows[slot] = 0
+                if id >= g.in_d or width <= 0:
+                    continue
+                # the input rows ih with ih * sh - ph + kh * dh in [oh0, oh1)
+                base = kh * g.dil_h - g.pad_h
+                ih0 = max(0, ceil_div(oh0 - base, g.stride_h))
+                ih1 = min(g.in_h, ceil_div(oh1 - base, g.stride_h))
+                if ih0 >= ih1:
+                    continue
+                first_row[slot] = ih0
+                rows[slot] = ih1 - ih0
+                # whole rows are contiguous in the input; a column tile has one input row (band <= sh)
+                gemm_prepacked(m, rows[slot] * width, k,
+                               packed + ((grp * g.kernel_d + kd) * g.kernel_h + kh) * g.slab_size
+                               + block * g.block_size,
+                               x_group + id * in_plane + ih0 * g.in_w + iw_lo, in_channel_stride,
+                               col + slot * g.slot_size, rows[slot] * width, False, workspace)
         for c in range(cb):
-            epilogue_row(ep, out, ((n * g.out_channels + co0 + c) * g.out_d + od) * out_plane + oh0 * g.out_w,
-                         (oh1 - oh0) * g.out_w, co0 + c)
+            for oh in range(oh0, oh1):
+                offset = ((n * g.out_channels + co0 + c) * g.out_d + od) * out_plane + oh * g.out_w
+                gather_row(col, first_row, rows, c, oh, ow0, ow1, iw_lo, width, out + offset, phases, g)
+                if not epilogue_is_identity(ep):
+                    epilogue_row(ep, out, offset + ow0, ow1 - ow0, co0 + c)
 
 
 def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const floating[::1] packed,
                                 floating[:, :, :, :, ::1] output, kernel_size, stride, padding, dilation,
-                                Py_ssize_t groups, Py_ssize_t co_block, Py_ssize_t band, Py_ssize_t width_tile,
+                                Py_ssize_t groups, Py_ssize_t co_block, Py_ssize_t band, Py_ssize_t tile,
                                 const floating[::1] scale, const floating[::1] shift,
                                 const floating[::1] residual, int activation, double p0, double p1, double p2,
                                 int num_threads):
@@ -227,10 +285,11 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
     pack_weights with the same groups and co_block; output (N, C_out, OD, OH, OW) allocated by
     the caller with OD = (D - 1) * sD - 2 pD + dD (kD - 1) + output_padding + 1 (likewise OH,
     OW).  kernel_size, stride, padding, dilation: 3-tuples (d, h, w).  band: output rows per
-    task (>= 1); width_tile: input columns per GEMM when a GEMM reads one input row (>= 1).
-    Then the epilogue (scale, shift: (C_out,) or empty; residual: output.size elements in the
-    output's layout, or empty; activation and its parameters, see epilogue.pxd).  All
-    C-contiguous, one dtype, arguments validated by the caller.  Every output element is written.
+    task (>= 1); tile: output columns per column tile (>= 1; used only when band <= sH, and
+    then rounded up to a multiple of sW).  Then the epilogue (scale, shift: (C_out,) or empty;
+    residual: output.size elements in the output's layout, or empty; activation and its
+    parameters, see epilogue.pxd).  All C-contiguous, one dtype, arguments validated by the
+    caller.  Every output element is written once.
     """
     cdef Geometry g
     g.in_channels, g.in_d, g.in_h, g.in_w = input.shape[1], input.shape[2], input.shape[3], input.shape[4]
@@ -250,10 +309,13 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
     g.slab_size = sizes[2]
     g.band = band
     g.bands = ceil_div(g.out_h, band)
-    g.width_tile = width_tile
-    # a GEMM reads at most ceil(band / sh) input rows (whole), or one row in width tiles
-    cdef Py_ssize_t max_rows = ceil_div(band, g.stride_h)
-    g.max_columns = max_rows * g.in_w if max_rows > 1 else min(g.in_w, width_tile)
+    g.tile = round_up(tile, g.stride_w) if band <= g.stride_h else g.out_w
+    if g.tile >= g.out_w:
+        g.tile = g.out_w
+        g.max_columns = ceil_div(band, g.stride_h) * g.in_w   # whole input rows
+    else:  # one input row, the columns that reach one tile
+        g.max_columns = min(g.in_w, ceil_div(g.tile + (g.kernel_w - 1) * g.dil_w, g.stride_w) + 1)
+    g.phase_size = round_up(ceil_div(g.tile, g.stride_w), ALIGN)
 
     cdef Py_ssize_t batch = output.shape[0]
     cdef Py_ssize_t tasks = batch * groups * g.co_blocks * g.out_d * g.bands
@@ -263,10 +325,15 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
                                      &shift[0] if shift.shape[0] else NULL,
                                      &residual[0] if residual.shape[0] else NULL,
                                      activation, p0, p1, p2)
+    cdef Py_ssize_t slots = g.kernel_d * g.kernel_h
     cdef Py_ssize_t m_max = co_block * g.kernel_w
-    cdef Py_ssize_t col_bytes = round_up(m_max * g.max_columns * sizeof(floating), ALIGN)
-    cdef Py_ssize_t per_thread = col_bytes + round_up(gemm_workspace_size(m_max, g.max_columns, g.in_per_group),
-                                                      ALIGN)
+    g.slot_size = round_up(m_max * g.max_columns, ALIGN)
+    # per thread: products of every slot, the phase buffers, the slot rows, the GEMM workspace
+    cdef Py_ssize_t col_bytes = slots * g.slot_size * sizeof(floating)
+    cdef Py_ssize_t phase_bytes = g.stride_w * g.phase_size * sizeof(floating)
+    cdef Py_ssize_t rows_bytes = round_up(2 * slots * sizeof(Py_ssize_t), ALIGN)
+    cdef Py_ssize_t per_thread = (col_bytes + phase_bytes + rows_bytes
+                                  + round_up(gemm_workspace_size(m_max, g.max_columns, g.in_per_group), ALIGN))
     num_threads = <int>max(1, min(<Py_ssize_t>num_threads, tasks))
     cdef char* scratch = <char*>malloc(per_thread * num_threads + ALIGN)
     if scratch == NULL:
@@ -279,5 +346,8 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
     cdef Py_ssize_t task
     for task in prange(tasks, nogil=True, schedule='static', num_threads=num_threads):
         mine = aligned + threadid() * per_thread
-        run_task(task, x, w, out, &g, &ep, <floating*>mine, mine + col_bytes)
+        run_task(task, x, w, out, &g, &ep, <floating*>mine, <floating*>(mine + col_bytes),
+                 <Py_ssize_t*>(mine + col_bytes + phase_bytes),
+                 <Py_ssize_t*>(mine + col_bytes + phase_bytes) + slots,
+                 mine + col_bytes + phase_bytes + rows_bytes)
     free(scratch)

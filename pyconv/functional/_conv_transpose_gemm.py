@@ -12,8 +12,9 @@ count, so results do not depend on it):
 - output channels per weight block: the GEMM's m is co_block * kW, kept near
   ``GEMM_ROWS`` (weights packed once per block in ``__init__``);
 - output rows per task (band): the GEMM's n (input rows x width) near
-  ``GEMM_COLUMNS``, but small enough for ``MIN_TASKS`` tasks per image;
-- input columns per GEMM when one GEMM reads a single long input row.
+  ``GEMM_COLUMNS`` (less if a task's products would exceed ``PRODUCTS_BYTES``),
+  but small enough for ``MIN_TASKS`` tasks;
+- output columns per tile, when input rows are much longer than that n.
 """
 from math import ceil
 
@@ -22,9 +23,11 @@ import numpy as np
 from .._kernels.conv_transpose_gemm import conv_transpose_gemm_forward, pack_weights, packed_weights_size
 from ._conv_plan import _as_3d, _lift
 
-GEMM_ROWS = 128       # target m = output channels per block x kW
-GEMM_COLUMNS = 256    # target n = input rows x input width per GEMM
-MIN_TASKS = 8         # per image, when the output is large enough to split
+GEMM_ROWS = 128                 # target m = output channels per block x kW
+GEMM_COLUMNS = 256              # target n = input rows x input width per GEMM
+MIN_COLUMNS = 32
+PRODUCTS_BYTES = 384 * 1024     # GEMM results one task holds (all its (kd, kh)), per thread
+MIN_TASKS = 8                   # when the output is large enough to split
 
 
 class GemmConvTranspose:
@@ -53,24 +56,30 @@ class GemmConvTranspose:
         dims = p.dims
         input5 = _as_3d(input, dims)
         output5 = _as_3d(output, dims)
-        band, width_tile = self.blocking(input5.shape, output5.shape)
+        band, tile = self.blocking(input5.shape, output5.shape)
         conv_transpose_gemm_forward(
             input5, self.packed, output5, self.kernel_size, _lift(p.stride, dims, 1), _lift(p.pad_before, dims, 0),
-            _lift(p.dilation, dims, 1), p.groups, self.co_block, band, width_tile,
+            _lift(p.dilation, dims, 1), p.groups, self.co_block, band, tile,
             *epilogue.kernel_args(residual), num_threads=num_threads)
 
     def blocking(self, input_shape, output_shape):
-        """(output rows per task, input columns per single-row GEMM) for 5-D input/output shapes."""
-        stride_h = _lift(self.problem.stride, self.problem.dims, 1)[1]
+        """(output rows per task, output columns per tile) for 5-D input/output shapes."""
+        p = self.problem
+        kernel_d, kernel_h, kernel_w = self.kernel_size
+        stride_h, stride_w = _lift(p.stride, p.dims, 1)[1:]
         in_w = input_shape[4]
-        out_d, out_h = output_shape[2:4]
-        rows = max(1, round(GEMM_COLUMNS / in_w))
-        band = min(out_h, rows * stride_h)
-        channel_blocks = self.problem.groups * -(-(output_shape[1] // self.problem.groups) // self.co_block)
-        while band > 1 and channel_blocks * out_d * -(-out_h // band) < MIN_TASKS:
+        out_d, out_h, out_w = output_shape[2:]
+        # the products of every (kd, kh) of a task stay within PRODUCTS_BYTES
+        products_per_column = kernel_d * kernel_h * self.co_block * kernel_w * np.dtype(p.dtype).itemsize
+        columns = max(MIN_COLUMNS, min(GEMM_COLUMNS, PRODUCTS_BYTES // products_per_column))
+        tiles = round(in_w / columns)
+        if tiles >= 2:  # long rows: one input row per GEMM, output columns in tiles
+            return min(out_h, stride_h), -(-out_w // tiles)
+        band = min(out_h, max(1, columns // in_w) * stride_h)
+        channel_blocks = p.groups * -(-(p.out_channels // p.groups) // self.co_block)
+        while band > 1 and output_shape[0] * channel_blocks * out_d * -(-out_h // band) < MIN_TASKS:
             band = max(1, band // 2)
-        tiles = max(1, round(in_w / GEMM_COLUMNS))
-        return band, -(-in_w // tiles)
+        return band, out_w
 
 
 def _channel_block(out_per_group, kernel_w):
