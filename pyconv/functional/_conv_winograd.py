@@ -1,0 +1,167 @@
+"""Winograd algorithms for 2-D 3x3 convolutions with stride 1 and dilation 1.
+
+``WinogradF4`` computes F(4x4, 3x3) (6x6 transform, points 0, +-1, +-2, inf),
+``WinogradF2`` F(2x2, 3x3) (4x4 transform, points 0, +-1, inf), ``Winograd``
+picks one of them per problem (rule below).  The weights are transformed
+(U = G w G^T, in float64, rounded once to the dtype) and packed for the GEMM
+in ``__init__``; ``run`` calls ``_kernels.winograd.winograd_conv2d``.
+
+Accuracy: max|y - ref| / max|ref| against a float64 direct reference,
+unit-normal inputs and weights (bench/suite.py arrays), float32:
+
+    case               F(2,3)    F(4,3)    direct   | float64 F(2,3), F(4,3)
+    conv3x3_64_56      3.1e-7    6.4e-6    8.3e-7   | 1.7e-15, 9.9e-15
+    conv3x3_128_28     4.3e-7    8.9e-6    1.5e-6   | 2.1e-15, 1.8e-14
+    conv3x3_256_14     6.4e-7    1.7e-5    2.6e-6   | 3.8e-15, 2.1e-14
+    conv3x3_512_7      5.4e-7    9.3e-6    2.8e-6   | 3.9e-15, 2.2e-14
+    conv3x3_64_56_n8   3.5e-7    7.1e-6    1.4e-6   | 1.9e-15, 1.1e-14
+
+so float32 results stay within 2e-5 * max|y| of the exact ones; tests compare
+them with torch and the direct kernel within atol = 1e-4 * max|y| (the
+issue's bound, 5x the worst measured error) and rtol 1e-4; float64 with the
+default policy.
+
+NaN / Inf: a transform spreads one non-finite value over its whole tile,
+where the direct sum (and torch) has it only at the outputs it reaches.  The
+kernel detects non-finite input tiles and ``run`` then recomputes the call
+with the direct algorithm; non-finite weights select the direct algorithm
+for every call.
+"""
+import numpy as np
+
+from .._kernels import gemm as _gemm
+from .._kernels.winograd import pack_weights, winograd_conv2d
+from ._conv_plan import DirectConv
+
+__all__ = ["Winograd", "WinogradF2", "WinogradF4"]
+
+# Kernel transforms G (alpha x 3) of F(m x m, 3 x 3), m = alpha - 2.
+_KERNEL_TRANSFORM = {
+    4: np.array([[1 / 4, 0, 0],
+                 [-1 / 6, -1 / 6, -1 / 6],
+                 [-1 / 6, 1 / 6, -1 / 6],
+                 [1 / 24, 1 / 12, 1 / 6],
+                 [1 / 24, -1 / 12, 1 / 6],
+                 [0, 0, 1]]),
+    2: np.array([[1, 0, 0],
+                 [1 / 2, 1 / 2, 1 / 2],
+                 [1 / 2, -1 / 2, 1 / 2],
+                 [0, 0, 1]]),
+}
+
+_BLOCK_SIZES = _gemm.block_sizes()
+
+# Most tiles per task.  Measured at 1 thread, F(4,3) 64->64 @56^2 (196 tiles): 16-196 tiles per
+# task within 10 % of each other when the count is a multiple of the vector width (28 tiles: 2x
+# slower, the GEMM's leftover-column path); 128 keeps the GEMM's n large and gives two tasks there.
+_MAX_TILE_BLOCK = 128
+
+
+def blocking(tiles, tasks_outside, out_channels, num_threads):
+    """(tile_block, k_block): tiles and output channels per task (see winograd.pyx).
+
+    Tile blocks of at most _MAX_TILE_BLOCK tiles, an even number of tasks
+    when there are several and few (so two threads share them evenly); they
+    do not depend on num_threads, so neither do the results.  With fewer
+    tasks than threads, the output channels are split too (in multiples of
+    the GEMM's MR, which leaves every sum unchanged).
+    """
+    blocks = -(-tiles // _MAX_TILE_BLOCK)
+    if blocks > 1 and (tasks_outside * blocks) % 2 and tasks_outside * blocks < 16:
+        blocks += 1
+    tile_block = -(-tiles // blocks)
+    tasks = tasks_outside * blocks
+    k_block = out_channels
+    mr = _BLOCK_SIZES["MR"]
+    if tasks < num_threads and out_channels >= 2 * mr:
+        splits = min(-(-num_threads // tasks), out_channels // mr)
+        k_block = -(-out_channels // splits)
+        k_block = -(-k_block // mr) * mr
+    return tile_block, k_block
+
+
+def _unsupported(problem):
+    if problem.transposed:
+        return "it computes convolutions, not transposed ones"
+    if problem.dims != 2:
+        return f"it computes 2-D convolutions, got a {problem.dims}-D one"
+    if problem.kernel_size != (3, 3):
+        return f"needs a 3x3 kernel, got {'x'.join(map(str, problem.kernel_size))}"
+    if problem.stride != (1, 1):
+        return f"needs stride 1, got {problem.stride}"
+    if problem.dilation != (1, 1):
+        return f"needs dilation 1, got {problem.dilation}"
+    return None
+
+
+def transform_weights(weight, m, groups):
+    """U of F(m x m, 3 x 3) for weight (groups * K, C, 3, 3): shape (groups * (m+2)^2, K, C), weight's dtype.
+
+    U[g * alpha^2 + e] = (G w G^T)[e] over the K output channels of group g; computed in float64.
+    """
+    kernel_transform = _KERNEL_TRANSFORM[m]
+    alpha = m + 2
+    out_channels, in_channels = weight.shape[:2]
+    u = kernel_transform @ weight.astype(np.float64) @ kernel_transform.T    # (K, C, alpha, alpha)
+    u = u.reshape(groups, out_channels // groups, in_channels, alpha * alpha).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(u.reshape(groups * alpha * alpha, out_channels // groups, in_channels),
+                                dtype=weight.dtype)
+
+
+class _WinogradTile:
+    """F(m x m, 3 x 3) for a fixed m (class attribute ``tile``)."""
+    tile = None
+
+    @staticmethod
+    def unsupported(problem):
+        return _unsupported(problem)
+
+    def __init__(self, problem, weight):
+        self.problem = problem
+        self.direct = DirectConv(problem, weight)
+        self.finite_weights = bool(np.isfinite(weight).all())
+        if self.finite_weights:
+            u = transform_weights(weight, self.tile, problem.groups)
+            self.packed = np.empty((u.shape[0], _gemm.packed_a_size(u.shape[1], u.shape[2])), weight.dtype)
+            pack_weights(u, self.packed)
+
+    def run(self, input, output, epilogue, residual, num_threads):
+        p = self.problem
+        if self.finite_weights:
+            m = self.tile
+            tiles = -(-output.shape[2] // m) * -(-output.shape[3] // m)
+            tile_block, k_block = blocking(tiles, input.shape[0] * p.groups, p.out_channels // p.groups,
+                                           num_threads)
+            if winograd_conv2d(input, self.packed, output, m, p.groups, p.pad_before[0], p.pad_before[1],
+                               tile_block, k_block, _BLOCK_SIZES["KC"], _BLOCK_SIZES["MR"],
+                               *epilogue.kernel_args(residual), num_threads=num_threads):
+                return
+        self.direct.run(input, output, epilogue, residual, num_threads)
+
+
+class WinogradF4(_WinogradTile):
+    """Winograd F(4x4, 3x3)."""
+    name = "winograd_f4"
+    tile = 4
+
+
+class WinogradF2(_WinogradTile):
+    """Winograd F(2x2, 3x3)."""
+    name = "winograd_f2"
+    tile = 2
+
+
+class Winograd:
+    """Winograd F(4x4, 3x3) or F(2x2, 3x3), chosen per problem (rule: TODO)."""
+    name = "winograd"
+
+    @staticmethod
+    def unsupported(problem):
+        return _unsupported(problem)
+
+    def __init__(self, problem, weight):
+        self.problem = problem
+        self.implementation = WinogradF4(problem, weight)
+
+    def run(self, input, output, epilogue, residual, num_threads):
+        self.implementation.run(input, output, epilogue, residual, num_threads)

@@ -1,0 +1,234 @@
+"""Winograd F(2x2,3x3) / F(4x4,3x3) convolution against the direct kernel and torch."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pyconv.functional as F
+from pyconv.functional._conv_plan import ConvProblem
+from pyconv.functional._conv_winograd import Winograd, WinogradF2, WinogradF4
+from tolerances import assert_close
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as TF  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
+
+NAMES = ["winograd", "winograd_f2", "winograd_f4"]
+DTYPES = [np.float32, np.float64]
+
+
+def torch_conv2d(x, w, b=None, **kwargs):
+    tensor = lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+    return TF.conv2d(tensor(x), tensor(w), tensor(b), **kwargs).numpy()
+
+
+def assert_winograd_close(actual, expected):
+    """float32: within 1e-4 * max|expected| (+ rtol 1e-4), the bound justified in
+    pyconv/functional/_conv_winograd.py by the measured error; float64: the default policy."""
+    if expected.dtype == np.float32:
+        scale = float(np.abs(expected).max()) if expected.size else 0.0
+        assert_close(actual, expected, atol=1e-4 * scale)
+    else:
+        assert_close(actual, expected)
+
+
+def arrays(rng, dtype, n, c, k, h, w, groups=1, bias=True):
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    weight = rng.standard_normal((k, c // groups, 3, 3)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype) if bias else None
+    return x, weight, b
+
+
+# (N, C, K, H, W, groups, padding): odd sizes, sizes smaller than a tile, channel counts that are
+# not multiples of the vector width, groups (incl. depthwise), every kind of padding.
+GRID = [
+    (1, 3, 5, 7, 9, 1, 1),
+    (2, 8, 16, 13, 11, 2, 0),
+    (1, 16, 24, 4, 4, 1, 2),
+    (2, 5, 7, 1, 2, 1, 1),
+    (1, 4, 6, 3, 3, 1, 0),
+    (3, 6, 9, 6, 10, 3, (1, 2)),
+    (1, 7, 7, 9, 9, 7, 1),
+    (2, 12, 10, 17, 5, 2, "same"),
+    (1, 9, 13, 15, 14, 1, "valid"),
+    (1, 10, 3, 5, 21, 1, (3, 0)),
+    (2, 4, 20, 2, 7, 1, (1, 4)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("n, c, k, h, w, groups, padding", GRID)
+def test_against_direct_and_torch(rng, n, c, k, h, w, groups, padding, name, dtype):
+    x, weight, b = arrays(rng, dtype, n, c, k, h, w, groups)
+    y = F.conv2d(x, weight, b, padding=padding, groups=groups, algorithm=name)
+    assert y.dtype == dtype
+    assert_winograd_close(y, F.conv2d(x, weight, b, padding=padding, groups=groups, algorithm="direct"))
+    assert_winograd_close(y, torch_conv2d(x, weight, b, padding=padding, groups=groups))
+
+
+@pytest.mark.parametrize("name", ["winograd_f2", "winograd_f4"])
+def test_float64_matches_direct_to_rounding(rng, name):
+    x, weight, b = arrays(rng, np.float64, 2, 24, 20, 19, 23)
+    y = F.conv2d(x, weight, b, padding=1, algorithm=name)
+    expected = F.conv2d(x, weight, b, padding=1, algorithm="direct")
+    assert np.abs(y - expected).max() <= 1e-12 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("name", ["winograd_f2", "winograd_f4"])
+def test_float32_error_within_policy(rng, name):
+    """max|y - ref| / max|ref| <= 1e-4 against a float64 reference, unit-normal data (DESIGN.md)."""
+    x, weight, _ = arrays(rng, np.float32, 1, 128, 32, 16, 16, bias=False)
+    y = F.conv2d(x, weight, padding=1, algorithm=name)
+    reference = F.conv2d(x.astype(np.float64), weight.astype(np.float64), padding=1, algorithm="direct")
+    assert np.abs(y - reference).max() / np.abs(reference).max() <= 1e-4
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["winograd_f2", "winograd_f4"])
+@pytest.mark.parametrize("c, k, groups", [(300, 20, 1), (520, 44, 2)])
+def test_many_channels_and_channel_blocks(rng, num_threads, name, dtype, c, k, groups):
+    """C per group beyond the GEMM's KC (256: packed weights read in chunks) and images of few
+    tiles, whose output channels are split between threads when there are fewer tasks."""
+    x, weight, b = arrays(rng, dtype, 1, c, k, 5, 6, groups=groups)
+    expected = F.conv2d(x, weight, b, padding=1, groups=groups, algorithm="direct")
+    for threads in (1, 2, 3):
+        num_threads(threads)
+        assert_winograd_close(F.conv2d(x, weight, b, padding=1, groups=groups, algorithm=name), expected)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("shape", [(1, 16, 20, 12, 12), (3, 6, 5, 29, 31), (1, 64, 64, 40, 40)])
+def test_thread_determinism(rng, num_threads, name, shape):
+    n, c, k, h, w = shape
+    x, weight, b = arrays(rng, np.float32, n, c, k, h, w)
+    num_threads(1)
+    one = F.conv2d(x, weight, b, padding=1, algorithm=name)
+    for threads in (2, 3):
+        num_threads(threads)
+        assert np.array_equal(F.conv2d(x, weight, b, padding=1, algorithm=name), one)
+
+
+ACTIVATIONS = [
+    ("relu", {}, F.relu),
+    ("relu6", {}, F.relu6),
+    ("hardtanh", {"min_val": 0.0, "max_val": 6.0}, lambda y: F.hardtanh(y, 0.0, 6.0)),
+    ("leaky_relu", {"negative_slope": 0.1}, lambda y: F.leaky_relu(y, 0.1)),
+    ("hardswish", {}, F.hardswish),
+    ("silu", {}, F.silu),
+    ("sigmoid", {}, F.sigmoid),
+    ("gelu", {}, F.gelu),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["winograd_f2", "winograd_f4"])
+@pytest.mark.parametrize("activation, args, reference", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
+def test_fused_epilogue_equals_unfused(rng, activation, args, reference, name, dtype):
+    """conv * scale + shift + residual, then the activation: fused == step by step on the same conv."""
+    x, weight, _ = arrays(rng, dtype, 2, 6, 10, 11, 9, bias=False)
+    scale = rng.uniform(0.5, 2.0, 10)
+    shift = rng.standard_normal(10)
+    conv = F.prepack_conv(weight, None, padding=(1, 0), algorithm=name, scale=scale, shift=shift,
+                          activation=activation, activation_args=args)
+    plain = F.conv2d(x, weight, padding=(1, 0), algorithm=name)
+    residual = rng.standard_normal(plain.shape).astype(dtype)
+    per_channel = (1, -1, 1, 1)
+    affine = plain * scale.astype(dtype).reshape(per_channel) + shift.astype(dtype).reshape(per_channel)
+    assert_close(conv(x, residual=residual), reference(affine + residual))
+    assert_close(conv(x), reference(affine))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [(0, 0, 0, 0), (0, 3, 5, 7), (1, 2, 10, 10), (1, 5, 10, 0)])
+def test_non_finite_input_as_torch(rng, name, value, where):
+    """One NaN/Inf reaches only the outputs whose window holds it (as torch), not its whole tile."""
+    x, weight, b = arrays(rng, np.float32, 2, 6, 4, 11, 11)
+    x[where] = value
+    y = F.conv2d(x, weight, b, padding=1, algorithm=name)
+    expected = torch_conv2d(x, weight, b, padding=1)
+    assert np.array_equal(np.isnan(y), np.isnan(expected))
+    assert np.array_equal(np.isinf(y), np.isinf(expected))
+    finite = np.isfinite(expected)
+    assert_winograd_close(y[finite], expected[finite])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_huge_finite_input_as_direct(rng, name):
+    """Values whose transform overflows take the direct path too: finite where the direct sum is."""
+    x, weight, b = arrays(rng, np.float32, 1, 3, 4, 8, 8)
+    x[0, 1, 4, 4] = 3e38
+    y = F.conv2d(x, weight, b, padding=1, algorithm=name)
+    expected = F.conv2d(x, weight, b, padding=1, algorithm="direct")
+    assert np.array_equal(np.isfinite(y), np.isfinite(expected))
+    assert_close(y, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_weight_as_direct(rng, name, value, dtype):
+    """Non-finite weights: every call computed by the direct algorithm (whose NaN pattern is its own
+    concern: torch float32 skips the padding there, torch float64 multiplies it)."""
+    x, weight, b = arrays(rng, dtype, 2, 4, 3, 6, 7)
+    weight[1, 2, 0, 2] = value
+    conv = F.prepack_conv(weight, b, padding=1, algorithm=name)
+    expected = F.conv2d(x, weight, b, padding=1, algorithm="direct")
+    for _ in range(2):
+        assert np.array_equal(conv(x), expected, equal_nan=True)
+
+
+def test_non_contiguous_input_and_unbatched(rng):
+    x, weight, b = arrays(rng, np.float64, 2, 8, 6, 12, 14)
+    view = x[:, ::2, ::-1, 1:]
+    y = F.conv2d(view, weight[:, ::2], b, padding=1, algorithm="winograd")
+    assert_close(y, torch_conv2d(view, weight[:, ::2], b, padding=1))
+    assert_close(F.conv2d(x[1], weight, b, padding=1, algorithm="winograd"),
+                 torch_conv2d(x[1:2], weight, b, padding=1)[0])
+
+
+def _problem(dims=2, kernel=3, stride=1, dilation=1, transposed=False):
+    return ConvProblem(transposed=transposed, in_channels=4, out_channels=4, groups=1,
+                       kernel_size=(kernel,) * dims, stride=(stride,) * dims, pad_before=(1,) * dims,
+                       pad_after=(1,) * dims, dilation=(dilation,) * dims, output_padding=(0,) * dims,
+                       dtype=np.dtype(np.float32))
+
+
+@pytest.mark.parametrize("cls", [Winograd, WinogradF2, WinogradF4])
+def test_unsupported_reasons(cls):
+    assert cls.unsupported(_problem()) is None
+    assert "3x3 kernel, got 5x5" in cls.unsupported(_problem(kernel=5))
+    assert "stride 1" in cls.unsupported(_problem(stride=2))
+    assert "dilation 1" in cls.unsupported(_problem(dilation=2))
+    assert "2-D" in cls.unsupported(_problem(dims=1))
+    assert "2-D" in cls.unsupported(_problem(dims=3))
+    assert "transposed" in cls.unsupported(_problem(transposed=True))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_functional_refuses_what_it_cannot_compute(rng, name):
+    x, weight, _ = arrays(rng, np.float32, 1, 2, 2, 8, 8)
+    with pytest.raises(ValueError, match="algorithm"):
+        F.conv2d(x, weight, stride=2, algorithm=name)
+    with pytest.raises(ValueError, match="algorithm"):
+        F.conv1d(x[:, :, 0], weight[..., 0], algorithm=name)
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(1, 3), groups=st.integers(1, 3), c=st.integers(1, 6), k=st.integers(1, 6),
+       h=st.integers(1, 13), w=st.integers(1, 13), pads=st.lists(st.integers(0, 3), min_size=2, max_size=2),
+       same=st.booleans(), name=st.sampled_from(NAMES), double=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_hypothesis_against_direct_and_torch(n, groups, c, k, h, w, pads, same, name, double, seed):
+    rng = np.random.default_rng(seed)
+    padding = "same" if same else tuple(pads)
+    if not same and (h + 2 * pads[0] < 3 or w + 2 * pads[1] < 3):
+        return
+    if same and (h < 1 or w < 1):
+        return
+    dtype = np.float64 if double else np.float32
+    x, weight, b = arrays(rng, dtype, n, c * groups, k * groups, h, w, groups)
+    y = F.conv2d(x, weight, b, padding=padding, groups=groups, algorithm=name)
+    assert_winograd_close(y, F.conv2d(x, weight, b, padding=padding, groups=groups, algorithm="direct"))
+    assert_winograd_close(y, torch_conv2d(x, weight, b, padding=padding, groups=groups))
