@@ -127,91 +127,145 @@ def pack_weights(const floating[:, :, :, :, ::1] weight, Py_ssize_t groups, Py_s
 
 
 # ---- forward ---------------------------------------------------------------
-cdef void gather_row(const floating* col, const Py_ssize_t* first_row, const Py_ssize_t* rows,
-                     Py_ssize_t c, Py_ssize_t oh, Py_ssize_t ow0, Py_ssize_t ow1, Py_ssize_t iw_lo,
-                     Py_ssize_t width, floating* out_row, floating* phases, const Geometry* g) noexcept nogil:
-    """Writes out_row[ow0:ow1] (output row oh of the block's channel c) from the products in col.
+ctypedef struct Index:
+    # One thread's index arrays for the current task and column tile.
+    Py_ssize_t* slot_first      # per (kd, kh) slot: first input row of its GEMM
+    Py_ssize_t* slot_rows       #   and its number of input rows (0: no GEMM)
+    Py_ssize_t* phase_length    # per output column phase: outputs in the tile
+    Py_ssize_t* phase_start     # per phase: its first entry (entries sorted by phase), sw + 1 values
+    Py_ssize_t* entry_kw        # per entry (a kw reaching the tile): kw,
+    Py_ssize_t* entry_src       #   offset in the products row of its first used column,
+    Py_ssize_t* entry_q0        #   first and end phase output it reaches
+    Py_ssize_t* entry_q1
+    Py_ssize_t* tap_count       # per output row of the band: (kd, kh) slots reaching it,
+    Py_ssize_t* tap_offset      #   per such slot: offset of its products row in col
+    Py_ssize_t* tap_ldc         #   and the leading dimension of its products
 
-    col holds, for each (kd, kh) slot with rows[slot] > 0, the GEMM result over input rows
-    first_row[slot] + r (r < rows[slot]) and input columns iw_lo + j (j < width).
-    ow0 is a multiple of sw.
-    """
-    cdef Py_ssize_t sw = g.stride_w, kernel_w = g.kernel_w
-    cdef Py_ssize_t m0 = ow0 / sw
-    cdef Py_ssize_t phase, length, slot, kd, kh, t, r, kw, offset, shift, q0, q1, q, ldc
-    cdef Py_ssize_t length0, length1
+
+cdef const floating* phase_sums(const floating* col, const Index* index, Py_ssize_t c, Py_ssize_t row,
+                                Py_ssize_t phase, floating* sums, bint may_alias,
+                                const Geometry* g) noexcept nogil:
+    """The sums of output channel c (of the block), output row ``row`` (of the band), column phase
+    ``phase``: a pointer to index.phase_length[phase] values, written to ``sums`` or, if
+    ``may_alias`` and a single products row covers the phase, pointing into col."""
+    cdef Py_ssize_t slots = g.kernel_d * g.kernel_h
+    cdef Py_ssize_t length = index.phase_length[phase]
+    cdef Py_ssize_t e0 = index.phase_start[phase], e1 = index.phase_start[phase + 1]
+    cdef Py_ssize_t taps = index.tap_count[row]
+    cdef const Py_ssize_t* tap_offset = index.tap_offset + row * slots
+    cdef const Py_ssize_t* tap_ldc = index.tap_ldc + row * slots
+    cdef Py_ssize_t i, e, q, q0, count, ldc
     cdef const floating* row_base
     cdef const floating* src
-    cdef floating* sums
-    cdef floating* sums0
-    cdef floating* sums1
-    cdef bint started
-    for phase in range(sw):
-        # outputs ow = (m0 + q) * sw + phase for q < length
-        length = ceil_div(ow1 - phase, sw) - m0
-        if length <= 0:
-            continue
-        sums = out_row + ow0 if sw == 1 else phases + phase * g.phase_size
-        started = False
-        for kd in range(g.kernel_d):
-            for kh in range(g.kernel_h):
-                slot = kd * g.kernel_h + kh
-                if rows[slot] == 0:
+    cdef bint started = False
+    if (may_alias and taps == 1 and e1 - e0 == 1 and index.entry_q0[e0] == 0
+            and index.entry_q1[e0] == length):
+        return col + tap_offset[0] + (c * g.kernel_w + index.entry_kw[e0]) * tap_ldc[0] + index.entry_src[e0]
+    for i in range(taps):
+        ldc = tap_ldc[i]
+        row_base = col + tap_offset[i] + c * g.kernel_w * ldc
+        for e in range(e0, e1):
+            src = row_base + index.entry_kw[e] * ldc + index.entry_src[e]
+            q0 = index.entry_q0[e]
+            count = index.entry_q1[e] - q0
+            if not started:
+                started = True
+                if count == length:
+                    for q in range(length):
+                        sums[q] = src[q]
                     continue
-                t = oh + g.pad_h - kh * g.dil_h
-                if t < 0 or t % g.stride_h != 0:
-                    continue
-                r = t / g.stride_h - first_row[slot]
-                if r < 0 or r >= rows[slot]:
-                    continue
-                ldc = rows[slot] * width
-                row_base = col + slot * g.slot_size + c * kernel_w * ldc + r * width
-                for kw in range(kernel_w):
-                    offset = kw * g.dil_w - g.pad_w
-                    if offset - floor_div(offset, sw) * sw != phase:
-                        continue
-                    # output (m0 + q) * sw + phase reads input column m0 + q + shift
-                    shift = -floor_div(offset, sw)
-                    q0 = max(0, iw_lo - shift - m0)
-                    q1 = min(length, iw_lo + width - shift - m0)
-                    if q0 >= q1:
-                        continue
-                    src = row_base + kw * ldc + (m0 + q0 + shift - iw_lo)
-                    if not started:
-                        started = True
-                        if q0 == 0 and q1 == length:
-                            for q in range(length):
-                                sums[q] = src[q]
-                            continue
-                        memset(sums, 0, length * sizeof(floating))
-                    for q in range(q1 - q0):
-                        sums[q0 + q] += src[q]
-        if not started:
-            memset(sums, 0, length * sizeof(floating))
+                memset(sums, 0, length * sizeof(floating))
+            for q in range(count):
+                sums[q0 + q] += src[q]
+    if not started:
+        memset(sums, 0, length * sizeof(floating))
+    return sums
+
+
+cdef void gather_row(const floating* col, const Index* index, Py_ssize_t c, Py_ssize_t row,
+                     floating* out_row, floating* phases, const Geometry* g) noexcept nogil:
+    """Writes one output row segment out_row[0:tile width] (channel c of the block, row ``row`` of
+    the band) from the products in col: per column phase the sums, then one interleaved store."""
+    cdef Py_ssize_t sw = g.stride_w
+    cdef Py_ssize_t phase, q, length, length0, length1
+    cdef const floating* sums
+    cdef const floating* sums0
+    cdef const floating* sums1
     if sw == 1:
-        return
-    out_row += ow0
-    if sw == 2:
-        length0 = ceil_div(ow1, 2) - m0
-        length1 = ceil_div(ow1 - 1, 2) - m0
-        sums0 = phases
-        sums1 = phases + g.phase_size
+        phase_sums(col, index, c, row, 0, out_row, False, g)
+    elif sw == 2:
+        length0 = index.phase_length[0]
+        length1 = index.phase_length[1]
+        sums0 = phase_sums(col, index, c, row, 0, phases, True, g)
+        if length1 <= 0:
+            out_row[0] = sums0[0]
+            return
+        sums1 = phase_sums(col, index, c, row, 1, phases + g.phase_size, True, g)
         for q in range(length1):
             out_row[2 * q] = sums0[q]
             out_row[2 * q + 1] = sums1[q]
         if length0 > length1:
             out_row[2 * length1] = sums0[length1]
-        return
+    else:
+        for phase in range(sw):
+            length = index.phase_length[phase]
+            if length <= 0:
+                continue
+            sums = phase_sums(col, index, c, row, phase, phases, True, g)
+            for q in range(length):
+                out_row[q * sw + phase] = sums[q]
+
+
+cdef void index_tile(Index* index, Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t ow0, Py_ssize_t ow1,
+                     Py_ssize_t iw_lo, Py_ssize_t width, const Geometry* g) noexcept nogil:
+    """Fills the phase, entry and tap arrays of ``index`` for output rows [oh0, oh1) and columns
+    [ow0, ow1) (ow0 a multiple of sw), given the slots' GEMM rows and input columns
+    [iw_lo, iw_lo + width)."""
+    cdef Py_ssize_t sw = g.stride_w, slots = g.kernel_d * g.kernel_h
+    cdef Py_ssize_t m0 = ow0 / sw
+    cdef Py_ssize_t phase, kw, offset, shift, q0, q1, entries = 0, row, taps, slot, kd, kh, t, r
     for phase in range(sw):
-        length = ceil_div(ow1 - phase, sw) - m0
-        sums = phases + phase * g.phase_size
-        for q in range(length):
-            out_row[q * sw + phase] = sums[q]
+        # outputs ow = (m0 + q) * sw + phase, q < length
+        index.phase_length[phase] = ceil_div(ow1 - phase, sw) - m0
+        index.phase_start[phase] = entries
+        for kw in range(g.kernel_w):
+            offset = kw * g.dil_w - g.pad_w
+            if offset - floor_div(offset, sw) * sw != phase:
+                continue
+            # output (m0 + q) * sw + phase reads input column m0 + q + shift
+            shift = -floor_div(offset, sw)
+            q0 = max(0, iw_lo - shift - m0)
+            q1 = min(index.phase_length[phase], iw_lo + width - shift - m0)
+            if q0 >= q1:
+                continue
+            index.entry_kw[entries] = kw
+            index.entry_src[entries] = m0 + q0 + shift - iw_lo
+            index.entry_q0[entries] = q0
+            index.entry_q1[entries] = q1
+            entries += 1
+    index.phase_start[sw] = entries
+    for row in range(oh1 - oh0):
+        taps = 0
+        for kd in range(g.kernel_d):
+            for kh in range(g.kernel_h):
+                slot = kd * g.kernel_h + kh
+                if index.slot_rows[slot] == 0:
+                    continue
+                t = oh0 + row + g.pad_h - kh * g.dil_h
+                if t < 0 or t % g.stride_h != 0:
+                    continue
+                r = t / g.stride_h - index.slot_first[slot]
+                if r < 0 or r >= index.slot_rows[slot]:
+                    continue
+                index.tap_offset[row * slots + taps] = slot * g.slot_size + r * width
+                index.tap_ldc[row * slots + taps] = index.slot_rows[slot] * width
+                taps += 1
+        index.tap_count[row] = taps
 
 
 cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, floating* out,
                    const Geometry* g, const Epilogue* ep, floating* col, floating* phases,
-                   Py_ssize_t* first_row, Py_ssize_t* rows, void* workspace) noexcept nogil:
+                   Index* index, void* workspace) noexcept nogil:
     """Computes output[n, co0:co0 + cb, od, oh0:oh1, :] of one task (see the module docstring)."""
     cdef Py_ssize_t band_index = task % g.bands
     cdef Py_ssize_t rest = task / g.bands
@@ -230,8 +284,10 @@ cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, f
     cdef Py_ssize_t in_plane = g.in_h * g.in_w
     cdef Py_ssize_t in_channel_stride = g.in_d * in_plane
     cdef const floating* x_group = x + (n * g.in_channels + grp * g.in_per_group) * in_channel_stride
-    cdef Py_ssize_t slot, c, kd, kh, t, id, base, ih0, ih1, tile, ow0, ow1, iw_lo, iw_hi, width, oh, offset
+    cdef Py_ssize_t slot, c, kd, kh, t, id, base, ih0, ih1, rows, tile, ow0, ow1, iw_lo, iw_hi, width
+    cdef Py_ssize_t row, offset
     cdef bint whole_rows = g.tile >= g.out_w
+    cdef bint finish = not epilogue_is_identity(ep)
 
     for tile in range(ceil_div(g.out_w, g.tile)):
         ow0 = tile * g.tile
@@ -242,14 +298,14 @@ cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, f
         else:  # the input columns that reach output columns [ow0, ow1)
             iw_lo = max(0, ceil_div(ow0 + g.pad_w - (g.kernel_w - 1) * g.dil_w, g.stride_w))
             iw_hi = min(g.in_w, ceil_div(ow1 + g.pad_w, g.stride_w))
-        width = iw_hi - iw_lo
+        width = max(0, iw_hi - iw_lo)
         for kd in range(g.kernel_d):
             t = od + g.pad_d - kd * g.dil_d
             id = t / g.stride_d if t >= 0 and t % g.stride_d == 0 else g.in_d
             for kh in range(g.kernel_h):
                 slot = kd * g.kernel_h + kh
-                rows[slot] = 0
-                if id >= g.in_d or width <= 0:
+                index.slot_rows[slot] = 0
+                if id >= g.in_d or width == 0:
                     continue
                 # the input rows ih with ih * sh - ph + kh * dh in [oh0, oh1)
                 base = kh * g.dil_h - g.pad_h
@@ -257,20 +313,22 @@ cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, f
                 ih1 = min(g.in_h, ceil_div(oh1 - base, g.stride_h))
                 if ih0 >= ih1:
                     continue
-                first_row[slot] = ih0
-                rows[slot] = ih1 - ih0
+                rows = ih1 - ih0
+                index.slot_first[slot] = ih0
+                index.slot_rows[slot] = rows
                 # whole rows are contiguous in the input; a column tile has one input row (band <= sh)
-                gemm_prepacked(m, rows[slot] * width, k,
+                gemm_prepacked(m, rows * width, k,
                                packed + ((grp * g.kernel_d + kd) * g.kernel_h + kh) * g.slab_size
                                + block * g.block_size,
                                x_group + id * in_plane + ih0 * g.in_w + iw_lo, in_channel_stride,
-                               col + slot * g.slot_size, rows[slot] * width, False, workspace)
+                               col + slot * g.slot_size, rows * width, False, workspace)
+        index_tile(index, oh0, oh1, ow0, ow1, iw_lo, width, g)
         for c in range(cb):
-            for oh in range(oh0, oh1):
-                offset = ((n * g.out_channels + co0 + c) * g.out_d + od) * out_plane + oh * g.out_w
-                gather_row(col, first_row, rows, c, oh, ow0, ow1, iw_lo, width, out + offset, phases, g)
-                if not epilogue_is_identity(ep):
-                    epilogue_row(ep, out, offset + ow0, ow1 - ow0, co0 + c)
+            for row in range(oh1 - oh0):
+                offset = ((n * g.out_channels + co0 + c) * g.out_d + od) * out_plane + (oh0 + row) * g.out_w + ow0
+                gather_row(col, index, c, row, out + offset, phases, g)
+                if finish:
+                    epilogue_row(ep, out, offset, ow1 - ow0, co0 + c)
 
 
 def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const floating[::1] packed,
@@ -327,18 +385,40 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
                                      activation, p0, p1, p2)
     cdef Py_ssize_t slots = g.kernel_d * g.kernel_h
     cdef Py_ssize_t m_max = co_block * g.kernel_w
+    cdef Py_ssize_t band_rows = min(band, g.out_h)
     g.slot_size = round_up(m_max * g.max_columns, ALIGN)
-    # per thread: products of every slot, the phase buffers, the slot rows, the GEMM workspace
+    # per thread: the products of every slot, the phase buffers, the index arrays, the GEMM workspace
     cdef Py_ssize_t col_bytes = slots * g.slot_size * sizeof(floating)
     cdef Py_ssize_t phase_bytes = g.stride_w * g.phase_size * sizeof(floating)
-    cdef Py_ssize_t rows_bytes = round_up(2 * slots * sizeof(Py_ssize_t), ALIGN)
-    cdef Py_ssize_t per_thread = (col_bytes + phase_bytes + rows_bytes
+    cdef Py_ssize_t index_count = (2 * slots + 2 * g.stride_w + 1 + 4 * g.kernel_w + band_rows
+                                   + 2 * band_rows * slots)
+    cdef Py_ssize_t index_bytes = round_up(index_count * sizeof(Py_ssize_t), ALIGN)
+    cdef Py_ssize_t per_thread = (col_bytes + phase_bytes + index_bytes
                                   + round_up(gemm_workspace_size(m_max, g.max_columns, g.in_per_group), ALIGN))
     num_threads = <int>max(1, min(<Py_ssize_t>num_threads, tasks))
     cdef char* scratch = <char*>malloc(per_thread * num_threads + ALIGN)
     if scratch == NULL:
         raise MemoryError()
     cdef char* aligned = <char*>(round_up(<size_t>scratch, ALIGN))
+    cdef Index* indexes = <Index*>malloc(num_threads * sizeof(Index))
+    if indexes == NULL:
+        free(scratch)
+        raise MemoryError()
+    cdef Py_ssize_t i
+    cdef Py_ssize_t* p
+    for i in range(num_threads):
+        p = <Py_ssize_t*>(aligned + i * per_thread + col_bytes + phase_bytes)
+        indexes[i].slot_first = p
+        indexes[i].slot_rows = p + slots
+        indexes[i].phase_length = p + 2 * slots
+        indexes[i].phase_start = p + 2 * slots + g.stride_w
+        indexes[i].entry_kw = p + 2 * slots + 2 * g.stride_w + 1
+        indexes[i].entry_src = indexes[i].entry_kw + g.kernel_w
+        indexes[i].entry_q0 = indexes[i].entry_src + g.kernel_w
+        indexes[i].entry_q1 = indexes[i].entry_q0 + g.kernel_w
+        indexes[i].tap_count = indexes[i].entry_q1 + g.kernel_w
+        indexes[i].tap_offset = indexes[i].tap_count + band_rows
+        indexes[i].tap_ldc = indexes[i].tap_offset + band_rows * slots
     cdef const floating* x = &input[0, 0, 0, 0, 0]
     cdef const floating* w = &packed[0]
     cdef floating* out = &output[0, 0, 0, 0, 0]
@@ -347,7 +427,6 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
     for task in prange(tasks, nogil=True, schedule='static', num_threads=num_threads):
         mine = aligned + threadid() * per_thread
         run_task(task, x, w, out, &g, &ep, <floating*>mine, <floating*>(mine + col_bytes),
-                 <Py_ssize_t*>(mine + col_bytes + phase_bytes),
-                 <Py_ssize_t*>(mine + col_bytes + phase_bytes) + slots,
-                 mine + col_bytes + phase_bytes + rows_bytes)
+                 &indexes[threadid()], mine + col_bytes + phase_bytes + index_bytes)
+    free(indexes)
     free(scratch)
