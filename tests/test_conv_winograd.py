@@ -232,3 +232,13 @@ def test_hypothesis_against_direct_and_torch(n, groups, c, k, h, w, pads, same, 
     y = F.conv2d(x, weight, b, padding=padding, groups=groups, algorithm=name)
     assert_winograd_close(y, F.conv2d(x, weight, b, padding=padding, groups=groups, algorithm="direct"))
     assert_winograd_close(y, torch_conv2d(x, weight, b, padding=padding, groups=groups))
+
+
+@pytest.mark.parametrize("n, size, tile", [(1, 7, 2), (1, 10, 2), (2, 7, 2), (1, 14, 4), (1, 28, 4), (8, 7, 4)])
+def test_winograd_runs_the_chosen_tile(rng, n, size, tile):
+    """'winograd' computes exactly what the fixed-tile algorithm choose_tile names computes."""
+    from pyconv.functional._conv_winograd import choose_tile
+    assert choose_tile(n, size, size) == tile
+    x, weight, b = arrays(rng, np.float32, n, 8, 8, size, size)
+    conv = F.prepack_conv(weight, b, padding=1, algorithm="winograd")
+    assert np.array_equal(conv(x), F.conv2d(x, weight, b, padding=1, algorithm=f"winograd_f{tile}"))

@@ -7,8 +7,9 @@ alpha^2 transform points e a GEMM over channels:
     M[e] (K x T) = U[e] (K x C) @ V[e] (C x T).
 The points are 0, +-1, +-2, inf for m = 4 (Lavin & Gray), 0, +-1, inf for m = 2.
 
-Work split: one task per (image, group, block of tiles, block of output
-channels).  A task
+Work split: one task per (group, block of tiles, block of output channels);
+the tiles of all images are numbered in order and cut into blocks, so a block
+may span images (small images still give the GEMMs many columns).  A task
   1. gathers the alpha x alpha input tiles of its block, a few channels at a
      time, into alpha^2 planes (zero-filled outside the input: any padding,
      partial tiles), and transforms them into V (alpha^2 x C x tiles,
@@ -307,9 +308,10 @@ cdef struct Geometry:
     Py_ssize_t height, width    # input
     Py_ssize_t out_height, out_width
     Py_ssize_t pad_top, pad_left
+    Py_ssize_t batch            # images
     Py_ssize_t tiles_w, tiles   # tiles per output row, per image
-    Py_ssize_t tile_block       # tiles per task (the last block of an image may be smaller)
-    Py_ssize_t tile_blocks      # per image
+    Py_ssize_t tile_block       # tiles per task, of all images' tiles in order (the last block may be smaller)
+    Py_ssize_t tile_blocks
     Py_ssize_t k_block          # output channels per task (multiple of the GEMM's MR, or K)
     Py_ssize_t k_blocks
     Py_ssize_t chunk            # plane stride of the transform buffers: max(CHUNK, tile_block)
@@ -481,24 +483,34 @@ cdef void scatter_tiles(const Geometry* g, const Epilogue* ep, const floating* p
         epilogue_row(ep, output, offset, count, channel)
 
 
+cdef inline Py_ssize_t segment(const Geometry* g, Py_ssize_t t, Py_ssize_t end, Py_ssize_t* image,
+                               Py_ssize_t* ty, Py_ssize_t* tx0) noexcept nogil:
+    # The tiles t, t + 1, ... (< end) that lie in one tile row: their count, image, row and first column.
+    cdef Py_ssize_t rest
+    image[0] = t // g.tiles
+    rest = t - image[0] * g.tiles
+    ty[0] = rest // g.tiles_w
+    tx0[0] = rest - ty[0] * g.tiles_w
+    return min(g.tiles_w - tx0[0], end - t)
+
+
 cdef bint run_task(const Geometry* g, const Epilogue* ep, Py_ssize_t task, const floating* input,
                    const floating* packed, floating* output, char* scratch) noexcept nogil:
-    # Task = ((image * groups + group) * tile_blocks + block) * k_blocks + k_block; scratch: this
-    # thread's scratch_layout bytes.  Returns False (and writes no output) when its input tiles
-    # are not all finite.
+    # Task = (group * tile_blocks + block) * k_blocks + k_block, block: tiles block * tile_block ..
+    # of all images' tiles in order (a block may span images); scratch: this thread's
+    # scratch_layout bytes.  Returns False (and writes no output) when its input tiles are not
+    # all finite.
     cdef Scratch s
     cdef int m = g.m
     cdef Py_ssize_t points = (m + 2) * (m + 2)
     cdef Py_ssize_t kb = task % g.k_blocks, rest = task // g.k_blocks
-    cdef Py_ssize_t block = rest % g.tile_blocks, image_group = rest // g.tile_blocks
-    cdef Py_ssize_t group = image_group % g.groups, image = image_group // g.groups
-    cdef Py_ssize_t C = g.in_channels, t_begin = block * g.tile_block
-    cdef Py_ssize_t nt_task = min(g.tile_block, g.tiles - t_begin)
-    cdef Py_ssize_t k0 = kb * g.k_block, kn = min(g.k_block, g.out_channels - k0)
+    cdef Py_ssize_t block = rest % g.tile_blocks, group = rest // g.tile_blocks
+    cdef Py_ssize_t C = g.in_channels, K = g.out_channels, t_begin = block * g.tile_block
+    cdef Py_ssize_t nt_task = min(g.tile_block, g.batch * g.tiles - t_begin), t_end = t_begin + nt_task
+    cdef Py_ssize_t k0 = kb * g.k_block, kn = min(g.k_block, K - k0)
     cdef Py_ssize_t v_stride = C * nt_task, m_stride = kn * nt_task
     cdef Py_ssize_t plane = g.height * g.width, out_plane = g.out_height * g.out_width
     cdef Py_ssize_t per_chunk = max(1, g.chunk // nt_task)     # channels per transform pass
-    cdef const floating* x_group = input + (image * g.groups + group) * C * plane
     cdef floating* v
     cdef floating* mm
     cdef floating* planes
@@ -506,7 +518,7 @@ cdef bint run_task(const Geometry* g, const Epilogue* ep, Py_ssize_t task, const
     cdef floating* line
     cdef floating* check
     cdef const floating* u
-    cdef Py_ssize_t c0, cn, c, t, ty, tx0, nt, e, pc, kc, k, channel
+    cdef Py_ssize_t c0, cn, c, t, image, ty, tx0, nt, e, pc, kc, channel
 
     scratch_layout(g, sizeof(floating), &s, scratch)
     v = <floating*>s.v
@@ -523,11 +535,9 @@ cdef bint run_task(const Geometry* g, const Epilogue* ep, Py_ssize_t task, const
         cn = min(per_chunk, C - c0)
         for c in range(cn):
             t = t_begin
-            while t < t_begin + nt_task:
-                ty = t // g.tiles_w
-                tx0 = t - ty * g.tiles_w
-                nt = min(g.tiles_w - tx0, t_begin + nt_task - t)
-                gather_tiles(g, x_group + (c0 + c) * plane, ty, tx0, nt,
+            while t < t_end:
+                nt = segment(g, t, t_end, &image, &ty, &tx0)
+                gather_tiles(g, input + ((image * g.groups + group) * C + c0 + c) * plane, ty, tx0, nt,
                              planes + c * nt_task + (t - t_begin), line)
                 t = t + nt
         input_transform(m, cn * nt_task, planes, g.chunk, passes, v + c0 * nt_task, v_stride, check)
@@ -552,14 +562,12 @@ cdef bint run_task(const Geometry* g, const Epilogue* ep, Py_ssize_t task, const
         cn = min(per_chunk, kn - c0)
         output_transform(m, cn * nt_task, mm + c0 * nt_task, m_stride, passes, planes, g.chunk)
         for c in range(cn):
-            channel = group * g.out_channels + k0 + c0 + c
+            channel = group * K + k0 + c0 + c
             t = t_begin
-            while t < t_begin + nt_task:
-                ty = t // g.tiles_w
-                tx0 = t - ty * g.tiles_w
-                nt = min(g.tiles_w - tx0, t_begin + nt_task - t)
+            while t < t_end:
+                nt = segment(g, t, t_end, &image, &ty, &tx0)
                 scatter_tiles(g, ep, planes + c * nt_task + (t - t_begin), ty, tx0, nt, output,
-                              (image * g.groups * g.out_channels + channel) * out_plane, channel, line)
+                              (image * g.groups * K + channel) * out_plane, channel, line)
                 t = t + nt
         c0 = c0 + cn
     return True
@@ -612,15 +620,16 @@ def winograd_conv2d(const floating[:, :, :, ::1] input, const floating[:, ::1] p
     g.pad_left = pad_left
     g.tiles_w = (g.out_width + m - 1) // m
     g.tiles = g.tiles_w * ((g.out_height + m - 1) // m)
-    g.tile_block = max(1, min(tile_block, g.tiles))
-    g.tile_blocks = (g.tiles + g.tile_block - 1) // g.tile_block
+    g.batch = batch
+    g.tile_block = max(1, min(tile_block, batch * g.tiles))
+    g.tile_blocks = (batch * g.tiles + g.tile_block - 1) // g.tile_block
     g.k_block = max(1, min(k_block, g.out_channels))
     g.k_blocks = (g.out_channels + g.k_block - 1) // g.k_block
     g.chunk = max(<Py_ssize_t>CHUNK, g.tile_block)
     g.kc = kc
     g.packed_rows = round_up(g.out_channels, mr)
     g.packed_size = packed.shape[1]
-    tasks = batch * groups * g.tile_blocks * g.k_blocks
+    tasks = groups * g.tile_blocks * g.k_blocks
     if tasks == 0:
         return True
     num_threads = <int>max(1, min(<Py_ssize_t>num_threads, tasks))

@@ -2,7 +2,7 @@
 
 ``WinogradF4`` computes F(4x4, 3x3) (6x6 transform, points 0, +-1, +-2, inf),
 ``WinogradF2`` F(2x2, 3x3) (4x4 transform, points 0, +-1, inf), ``Winograd``
-picks one of them per problem (rule below).  The weights are transformed
+picks one of them per input shape (``choose_tile``).  The weights are transformed
 (U = G w G^T, in float64, rounded once to the dtype) and packed for the GEMM
 in ``__init__``; ``run`` calls ``_kernels.winograd.winograd_conv2d``.
 
@@ -57,8 +57,8 @@ _BLOCK_SIZES = _gemm.block_sizes()
 _MAX_TILE_BLOCK = 128
 
 
-def blocking(tiles, tasks_outside, out_channels, num_threads):
-    """(tile_block, k_block): tiles and output channels per task (see winograd.pyx).
+def blocking(tiles, groups, out_channels, num_threads):
+    """(tile_block, k_block): tiles and output channels per task (see winograd.pyx); tiles: of all images.
 
     Tile blocks of at most _MAX_TILE_BLOCK tiles, an even number of tasks
     when there are several and few (so two threads share them evenly); they
@@ -67,10 +67,10 @@ def blocking(tiles, tasks_outside, out_channels, num_threads):
     the GEMM's MR, which leaves every sum unchanged).
     """
     blocks = -(-tiles // _MAX_TILE_BLOCK)
-    if blocks > 1 and (tasks_outside * blocks) % 2 and tasks_outside * blocks < 16:
+    if blocks > 1 and (groups * blocks) % 2 and groups * blocks < 16:
         blocks += 1
     tile_block = -(-tiles // blocks)
-    tasks = tasks_outside * blocks
+    tasks = groups * blocks
     k_block = out_channels
     mr = _BLOCK_SIZES["MR"]
     if tasks < num_threads and out_channels >= 2 * mr:
@@ -129,9 +129,8 @@ class _WinogradTile:
         p = self.problem
         if self.finite_weights:
             m = self.tile
-            tiles = -(-output.shape[2] // m) * -(-output.shape[3] // m)
-            tile_block, k_block = blocking(tiles, input.shape[0] * p.groups, p.out_channels // p.groups,
-                                           num_threads)
+            tiles = input.shape[0] * -(-output.shape[2] // m) * -(-output.shape[3] // m)
+            tile_block, k_block = blocking(tiles, p.groups, p.out_channels // p.groups, num_threads)
             if winograd_conv2d(input, self.packed, output, m, p.groups, p.pad_before[0], p.pad_before[1],
                                tile_block, k_block, _BLOCK_SIZES["KC"], _BLOCK_SIZES["MR"],
                                *epilogue.kernel_args(residual), num_threads=num_threads):
@@ -151,8 +150,32 @@ class WinogradF2(_WinogradTile):
     tile = 2
 
 
+def choose_tile(batch, out_height, out_width):
+    """The output tile m (4 or 2) Winograd uses for ``batch`` images of out_height x out_width outputs.
+
+    F(4,3) needs 2.25 multiplies per output where F(2,3) needs 4, but on few
+    tiles its GEMMs get few columns (n = tiles per task) and it reads 2.25x
+    more transformed weights per call.  Measured (bench/winograd.py --rule,
+    1 thread, F(2,3) time / F(4,3) time, channels 32-512):
+      N=1: 7x7 (4 F(4,3) tiles) 0.60-0.86; 10x10 (9) 0.53-1.03; 14x14 (16) 1.09-1.28;
+           28x28 1.21-1.59; 56x56 1.30-1.70
+      N=2: 7x7 (8) 0.33-0.85; 10x10 (18) 0.72-1.24 (4 of 5 below 1); 14x14 (32) 0.98-3.3
+      N=8: 7x7 (32) 1.24-2.93; 10x10 (72) 0.97-2.17; 14x14 and up 0.97-1.71
+    Hence F(4,3) from 32 tiles in all, or from 16 when its multiplies are at
+    most 0.75 of F(2,3)'s (no partial tiles to speak of: 14x14 but not 10x10).
+    """
+    tiles4 = batch * -(-out_height // 4) * -(-out_width // 4)
+    tiles2 = batch * -(-out_height // 2) * -(-out_width // 2)
+    if tiles4 >= 32 or tiles4 >= 16 and 36 * tiles4 <= 0.75 * 16 * tiles2:
+        return 4
+    return 2
+
+
 class Winograd:
-    """Winograd F(4x4, 3x3) or F(2x2, 3x3), chosen per problem (rule: TODO)."""
+    """Winograd F(4x4, 3x3) or F(2x2, 3x3), chosen per input shape by ``choose_tile``.
+
+    Each tile size transforms and packs the weights on its first use.
+    """
     name = "winograd"
 
     @staticmethod
@@ -161,7 +184,13 @@ class Winograd:
 
     def __init__(self, problem, weight):
         self.problem = problem
-        self.implementation = WinogradF4(problem, weight)
+        self.weight = weight
+        self.implementations = {}
 
     def run(self, input, output, epilogue, residual, num_threads):
-        self.implementation.run(input, output, epilogue, residual, num_threads)
+        m = choose_tile(output.shape[0], output.shape[2], output.shape[3])
+        implementation = self.implementations.get(m)
+        if implementation is None:
+            implementation = self.implementations[m] = (WinogradF4 if m == 4 else WinogradF2)(self.problem,
+                                                                                               self.weight)
+        implementation.run(input, output, epilogue, residual, num_threads)
