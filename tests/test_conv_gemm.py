@@ -69,23 +69,51 @@ def test_matches_direct_and_torch(input_shape, weight_shape, kwargs, dtype, rng)
 
 
 @pytest.fixture(params=[1, 97, 2 ** 30], ids=["one-tile-columns", "odd-blocks", "one-block"])
-def patch_bytes(request, monkeypatch):
-    """Column blocks from one GEMM tile wide (many blocks, boundaries inside output rows) to whole images."""
-    monkeypatch.setattr(GemmConv, "PATCH_BYTES", request.param)
+def column_bytes(request, monkeypatch):
+    """Pointwise column blocks from one GEMM tile wide (many blocks) to whole images."""
+    monkeypatch.setattr(GemmConv, "COLUMN_BYTES", request.param)
     return request.param
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("input_shape, weight_shape, kwargs", [
-    ((2, 3, 13, 50), (5, 3, 3, 3), dict(padding=(1, 2), stride=(1, 2))),
-    ((1, 4, 7, 9, 31), (6, 2, 3, 1, 3), dict(padding=1, groups=2)),
-    ((2, 5, 101), (3, 5, 3), dict(padding="same", dilation=3)),
     ((1, 6, 19, 23), (4, 6, 1, 1), dict()),
-    ((1, 6, 19, 23), (4, 3, 1, 1), dict(stride=2, groups=2)),
+    ((2, 6, 7, 61), (6, 3, 1, 1), dict(groups=2)),
+    ((1, 4, 3, 5, 7), (5, 4, 1, 1, 1), dict()),
 ])
-def test_column_blocks(input_shape, weight_shape, kwargs, dtype, patch_bytes, rng):
+def test_pointwise_column_blocks(input_shape, weight_shape, kwargs, dtype, column_bytes, rng):
     x, w, b = _arrays(rng, input_shape, weight_shape, dtype)
     assert_close(_run(x, w, b, kwargs, "gemm"), _torch(x, w, b, kwargs))
+
+
+def _run_threads(x, w, b, kwargs, threads):
+    """GemmConv.run with exactly ``threads`` threads (no small-work rule)."""
+    problem = F.prepack_conv(w, b, **kwargs).problem
+    output = np.empty((x.shape[0], problem.out_channels) + problem.output_spatial(x.shape[2:]), x.dtype)
+    GemmConv(problem, w).run(x, output, Epilogue.bias_only(b, x.dtype), np.empty(0, x.dtype), threads)
+    return output
+
+
+@pytest.mark.parametrize("tasks_per_thread", [1, 1000], ids=["tile-blocks", "channel-chunks"])
+@pytest.mark.parametrize("thrown_away_limit", [0.0, 1.0], ids=["copy-per-kernel-column", "copy-per-phase"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("input_shape, weight_shape, kwargs", [
+    ((2, 3, 13, 131), (5, 3, 3, 3), dict(padding=(1, 2), stride=(1, 2))),   # rows wider than a tile
+    ((1, 4, 3, 9, 101), (20, 2, 3, 1, 3), dict(padding=1, groups=2)),      # stored in place and via the tile
+    ((2, 5, 201), (3, 5, 3), dict(padding="same", dilation=3)),
+    ((1, 6, 19, 23), (4, 3, 1, 1), dict(stride=2, groups=2)),
+    ((1, 3, 4, 4), (2 * MC + 5, 3, 3, 3), dict(padding=1)),                # fewer outputs than one tile
+])
+def test_tiles_and_channel_chunks(input_shape, weight_shape, kwargs, dtype, thrown_away_limit, tasks_per_thread,
+                                  monkeypatch, rng):
+    monkeypatch.setattr(GemmConv, "TASKS_PER_THREAD", tasks_per_thread)
+    monkeypatch.setattr(GemmConv, "THROWN_AWAY_LIMIT", thrown_away_limit)
+    x, w, b = _arrays(rng, input_shape, weight_shape, dtype)
+    expected = _torch(x, w, b, kwargs)
+    one = _run_threads(x, w, b, kwargs, 1)
+    assert_close(one, expected)
+    for threads in (2, 3):
+        assert np.array_equal(_run_threads(x, w, b, kwargs, threads), one)
 
 
 @pytest.mark.parametrize("input_shape, weight_shape, kwargs", [
@@ -106,16 +134,20 @@ def test_same_bits_with_1_and_2_threads(input_shape, weight_shape, kwargs, num_t
     assert np.array_equal(one, three)
 
 
-def test_task_split_over_threads_uses_every_column(monkeypatch):
-    """Column blocks for several threads: never empty, never more than the output positions."""
-    problem = F.prepack_conv(np.ones((3, 2, 3, 3), np.float32), padding=1).problem
-    conv = GemmConv(problem, np.ones((3, 2, 3, 3), np.float32))
+def test_work_split_stays_in_range():
+    """Pointwise column blocks and implicit channel chunks for any size and thread count."""
+    pointwise = GemmConv(F.prepack_conv(np.ones((3, 2, 1, 1), np.float32)).problem, np.ones((3, 2, 1, 1), np.float32))
+    implicit = GemmConv(F.prepack_conv(np.ones((40, 2, 3, 3), np.float32), padding=1).problem,
+                        np.ones((40, 2, 3, 3), np.float32))
     nr = block_sizes()["NR_float32"]
     for positions in (1, 5, nr, nr + 1, 196, 3136, 100_000):
         for threads in (1, 2, 7):
-            columns = conv.columns(1, positions, threads)
+            columns = pointwise.columns(1, positions, threads)
             assert 1 <= columns <= positions
             assert columns == positions or columns % nr == 0
+            tiles_per_block, chunks = implicit.split(1, (1, positions), threads)
+            assert 1 <= tiles_per_block and 1 <= chunks <= implicit.panels
+            assert chunks == 1 or threads > 1
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
@@ -175,7 +207,7 @@ ACTIVATIONS = [
                                                   ((6, 2, 1, 1), dict(groups=2))])
 @pytest.mark.parametrize("activation, args, reference", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
 def test_fused_epilogue_equals_unfused(activation, args, reference, weight_shape, kwargs, dtype, monkeypatch, rng):
-    monkeypatch.setattr(GemmConv, "PATCH_BYTES", 1)  # several column blocks, each finished on its own
+    monkeypatch.setattr(GemmConv, "COLUMN_BYTES", 1)  # pointwise: several column blocks, each finished on its own
     x, w, b = _arrays(rng, (2, 4, 9, 11), weight_shape, dtype)
     scale, shift = rng.standard_normal(6).astype(dtype), rng.standard_normal(6).astype(dtype)
     conv = F.prepack_conv(w, None, algorithm="gemm", scale=scale, shift=shift, activation=activation,
@@ -220,24 +252,30 @@ def configurations(draw):
     size = [draw(st.integers(max(1, s - t), max(1, s - t) + (12 if dims < 3 else 5))) for s, t in zip(spans, total)]
     batch = draw(st.integers(1, 3))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
-    patch_bytes = draw(st.sampled_from([1, 200, GemmConv.PATCH_BYTES]))
+    split = dict(threads=draw(st.integers(1, 3)), tasks_per_thread=draw(st.sampled_from([1, 4, 1000])),
+                 column_bytes=draw(st.sampled_from([1, 200, GemmConv.COLUMN_BYTES])),
+                 block_bytes=draw(st.sampled_from([1, 2000, GemmConv.BLOCK_BYTES])),
+                 thrown_away_limit=draw(st.sampled_from([0.0, GemmConv.THROWN_AWAY_LIMIT, 1.0])))
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
     x = rng.uniform(-1, 1, (batch, in_channels) + tuple(size)).astype(dtype)
     w = rng.uniform(-1, 1, (out_channels, in_channels // groups) + tuple(kernel)).astype(dtype)
     b = rng.uniform(-1, 1, out_channels).astype(dtype) if draw(st.booleans()) else None
     kwargs = dict(stride=tuple(stride), padding=padding, dilation=tuple(dilation), groups=groups)
-    return x, w, b, kwargs, patch_bytes
+    return x, w, b, kwargs, split
 
 
 @settings(max_examples=200, deadline=None)
 @given(configurations())
 def test_random_configurations_match_torch_and_direct(configuration):
-    x, w, b, kwargs, patch_bytes = configuration
-    saved = GemmConv.PATCH_BYTES
-    GemmConv.PATCH_BYTES = patch_bytes
+    x, w, b, kwargs, split = configuration
+    threads = split.pop("threads")
+    saved = {name: getattr(GemmConv, name.upper()) for name in split}
     try:
-        y = _run(x, w, b, kwargs, "gemm")
+        for name, value in split.items():
+            setattr(GemmConv, name.upper(), value)
+        y = _run_threads(x, w, b, kwargs, threads)
     finally:
-        GemmConv.PATCH_BYTES = saved
+        for name, value in saved.items():
+            setattr(GemmConv, name.upper(), value)
     assert_close(y, _torch(x, w, b, kwargs))
     assert_close(y, _run(x, w, b, kwargs, "direct"))

@@ -1,189 +1,235 @@
-"""GEMM convolution: convolutions as products of packed weights and input patches.
+"""GEMM convolution: every convolution as products of packed weights and input columns.
 
 Every convolution is seen as 3-D (N, C, D, H, W), as in the direct kernel.
-For image n and group g, with P = OD * OH * OW output positions and
-K = Cg * KD * KH * KW (Cg input channels per group):
+For image n and group g, with K = Cg * KD * KH * KW (Cg input channels per
+group) and P output positions:
 
-    output[n, g] (Mg x P) = weight[g] (Mg x K) @ patches[n, g] (K x P)
+    output[n, g] (Mg x P) = weight[g] (Mg x K) @ columns[n, g] (K x P)
 
-Row (c, kd, kh, kw) of the patch matrix holds, for each output position, the
-input value that kernel tap meets there (zero in the padding), the layout of
-the weight's flattened rows.  The patches are never built for a whole image:
-a task builds the K x cols block of one block of output columns in a
-per-thread buffer sized for L2 (im2col), then multiplies it with the weights,
-packed once by pack_weight (gemm_pack_a / gemm_prepacked of gemm.pxd).  A
-pointwise convolution (1x1x1, stride 1, no padding) needs no patches: its
-patch matrix is the input itself, read in place.  Padding zeros are real
-zeros in the patches, so 0 * inf gives nan exactly where torch's does.
+Two kernels compute it without ever building the K x P column matrix:
 
-Work split: tasks (n, group, column block, output-channel block), dealt to
-the threads in contiguous ranges that depend only on the task and thread
-counts; a thread reuses its patch block across consecutive channel blocks.
-Each output element is computed by one GEMM call in a fixed order, so the
-bits do not depend on the thread count.  The fused epilogue (epilogue.pxd)
-finishes each output row piece right after its GEMM, while it is in cache.
+conv_pointwise (1x1x1, stride 1, no padding): the column matrix is the input
+    itself, read in place by the packed GEMM core (gemm.pxd, weights packed
+    once with gemm_pack_a); tasks are (n, group, column block, channel block).
+
+conv_implicit (everything else): implicit GEMM.  The input is first copied
+    into a zero-padded, stride-phase-split buffer ("xp"): for each channel and
+    depth slice, sh * sw phase planes of Hq x Wq values, phase (ph, pw) row r
+    column s holding padded input (r * sh + ph, s * sw + pw).  In that layout
+    the input value tap (c, kd, kh, kw) meets at output (od, oh, ow) sits at
+        xp[base(od) + oh * Wq + ow + offset(c, kd, kh, kw)]
+    so, numbering the outputs of a depth slice q = oh * Wq + ow (columns
+    ow >= OW are computed and thrown away), column q of the column matrix is
+    xp[base + q + offset[k]] over k: consecutive q are consecutive in memory
+    for every tap.  A register-tiled micro-kernel accumulates an MR (output
+    channels) x NR (consecutive q) tile over all K taps with unaligned vector
+    loads straight from xp and the packed weights broadcast, then stores it
+    once.  The padding zeros are real zeros in xp, so 0 * inf gives nan
+    exactly where torch's does.  The copy costs one pass over the input
+    (im2col would write K / Cg times as much and the GEMM would copy it again).
+
+Work split: the tasks are dealt to the threads in contiguous ranges that
+depend only on the task and thread counts; each output element is computed
+by one micro-kernel (or GEMM) call summing its K products in a fixed order,
+so the bits do not depend on the thread count.  The fused epilogue
+(epilogue.pxd) finishes each output row piece right after it is stored.
 """
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_is_identity, epilogue_row
 from pyconv._kernels.gemm cimport gemm_pack_a, gemm_packed_a_size, gemm_prepacked, gemm_workspace_size
+
+cdef extern from *:
+    """
+    #include <stddef.h>
+    #include <string.h>
+
+    /* Register tiles of the implicit-GEMM micro-kernel: MR output channels x
+       NV vectors of consecutive outputs.  The vector width comes from the
+       compiler's target macros (-march=...), never from an assumed
+       instruction set.  "wide" serves most layers; "narrow" (4 channels)
+       serves groups of few output channels without padding the tile. */
+    #if defined(__AVX512F__)
+    #define PYCONV_CG_VBYTES 64
+    #define PYCONV_CG_WIDE_MR 8
+    #define PYCONV_CG_WIDE_NV 3
+    #define PYCONV_CG_NARROW_NV 4
+    #elif defined(__AVX__)
+    #define PYCONV_CG_VBYTES 32
+    #define PYCONV_CG_WIDE_MR 6
+    #define PYCONV_CG_WIDE_NV 2
+    #define PYCONV_CG_NARROW_NV 3
+    #else
+    #define PYCONV_CG_VBYTES 16
+    #define PYCONV_CG_WIDE_MR 6
+    #define PYCONV_CG_WIDE_NV 2
+    #define PYCONV_CG_NARROW_NV 3
+    #endif
+    #define PYCONV_CG_NARROW_MR 4
+    #define PYCONV_CG_MAX_TILE (8 * 3 * 64 / 4)   /* elements of the largest tile (float) */
+
+    #if defined(_MSC_VER)
+    #define PYCONV_CG_RESTRICT __restrict
+    #else
+    #define PYCONV_CG_RESTRICT restrict
+    #endif
+
+    /* NAME: c[i * ldc + j] = sum_p a[p * MR + i] * x[off[p] + j] for i < MR,
+       j < NV * VL: a is one MR-row panel of packed weights (p-major), x the
+       first input value of the tile, off the K tap offsets. */
+    #if defined(__GNUC__)
+    #define PYCONV_CG_UKERNEL(NAME, T, MR, NV)                                      \\
+    static void NAME(ptrdiff_t k, const T *PYCONV_CG_RESTRICT a,                     \\
+                     const T *PYCONV_CG_RESTRICT x,                                  \\
+                     const ptrdiff_t *PYCONV_CG_RESTRICT off,                        \\
+                     T *PYCONV_CG_RESTRICT c, ptrdiff_t ldc)                         \\
+    {                                                                               \\
+        typedef T vec __attribute__((vector_size(PYCONV_CG_VBYTES)));               \\
+        enum { VL = PYCONV_CG_VBYTES / sizeof(T) };                                 \\
+        vec acc[MR][NV];                                                            \\
+        _Pragma("GCC unroll 16")                                                    \\
+        for (int i = 0; i < MR; i++)                                                \\
+            _Pragma("GCC unroll 8")                                                 \\
+            for (int v = 0; v < NV; v++) acc[i][v] = (vec){0};                      \\
+        for (ptrdiff_t p = 0; p < k; p++) {                                         \\
+            const T *b = x + off[p];                                                \\
+            vec bv[NV];                                                             \\
+            _Pragma("GCC unroll 8")                                                 \\
+            for (int v = 0; v < NV; v++) memcpy(&bv[v], b + v * VL, sizeof bv[v]);  \\
+            _Pragma("GCC unroll 16")                                                \\
+            for (int i = 0; i < MR; i++) {                                          \\
+                T ai = a[i];                                                        \\
+                _Pragma("GCC unroll 8")                                             \\
+                for (int v = 0; v < NV; v++) acc[i][v] += ai * bv[v];               \\
+            }                                                                       \\
+            a += MR;                                                                \\
+        }                                                                           \\
+        _Pragma("GCC unroll 16")                                                    \\
+        for (int i = 0; i < MR; i++)                                                \\
+            _Pragma("GCC unroll 8")                                                 \\
+            for (int v = 0; v < NV; v++)                                            \\
+                memcpy(c + i * ldc + v * VL, &acc[i][v], sizeof acc[i][v]);         \\
+    }
+    #else
+    #define PYCONV_CG_UKERNEL(NAME, T, MR, NV)                                      \\
+    static void NAME(ptrdiff_t k, const T *PYCONV_CG_RESTRICT a,                     \\
+                     const T *PYCONV_CG_RESTRICT x,                                  \\
+                     const ptrdiff_t *PYCONV_CG_RESTRICT off,                        \\
+                     T *PYCONV_CG_RESTRICT c, ptrdiff_t ldc)                         \\
+    {                                                                               \\
+        enum { NR = NV * PYCONV_CG_VBYTES / sizeof(T) };                            \\
+        T acc[MR][NV * PYCONV_CG_VBYTES / sizeof(T)];                               \\
+        for (int i = 0; i < MR; i++) for (int j = 0; j < NR; j++) acc[i][j] = 0;    \\
+        for (ptrdiff_t p = 0; p < k; p++) {                                         \\
+            const T *b = x + off[p];                                                \\
+            for (int i = 0; i < MR; i++)                                            \\
+                for (int j = 0; j < NR; j++) acc[i][j] += a[i] * b[j];              \\
+            a += MR;                                                                \\
+        }                                                                           \\
+        for (int i = 0; i < MR; i++)                                                \\
+            for (int j = 0; j < NR; j++) c[i * ldc + j] = acc[i][j];                \\
+    }
+    #endif
+
+    PYCONV_CG_UKERNEL(pyconv_cg_wide_f32, float, PYCONV_CG_WIDE_MR, PYCONV_CG_WIDE_NV)
+    PYCONV_CG_UKERNEL(pyconv_cg_wide_f64, double, PYCONV_CG_WIDE_MR, PYCONV_CG_WIDE_NV)
+    PYCONV_CG_UKERNEL(pyconv_cg_narrow_f32, float, PYCONV_CG_NARROW_MR, PYCONV_CG_NARROW_NV)
+    PYCONV_CG_UKERNEL(pyconv_cg_narrow_f64, double, PYCONV_CG_NARROW_MR, PYCONV_CG_NARROW_NV)
+    """
+    enum:
+        VBYTES "PYCONV_CG_VBYTES"
+        WIDE_MR "PYCONV_CG_WIDE_MR"
+        WIDE_NV "PYCONV_CG_WIDE_NV"
+        NARROW_MR "PYCONV_CG_NARROW_MR"
+        NARROW_NV "PYCONV_CG_NARROW_NV"
+        MAX_TILE "PYCONV_CG_MAX_TILE"
+    void wide_f32 "pyconv_cg_wide_f32"(Py_ssize_t k, const float* a, const float* x, const Py_ssize_t* off,
+                                       float* c, Py_ssize_t ldc) noexcept nogil
+    void wide_f64 "pyconv_cg_wide_f64"(Py_ssize_t k, const double* a, const double* x, const Py_ssize_t* off,
+                                       double* c, Py_ssize_t ldc) noexcept nogil
+    void narrow_f32 "pyconv_cg_narrow_f32"(Py_ssize_t k, const float* a, const float* x, const Py_ssize_t* off,
+                                           float* c, Py_ssize_t ldc) noexcept nogil
+    void narrow_f64 "pyconv_cg_narrow_f64"(Py_ssize_t k, const double* a, const double* x,
+                                           const Py_ssize_t* off, double* c, Py_ssize_t ldc) noexcept nogil
 
 cdef enum:
     ALIGN = 64
 
 
-cdef struct Geometry:
-    Py_ssize_t channels                        # input channels per group
-    Py_ssize_t in_d, in_h, in_w
-    Py_ssize_t k_d, k_h, k_w
-    Py_ssize_t out_d, out_h, out_w
-    Py_ssize_t stride_d, stride_h, stride_w
-    Py_ssize_t pad_d, pad_h, pad_w             # zeros before (front / top / left)
-    Py_ssize_t dil_d, dil_h, dil_w
-
-
-cdef struct Plan:
-    # What every task needs; pointers are void so one struct serves both dtypes.
-    Geometry g
-    const void* input                          # (N, C, D, H, W)
-    const void* packed                         # pack_weight's layout
-    void* output                               # (N, M, OD, OH, OW)
-    const Py_ssize_t* col_start                # per kw: first output column reading inside the input
-    const Py_ssize_t* col_stop                 # per kw: one past the last
-    Py_ssize_t groups, out_per_group, out_channels
-    Py_ssize_t patch_rows                      # K
-    Py_ssize_t positions                       # P
-    Py_ssize_t block                           # output channels per packed block
-    Py_ssize_t blocks                          # packed blocks per group
-    Py_ssize_t packed_block_size               # elements per packed block
-    Py_ssize_t columns                         # output columns per task
-    Py_ssize_t column_blocks
-    Py_ssize_t tasks
-    bint in_place                              # pointwise: patches = input
-    Py_ssize_t scratch_bytes                   # per thread: patch block + GEMM workspace
-    Py_ssize_t patch_bytes
+def tile_shapes():
+    """The build's micro-kernel tiles: {"wide"|"narrow": (MR, NR for float32, NR for float64)}."""
+    return {"wide": (WIDE_MR, WIDE_NV * VBYTES // 4, WIDE_NV * VBYTES // 8),
+            "narrow": (NARROW_MR, NARROW_NV * VBYTES // 4, NARROW_NV * VBYTES // 8)}
 
 
 cdef inline Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t multiple) noexcept nogil:
     return (x + multiple - 1) // multiple * multiple
 
 
-cdef void build_patches(const floating* x_group, floating* patch, Py_ssize_t col0, Py_ssize_t cols,
-                        const Plan* plan) noexcept nogil:
-    """patch[r, 0:cols] = row r of the patch matrix for output columns col0 .. col0 + cols - 1.
-
-    x_group: input[n, group's first channel].  Rows run over (c, kd, kh, kw);
-    each is filled output row segment by output row segment: zeros where the
-    tap reads padding, else a (strided) copy of a piece of one input row.
-    """
-    cdef const Geometry* g = &plan.g
-    cdef Py_ssize_t channel_size = g.in_d * g.in_h * g.in_w
-    cdef Py_ssize_t c, kd, kh, kw, od, oh, ow, id_, ih, seg, remaining, lo, hi, i, step = g.stride_w
-    cdef Py_ssize_t od0 = col0 // (g.out_h * g.out_w), oh0 = col0 // g.out_w % g.out_h, ow0 = col0 % g.out_w
-    cdef floating* dst = patch
-    cdef const floating* src
-    for c in range(g.channels):
-        for kd in range(g.k_d):
-            for kh in range(g.k_h):
-                for kw in range(g.k_w):
-                    od = od0
-                    oh = oh0
-                    ow = ow0
-                    remaining = cols
-                    while remaining > 0:
-                        seg = min(g.out_w - ow, remaining)
-                        id_ = od * g.stride_d + kd * g.dil_d - g.pad_d
-                        ih = oh * g.stride_h + kh * g.dil_h - g.pad_h
-                        if id_ < 0 or id_ >= g.in_d or ih < 0 or ih >= g.in_h:
-                            memset(dst, 0, seg * sizeof(floating))
-                        else:
-                            # dst[j] is output column ow + j; it reads the input where
-                            # col_start[kw] <= ow + j < col_stop[kw].
-                            lo = min(max(plan.col_start[kw] - ow, 0), seg)
-                            hi = max(min(plan.col_stop[kw] - ow, seg), lo)
-                            for i in range(lo):
-                                dst[i] = 0
-                            src = (x_group + c * channel_size + (id_ * g.in_h + ih) * g.in_w
-                                   + ow * step + kw * g.dil_w - g.pad_w)
-                            if step == 1:
-                                for i in range(lo, hi):
-                                    dst[i] = src[i]
-                            else:
-                                for i in range(lo, hi):
-                                    dst[i] = src[i * step]
-                            for i in range(hi, seg):
-                                dst[i] = 0
-                        dst += seg
-                        remaining -= seg
-                        ow = 0
-                        oh += 1
-                        if oh == g.out_h:
-                            oh = 0
-                            od += 1
+cdef inline Epilogue make_epilogue(const floating[::1] scale, const floating[::1] shift,
+                                   const floating[::1] residual, int activation,
+                                   double p0, double p1, double p2):
+    return epilogue_init(&scale[0] if scale.shape[0] > 0 else NULL,
+                         &shift[0] if shift.shape[0] > 0 else NULL,
+                         &residual[0] if residual.shape[0] > 0 else NULL,
+                         activation, p0, p1, p2)
 
 
-cdef void run_tasks(const Plan* plan, const Epilogue* ep, Py_ssize_t first, Py_ssize_t last,
-                    char* scratch, const floating* tag) noexcept nogil:
+cdef inline char* aligned_scratch(char* block) noexcept nogil:
+    return <char*>round_up(<Py_ssize_t>block, ALIGN)
+
+
+# ---- pointwise: the packed GEMM on the input in place ----------------------
+
+cdef struct Pointwise:
+    const void* input           # (N, C, P)
+    const void* packed          # pack_pointwise's layout
+    void* output                # (N, M, P)
+    Py_ssize_t groups, in_per_group, out_per_group, out_channels, positions
+    Py_ssize_t block, blocks, packed_block_size
+    Py_ssize_t columns, column_blocks, tasks
+    Py_ssize_t workspace_bytes
+
+
+cdef void pointwise_tasks(const Pointwise* pw, const Epilogue* ep, Py_ssize_t first, Py_ssize_t last,
+                          void* workspace, const floating* tag) noexcept nogil:
     """Tasks first .. last - 1 (one thread).  Task order: n, group, column block, channel block."""
-    cdef const Geometry* g = &plan.g
-    cdef const floating* x = <const floating*>plan.input
-    cdef const floating* packed = <const floating*>plan.packed
-    cdef floating* y = <floating*>plan.output
-    cdef floating* patch = <floating*>scratch
-    cdef void* workspace = scratch + plan.patch_bytes
+    cdef const floating* x = <const floating*>pw.input
+    cdef const floating* packed = <const floating*>pw.packed
+    cdef floating* y = <floating*>pw.output
     cdef bint finish = not epilogue_is_identity(ep)
-    cdef Py_ssize_t channel_size = g.in_d * g.in_h * g.in_w
-    cdef Py_ssize_t task, rest, block, column_block, group, n, col0, cols, co, rows, r, offset
-    cdef Py_ssize_t built = -1                 # (n, group, column block) whose patches are in `patch`
-    cdef const floating* x_group
-    cdef const floating* b
-    cdef Py_ssize_t ldb
+    cdef Py_ssize_t task, rest, block, group, n, col0, cols, co, rows, r, offset
     for task in range(first, last):
-        block = task % plan.blocks
-        rest = task // plan.blocks
-        column_block = rest % plan.column_blocks
-        rest = rest // plan.column_blocks
-        group = rest % plan.groups
-        n = rest // plan.groups
-        col0 = column_block * plan.columns
-        cols = min(plan.columns, plan.positions - col0)
-        x_group = x + (n * plan.groups + group) * g.channels * channel_size
-        if plan.in_place:
-            b = x_group + col0
-            ldb = plan.positions
-        else:
-            if built != rest * plan.column_blocks + column_block:
-                build_patches(x_group, patch, col0, cols, plan)
-                built = rest * plan.column_blocks + column_block
-            b = patch
-            ldb = cols
-        co = group * plan.out_per_group + block * plan.block
-        rows = min(plan.block, plan.out_per_group - block * plan.block)
-        offset = (n * plan.out_channels + co) * plan.positions + col0
-        gemm_prepacked(rows, cols, plan.patch_rows,
-                       packed + (group * plan.blocks + block) * plan.packed_block_size,
-                       b, ldb, y + offset, plan.positions, False, workspace)
+        block = task % pw.blocks
+        rest = task // pw.blocks
+        col0 = rest % pw.column_blocks * pw.columns
+        rest = rest // pw.column_blocks
+        group = rest % pw.groups
+        n = rest // pw.groups
+        cols = min(pw.columns, pw.positions - col0)
+        co = group * pw.out_per_group + block * pw.block
+        rows = min(pw.block, pw.out_per_group - block * pw.block)
+        offset = (n * pw.out_channels + co) * pw.positions + col0
+        gemm_prepacked(rows, cols, pw.in_per_group,
+                       packed + (group * pw.blocks + block) * pw.packed_block_size,
+                       x + (n * pw.groups + group) * pw.in_per_group * pw.positions + col0, pw.positions,
+                       y + offset, pw.positions, False, workspace)
         if finish:
             for r in range(rows):
-                epilogue_row(ep, y, offset + r * plan.positions, cols, co + r)
+                epilogue_row(ep, y, offset + r * pw.positions, cols, co + r)
 
 
-def packed_weight_size(Py_ssize_t groups, Py_ssize_t out_per_group, Py_ssize_t patch_rows, Py_ssize_t block):
-    """Elements pack_weight writes: groups * ceil(out_per_group / block) packed (block x patch_rows) blocks."""
-    return groups * ((out_per_group + block - 1) // block) * gemm_packed_a_size(block, patch_rows)
-
-
-def pack_weight(const floating[:, ::1] weight, Py_ssize_t groups, Py_ssize_t block, floating[::1] packed):
-    """Pack weight (M, K) = (out_channels, in_channels/groups * kernel volume) for conv_gemm.
+def pack_pointwise(const floating[:, ::1] weight, Py_ssize_t groups, Py_ssize_t block, floating[::1] packed):
+    """Pack weight (M, C // groups) of a pointwise convolution for conv_pointwise.
 
     Each group's rows are cut into blocks of ``block`` output channels (the
-    last may be shorter); each block is packed by gemm_pack_a at offset
+    last may be shorter), each packed by gemm_pack_a at offset
     (group * blocks + b) * gemm_packed_a_size(block, K).  ``packed`` has
-    packed_weight_size(groups, M // groups, K, block) elements (allocated by
-    the caller).  Not checked: groups divides M, block >= 1.
+    pointwise_packed_size(groups, M // groups, K, block) elements (allocated
+    by the caller).  Not checked: groups divides M, block >= 1.
     """
     cdef Py_ssize_t out_per_group = weight.shape[0] // groups, k = weight.shape[1]
     cdef Py_ssize_t blocks = (out_per_group + block - 1) // block
@@ -196,80 +242,320 @@ def pack_weight(const floating[:, ::1] weight, Py_ssize_t groups, Py_ssize_t blo
                             &packed[(group * blocks + b) * size])
 
 
-def conv_gemm(const floating[:, :, :, :, ::1] input, const floating[::1] packed,
-              floating[:, :, :, :, ::1] output, kernel_size, stride, padding, dilation,
-              Py_ssize_t groups, Py_ssize_t block, Py_ssize_t columns,
-              const floating[::1] scale, const floating[::1] shift, const floating[::1] residual,
-              int activation, double p0, double p1, double p2, int num_threads):
-    """output = epilogue(conv3d(input, weight)) with weight packed by pack_weight(..., block).
+def pointwise_packed_size(Py_ssize_t groups, Py_ssize_t out_per_group, Py_ssize_t in_per_group, Py_ssize_t block):
+    """Elements pack_pointwise writes."""
+    return groups * ((out_per_group + block - 1) // block) * gemm_packed_a_size(block, in_per_group)
 
-    input (N, C, D, H, W), output (N, M, OD, OH, OW): C-contiguous, one dtype;
-    output allocated by the caller with torch's sizes.  kernel_size, stride,
-    padding (zeros before; zeros after only lengthen the output, which the
-    output sizes include), dilation: 3 ints each, (D, H, W) order.  block:
-    the one given to pack_weight; columns: output positions per task (the
-    patch block is K x columns).  Epilogue arguments as in epilogue.pxd
-    (empty arrays = absent).  Nothing is checked here.
+
+def conv_pointwise(const floating[:, :, ::1] input, const floating[::1] packed, floating[:, :, ::1] output,
+                   Py_ssize_t groups, Py_ssize_t block, Py_ssize_t columns,
+                   const floating[::1] scale, const floating[::1] shift, const floating[::1] residual,
+                   int activation, double p0, double p1, double p2, int num_threads):
+    """output = epilogue(1x1 convolution of input), weights packed by pack_pointwise(..., block).
+
+    input (N, C, P), output (N, M, P): C-contiguous, one dtype, output
+    allocated by the caller.  columns: output positions per task.  Epilogue
+    arguments as in epilogue.pxd (empty arrays = absent).  Nothing is checked.
     """
-    cdef Plan plan
-    cdef Geometry* g = &plan.g
-    g.channels = input.shape[1] // groups
-    g.in_d, g.in_h, g.in_w = input.shape[2], input.shape[3], input.shape[4]
-    g.k_d, g.k_h, g.k_w = kernel_size
-    g.out_d, g.out_h, g.out_w = output.shape[2], output.shape[3], output.shape[4]
-    g.stride_d, g.stride_h, g.stride_w = stride
-    g.pad_d, g.pad_h, g.pad_w = padding
-    g.dil_d, g.dil_h, g.dil_w = dilation
-    plan.groups = groups
-    plan.out_channels = output.shape[1]
-    plan.out_per_group = plan.out_channels // groups
-    plan.patch_rows = g.channels * g.k_d * g.k_h * g.k_w
-    plan.positions = g.out_d * g.out_h * g.out_w
-    plan.block = block
-    plan.blocks = (plan.out_per_group + block - 1) // block
-    plan.packed_block_size = gemm_packed_a_size(block, plan.patch_rows)
-    plan.columns = min(columns, plan.positions)
-    plan.column_blocks = (plan.positions + plan.columns - 1) // plan.columns
-    plan.tasks = input.shape[0] * groups * plan.column_blocks * plan.blocks
-    plan.in_place = (g.k_d == 1 and g.k_h == 1 and g.k_w == 1 and g.stride_d == 1 and g.stride_h == 1
-                     and g.stride_w == 1 and g.pad_d == 0 and g.pad_h == 0 and g.pad_w == 0)
-    if plan.tasks == 0:
-        return
-    plan.patch_bytes = 0 if plan.in_place else round_up(plan.patch_rows * plan.columns * sizeof(floating), ALIGN)
-    plan.scratch_bytes = plan.patch_bytes + round_up(
-        gemm_workspace_size(min(block, plan.out_per_group), plan.columns, plan.patch_rows), ALIGN)
-
-    # Output columns tap kw reads inside the input: 0 <= ow * stride_w + kw * dil_w - pad_w < in_w.
-    cdef Py_ssize_t* col_range = <Py_ssize_t*>malloc(2 * g.k_w * sizeof(Py_ssize_t))
-    if col_range == NULL:
+    cdef Pointwise pw
+    pw.input = &input[0, 0, 0]
+    pw.packed = &packed[0]
+    pw.output = &output[0, 0, 0]
+    pw.groups = groups
+    pw.in_per_group = input.shape[1] // groups
+    pw.out_channels = output.shape[1]
+    pw.out_per_group = pw.out_channels // groups
+    pw.positions = output.shape[2]
+    pw.block = block
+    pw.blocks = (pw.out_per_group + block - 1) // block
+    pw.packed_block_size = gemm_packed_a_size(block, pw.in_per_group)
+    pw.columns = min(columns, pw.positions)
+    pw.column_blocks = (pw.positions + pw.columns - 1) // pw.columns
+    pw.tasks = input.shape[0] * groups * pw.column_blocks * pw.blocks
+    pw.workspace_bytes = round_up(gemm_workspace_size(min(block, pw.out_per_group), pw.columns,
+                                                      pw.in_per_group), ALIGN)
+    cdef Epilogue ep = make_epilogue(scale, shift, residual, activation, p0, p1, p2)
+    cdef Py_ssize_t threads = max(1, min(<Py_ssize_t>num_threads, pw.tasks)), t
+    cdef char* block_memory = <char*>malloc(pw.workspace_bytes * threads + ALIGN)
+    if block_memory == NULL:
         raise MemoryError()
-    cdef Py_ssize_t kw, lowest, highest
-    for kw in range(g.k_w):
-        lowest = g.pad_w - kw * g.dil_w
-        highest = g.in_w - 1 + g.pad_w - kw * g.dil_w
-        col_range[kw] = 0 if lowest <= 0 else (lowest + g.stride_w - 1) // g.stride_w
-        col_range[g.k_w + kw] = 0 if highest < 0 else min(g.out_w, highest // g.stride_w + 1)
-    plan.col_start = col_range
-    plan.col_stop = col_range + g.k_w
-    plan.input = &input[0, 0, 0, 0, 0]
-    plan.packed = &packed[0]
-    plan.output = &output[0, 0, 0, 0, 0]
-
-    cdef Epilogue ep = epilogue_init(
-        &scale[0] if scale.shape[0] > 0 else NULL,
-        &shift[0] if shift.shape[0] > 0 else NULL,
-        &residual[0] if residual.shape[0] > 0 else NULL,
-        activation, p0, p1, p2)
-    cdef Py_ssize_t threads = max(1, min(<Py_ssize_t>num_threads, plan.tasks)), t
-    cdef char* scratch = <char*>malloc(plan.scratch_bytes * threads + ALIGN)
-    if scratch == NULL:
-        free(col_range)
-        raise MemoryError()
-    cdef char* aligned = <char*>round_up(<Py_ssize_t>scratch, ALIGN)
+    cdef char* workspace = aligned_scratch(block_memory)
     with nogil:
         # One iteration per thread, each over a fixed contiguous range of tasks.
         for t in prange(threads, schedule="static", chunksize=1, num_threads=threads):
-            run_tasks(&plan, &ep, t * plan.tasks // threads, (t + 1) * plan.tasks // threads,
-                      aligned + t * plan.scratch_bytes, <const floating*>NULL)
-    free(scratch)
-    free(col_range)
+            pointwise_tasks(&pw, &ep, t * pw.tasks // threads, (t + 1) * pw.tasks // threads,
+                            workspace + t * pw.workspace_bytes, <const floating*>NULL)
+    free(block_memory)
+
+
+# ---- implicit GEMM ----------------------------------------------------------
+
+cdef struct Implicit:
+    # Input and the copy xp: per image and channel `channel_stride` values, ext_d
+    # depth slices of `slice_size` = len(row_phases) * len(column_shifts) planes of
+    # hq rows x row_pitch values.  Plane (i, j) row r column s holds the padded
+    # input at height r * stride_h + row_phases[i], width s * stride_w + column_shifts[j].
+    Py_ssize_t in_channels, in_d, in_h, in_w
+    Py_ssize_t stride_h, stride_w, pad_d, pad_h, pad_w
+    Py_ssize_t ext_d, hq, row_pitch, slice_size, channel_stride
+    const Py_ssize_t* row_phases
+    Py_ssize_t n_row_phases
+    const Py_ssize_t* column_shifts
+    Py_ssize_t n_column_shifts
+    # Work: output q = oh * row_pitch + ow of depth slice od reads xp at
+    # x_image + od * stride_d * slice_size + q + offsets[k], k over the K taps.
+    Py_ssize_t stride_d
+    Py_ssize_t out_d, out_h, out_w
+    Py_ssize_t groups, in_per_group, out_per_group, out_channels
+    Py_ssize_t mr, nr                          # micro-kernel tile
+    Py_ssize_t panels                          # ceil(out_per_group / mr)
+    Py_ssize_t chunks, panels_per_chunk        # a tile block's channel panels split into chunks
+    Py_ssize_t patch_rows                      # K
+    Py_ssize_t outputs                         # q per depth slice: (out_h - 1) * row_pitch + out_w
+    Py_ssize_t tiles                           # ceil(outputs / nr)
+    Py_ssize_t tiles_per_block, blocks
+    Py_ssize_t tasks
+    const void* input
+    void* xp
+    const void* packed                         # pack_implicit's layout
+    const Py_ssize_t* offsets
+    void* output
+
+
+cdef void fill_xp(const Implicit* im, Py_ssize_t row_block, const floating* tag) noexcept nogil:
+    """Fill the xp planes of one (image and channel, depth slice, row phase) with padded input values."""
+    cdef const floating* x = <const floating*>im.input
+    cdef floating* xp = <floating*>im.xp
+    cdef Py_ssize_t phase_index = row_block % im.n_row_phases, rest = row_block // im.n_row_phases
+    cdef Py_ssize_t slice_ = rest % im.ext_d, channel = rest // im.ext_d      # channel counts over images too
+    cdef Py_ssize_t ph = im.row_phases[phase_index], id_ = slice_ - im.pad_d
+    cdef Py_ssize_t j, r, s, lo, hi, ih, first, last
+    cdef floating* dst
+    cdef const floating* src
+    for j in range(im.n_column_shifts):
+        dst = xp + channel * im.channel_stride + slice_ * im.slice_size \
+            + (phase_index * im.n_column_shifts + j) * im.hq * im.row_pitch
+        # Column s reads input column s * stride_w + shift - pad_w: inside the input for lo <= s < hi.
+        first = im.pad_w - im.column_shifts[j]
+        last = im.in_w - 1 + im.pad_w - im.column_shifts[j]
+        lo = 0 if first <= 0 else (first + im.stride_w - 1) // im.stride_w
+        hi = last // im.stride_w + 1 if last >= 0 else 0
+        lo = min(lo, im.row_pitch)
+        hi = max(min(hi, im.row_pitch), lo)
+        for r in range(im.hq):
+            ih = r * im.stride_h + ph - im.pad_h
+            if id_ < 0 or id_ >= im.in_d or ih < 0 or ih >= im.in_h:
+                memset(dst, 0, im.row_pitch * sizeof(floating))
+            else:
+                src = x + ((channel * im.in_d + id_) * im.in_h + ih) * im.in_w
+                for s in range(lo):
+                    dst[s] = 0
+                if im.stride_w == 1:
+                    memcpy(dst + lo, src + lo + im.column_shifts[j] - im.pad_w, (hi - lo) * sizeof(floating))
+                else:
+                    for s in range(lo, hi):
+                        dst[s] = src[s * im.stride_w + im.column_shifts[j] - im.pad_w]
+                for s in range(hi, im.row_pitch):
+                    dst[s] = 0
+            dst += im.row_pitch
+
+
+cdef inline void micro_kernel(const Implicit* im, const floating* a, const floating* x, floating* c,
+                              Py_ssize_t ldc) noexcept nogil:
+    if floating is float:
+        if im.mr == WIDE_MR:
+            wide_f32(im.patch_rows, a, x, im.offsets, c, ldc)
+        else:
+            narrow_f32(im.patch_rows, a, x, im.offsets, c, ldc)
+    else:
+        if im.mr == WIDE_MR:
+            wide_f64(im.patch_rows, a, x, im.offsets, c, ldc)
+        else:
+            narrow_f64(im.patch_rows, a, x, im.offsets, c, ldc)
+
+
+cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t first, Py_ssize_t last,
+                         const floating* tag) noexcept nogil:
+    """Tasks first .. last - 1 (one thread).  Task order: n, group, depth slice, tile block, channel chunk.
+
+    A task runs its channel panels one after the other over its block of tiles,
+    then finishes the panel's outputs with the epilogue, output row by output row.
+    """
+    cdef const floating* xp = <const floating*>im.xp
+    cdef const floating* packed = <const floating*>im.packed
+    cdef floating* y = <floating*>im.output
+    cdef floating tile[MAX_TILE]
+    cdef bint finish = not epilogue_is_identity(ep)
+    cdef bint dense = im.row_pitch == im.out_w       # q is the output position: no thrown-away columns
+    cdef Py_ssize_t out_slice = im.out_h * im.out_w, out_plane = im.out_d * out_slice
+    cdef Py_ssize_t panel_size = im.mr * im.patch_rows
+    cdef Py_ssize_t task, rest, chunk, block, od, group, n, tile_index, q0, q1, qa, qb
+    cdef Py_ssize_t panel, panel_end, rows, r, j, co, out_row, row_start, seg0, seg1, ow0
+    cdef const floating* x_slice
+    cdef const floating* a
+    cdef floating* y_panel
+    cdef floating* dst
+    cdef const floating* src
+    for task in range(first, last):
+        chunk = task % im.chunks
+        rest = task // im.chunks
+        block = rest % im.blocks
+        rest = rest // im.blocks
+        od = rest % im.out_d
+        rest = rest // im.out_d
+        group = rest % im.groups
+        n = rest // im.groups
+        qa = block * im.tiles_per_block * im.nr
+        qb = min(qa + im.tiles_per_block * im.nr, im.outputs)
+        x_slice = (xp + (n * im.in_channels + group * im.in_per_group) * im.channel_stride
+                   + od * im.stride_d * im.slice_size)
+        panel_end = min(im.panels, (chunk + 1) * im.panels_per_chunk)
+        for panel in range(chunk * im.panels_per_chunk, panel_end):
+            rows = min(im.mr, im.out_per_group - panel * im.mr)
+            co = group * im.out_per_group + panel * im.mr
+            a = packed + (group * im.panels + panel) * panel_size
+            y_panel = y + (n * im.out_channels + co) * out_plane + od * out_slice
+            q1 = qa
+            while q1 < qb:
+                q0 = q1
+                q1 = min(q0 + im.nr, qb)
+                out_row = q0 // im.row_pitch
+                ow0 = q0 - out_row * im.row_pitch
+                if rows == im.mr and q1 - q0 == im.nr and ow0 + im.nr <= im.out_w:
+                    # The whole tile is one piece of one output row: store it in place.
+                    micro_kernel(im, a, x_slice + q0, y_panel + out_row * im.out_w + ow0, out_plane)
+                    continue
+                micro_kernel(im, a, x_slice + q0, tile, im.nr)
+                # Copy the tile's outputs, output row by output row, skipping thrown-away columns.
+                seg0 = q0
+                while seg0 < q1:
+                    out_row = seg0 // im.row_pitch
+                    row_start = out_row * im.row_pitch
+                    seg1 = min(q1, row_start + im.out_w)
+                    for r in range(rows):
+                        dst = y_panel + r * out_plane + out_row * im.out_w + (seg0 - row_start)
+                        src = tile + r * im.nr + (seg0 - q0)
+                        for j in range(seg1 - seg0):
+                            dst[j] = src[j]
+                    seg0 = row_start + im.row_pitch
+            if not finish:
+                continue
+            if dense:
+                for r in range(rows):
+                    epilogue_row(ep, y, (y_panel - y) + r * out_plane + qa, qb - qa, co + r)
+                continue
+            seg0 = qa
+            while seg0 < qb:
+                out_row = seg0 // im.row_pitch
+                row_start = out_row * im.row_pitch
+                seg1 = min(qb, row_start + im.out_w)
+                if seg1 > seg0:
+                    for r in range(rows):
+                        epilogue_row(ep, y, (y_panel - y) + r * out_plane + out_row * im.out_w + (seg0 - row_start),
+                                     seg1 - seg0, co + r)
+                seg0 = row_start + im.row_pitch
+
+
+def pack_implicit(const floating[:, ::1] weight, Py_ssize_t groups, Py_ssize_t mr, floating[::1] packed):
+    """Pack weight (M, K) = (out_channels, in_channels / groups * kernel volume) for conv_implicit.
+
+    Each group's rows are cut into panels of mr rows, the last zero-padded;
+    panel b of group g holds its K columns p-major (packed[p * mr + i]) at
+    offset (g * panels + b) * mr * K, panels = ceil(M / groups / mr).
+    ``packed`` has groups * panels * mr * K elements (allocated by the caller).
+    """
+    cdef Py_ssize_t out_per_group = weight.shape[0] // groups, k = weight.shape[1]
+    cdef Py_ssize_t panels = (out_per_group + mr - 1) // mr, group, b, i, p, row
+    cdef floating* dst
+    with nogil:
+        for group in range(groups):
+            for b in range(panels):
+                dst = &packed[(group * panels + b) * mr * k]
+                for i in range(mr):
+                    row = b * mr + i
+                    if row < out_per_group:
+                        for p in range(k):
+                            dst[p * mr + i] = weight[group * out_per_group + row, p]
+                    else:
+                        for p in range(k):
+                            dst[p * mr + i] = 0
+
+
+def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] packed,
+                  floating[:, :, :, :, ::1] output, stride, padding,
+                  const Py_ssize_t[::1] offsets, const Py_ssize_t[::1] row_phases,
+                  const Py_ssize_t[::1] column_shifts, Py_ssize_t ext_d, Py_ssize_t hq, Py_ssize_t row_pitch,
+                  Py_ssize_t channel_stride, Py_ssize_t groups, Py_ssize_t mr, Py_ssize_t tiles_per_block,
+                  Py_ssize_t chunks,
+                  const floating[::1] scale, const floating[::1] shift, const floating[::1] residual,
+                  int activation, double p0, double p1, double p2, int num_threads):
+    """output = epilogue(conv3d(input, weight)) by implicit GEMM, weights packed by pack_implicit(..., mr).
+
+    input (N, C, D, H, W), output (N, M, OD, OH, OW): C-contiguous, one dtype;
+    output allocated by the caller with torch's sizes.  stride, padding (zeros
+    before): 3 ints each, (D, H, W) order.  The layout of the copy xp (see
+    Implicit) and the K tap offsets in it come from the caller
+    (GemmConv.layout): every offset of an output that is kept must land in
+    the input's copy.  mr: a tile height of tile_shapes(); tiles_per_block:
+    tiles of one task; chunks: how many tasks share one block's channel
+    panels.  Epilogue arguments as in epilogue.pxd (empty arrays = absent).
+    Nothing is checked here.
+    """
+    cdef Implicit im
+    im.in_channels = input.shape[1]
+    im.in_d, im.in_h, im.in_w = input.shape[2], input.shape[3], input.shape[4]
+    im.stride_d, im.stride_h, im.stride_w = stride
+    im.pad_d, im.pad_h, im.pad_w = padding
+    im.out_d, im.out_h, im.out_w = output.shape[2], output.shape[3], output.shape[4]
+    im.ext_d, im.hq, im.row_pitch, im.channel_stride = ext_d, hq, row_pitch, channel_stride
+    im.n_row_phases, im.n_column_shifts = row_phases.shape[0], column_shifts.shape[0]
+    im.slice_size = im.n_row_phases * im.n_column_shifts * hq * row_pitch
+    im.groups = groups
+    im.in_per_group = im.in_channels // groups
+    im.out_channels = output.shape[1]
+    im.out_per_group = im.out_channels // groups
+    im.mr = mr
+    im.nr = (WIDE_NV if mr == WIDE_MR else NARROW_NV) * VBYTES // sizeof(floating)
+    im.panels = (im.out_per_group + mr - 1) // mr
+    im.chunks = max(1, min(chunks, im.panels))
+    im.panels_per_chunk = (im.panels + im.chunks - 1) // im.chunks
+    im.chunks = (im.panels + im.panels_per_chunk - 1) // im.panels_per_chunk
+    im.patch_rows = offsets.shape[0]
+    im.outputs = (im.out_h - 1) * row_pitch + im.out_w
+    im.tiles = (im.outputs + im.nr - 1) // im.nr
+    im.tiles_per_block = max(1, min(tiles_per_block, im.tiles))
+    im.blocks = (im.tiles + im.tiles_per_block - 1) // im.tiles_per_block
+    cdef Py_ssize_t batch = input.shape[0]
+    im.tasks = batch * groups * im.out_d * im.blocks * im.chunks
+    if im.tasks == 0:
+        return
+    # The last tile of the last channel reads up to nr - 1 values past the used part.
+    cdef Py_ssize_t xp_size = batch * im.in_channels * channel_stride + im.nr
+    cdef char* xp_memory = <char*>malloc(xp_size * sizeof(floating) + ALIGN)
+    if xp_memory == NULL:
+        raise MemoryError()
+    im.input = &input[0, 0, 0, 0, 0]
+    im.xp = aligned_scratch(xp_memory)
+    im.packed = &packed[0]
+    im.offsets = &offsets[0]
+    im.row_phases = &row_phases[0]
+    im.column_shifts = &column_shifts[0]
+    im.output = &output[0, 0, 0, 0, 0]
+    cdef floating* xp = <floating*>im.xp
+    cdef Py_ssize_t used = im.ext_d * im.slice_size, c
+    for c in range(batch * im.in_channels):          # channel padding and the tail: zeros, never garbage
+        memset(xp + c * channel_stride + used, 0, (channel_stride - used) * sizeof(floating))
+    memset(xp + batch * im.in_channels * channel_stride, 0, im.nr * sizeof(floating))
+
+    cdef Epilogue ep = make_epilogue(scale, shift, residual, activation, p0, p1, p2)
+    cdef Py_ssize_t row_blocks = batch * im.in_channels * im.ext_d * im.n_row_phases
+    cdef Py_ssize_t copy_threads = max(1, min(<Py_ssize_t>num_threads, row_blocks))
+    cdef Py_ssize_t threads = max(1, min(<Py_ssize_t>num_threads, im.tasks)), t
+    with nogil:
+        for t in prange(row_blocks, schedule="static", num_threads=copy_threads):
+            fill_xp(&im, t, <const floating*>NULL)
+        # One iteration per thread, each over a fixed contiguous range of tasks.
+        for t in prange(threads, schedule="static", chunksize=1, num_threads=threads):
+            implicit_tasks(&im, &ep, t * im.tasks // threads, (t + 1) * im.tasks // threads,
+                           <const floating*>NULL)
+    free(xp_memory)

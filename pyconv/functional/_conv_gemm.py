@@ -1,28 +1,40 @@
-"""GEMM convolution (algorithm "gemm"): packed weights times input patches, built block by block.
+"""GEMM convolution (algorithm "gemm"): packed weights times input columns, never a column matrix.
 
-See ``pyconv._kernels.conv_gemm`` for the kernel.  The weights are packed
-once here (per group, in blocks of output channels); each call picks the
-column block (output positions per task) from the input size so that a
-task's patch block fits in L2 and there are enough tasks for the threads.
+Pointwise convolutions (1x1x1, stride 1, no padding) run the packed GEMM core
+on the input in place; every other convolution runs the implicit GEMM of
+``pyconv._kernels.conv_gemm``: a zero-padded copy of the input ("xp") in which
+every kernel tap reads consecutive outputs from consecutive values, read by a
+register-tiled micro-kernel through per-tap offsets.  The weights are packed
+once here; the copy's layout is computed once per input size (``layout``) and
+each call picks the work split so there are enough tasks for the threads.
+bench/conv_gemm.py measures it.
 """
 from math import prod
 
 import numpy as np
 
-from .._kernels.conv_gemm import conv_gemm, pack_weight, packed_weight_size
+from .._kernels.conv_gemm import (conv_implicit, conv_pointwise, pack_implicit, pack_pointwise,
+                                  pointwise_packed_size, tile_shapes)
 from .._kernels.gemm import block_sizes
 from ._conv_plan import _as_3d, _lift
 
-_BLOCKING = block_sizes()
+_GEMM_BLOCKING = block_sizes()
+_TILES = tile_shapes()
 
 
 class GemmConv:
-    """im2col + packed GEMM for every (non-transposed) convolution; pointwise ones read the input in place."""
+    """GEMM for every (non-transposed) convolution: in place for pointwise ones, implicit for the rest."""
     name = "gemm"
 
-    # Bytes of one task's patch block (K x columns): it and the GEMM's packed copy of it stay in L2.
-    PATCH_BYTES = 384 * 1024
-    # Tasks per thread wanted before column blocks are made smaller than the L2 budget allows.
+    # Pointwise: bytes of the input block (in_channels x columns) one GEMM call packs; it stays in L2.
+    COLUMN_BYTES = 384 * 1024
+    # Implicit: a task's tiles cover about this many bytes of virtual column matrix (K x outputs).
+    BLOCK_BYTES = 384 * 1024
+    # Implicit: xp rows one copy wide (outputs of consecutive rows at a constant distance, columns
+    # between them computed and thrown away) while the thrown-away share stays below this; above it,
+    # one copy per kernel column, each exactly one output row wide (kernel width times the memory).
+    THROWN_AWAY_LIMIT = 0.05
+    # Tasks per thread wanted before the work is cut finer than one tile block / column block.
     TASKS_PER_THREAD = 4
 
     @staticmethod
@@ -34,29 +46,107 @@ class GemmConv:
         groups = problem.groups
         out_per_group = problem.out_channels // groups
         self.patch_rows = prod(weight.shape[1:])
-        # Output channels per packed block: one block per group up to the GEMM's row blocking,
-        # so that layers with few output positions can still be split across threads.
-        self.block = min(out_per_group, _BLOCKING["MC"])
-        self.packed = np.empty(packed_weight_size(groups, out_per_group, self.patch_rows, self.block), problem.dtype)
-        pack_weight(weight.reshape(problem.out_channels, self.patch_rows), groups, self.block, self.packed)
+        weight = weight.reshape(problem.out_channels, self.patch_rows)
+        self.pointwise = problem.pointwise and all(s == 1 for s in problem.stride)
+        self._layouts = {}
+        if self.pointwise:
+            # Blocks of the GEMM's row blocking: layers with few positions still split across threads.
+            self.block = min(out_per_group, _GEMM_BLOCKING["MC"])
+            self.packed = np.empty(pointwise_packed_size(groups, out_per_group, self.patch_rows, self.block),
+                                   problem.dtype)
+            pack_pointwise(weight, groups, self.block, self.packed)
+        else:
+            # The tile height that pads the fewest rows (ties: the wide tile).
+            self.mr = min((_TILES["wide"][0], _TILES["narrow"][0]), key=lambda mr: -(-out_per_group // mr) * mr)
+            self.nr = _TILES["wide" if self.mr == _TILES["wide"][0] else "narrow"][
+                1 if problem.dtype == np.float32 else 2]
+            self.panels = -(-out_per_group // self.mr)
+            self.packed = np.empty(groups * self.panels * self.mr * self.patch_rows, problem.dtype)
+            pack_implicit(weight, groups, self.mr, self.packed)
 
     def columns(self, batch, positions, num_threads):
-        """Output positions per task for ``batch`` images of ``positions`` output positions."""
+        """Pointwise: output positions per task for ``batch`` images of ``positions`` positions."""
         p = self.problem
-        nr = _BLOCKING["NR_float32" if p.dtype == np.float32 else "NR_float64"]
-        columns = max(nr, self.PATCH_BYTES // (self.patch_rows * p.dtype.itemsize) // nr * nr)
+        nr = _GEMM_BLOCKING["NR_float32" if p.dtype == np.float32 else "NR_float64"]
+        columns = max(nr, self.COLUMN_BYTES // (self.patch_rows * p.dtype.itemsize) // nr * nr)
         per_image = batch * p.groups * -(-p.out_channels // p.groups // self.block)
         wanted = self.TASKS_PER_THREAD * num_threads
         if num_threads > 1 and per_image * -(-positions // columns) < wanted:
             columns = max(nr, -(-positions * per_image // wanted) // nr * nr)
         return min(columns, positions)
 
+    def layout(self, out_spatial):
+        """Implicit: the copy xp and tap offsets for outputs of spatial size ``out_spatial`` (cached).
+
+        A dict: offsets (K,), row_phases, column_shifts, ext_d, hq, row_pitch,
+        channel_stride (see conv_implicit) and outputs (q per depth slice).
+        """
+        layout = self._layouts.get(out_spatial)
+        if layout is not None:
+            return layout
+        p = self.problem
+        (kd, kh, kw), (sd, sh, sw) = _lift(p.kernel_size, p.dims, 1), _lift(p.stride, p.dims, 1)
+        (dd, dh, dw), (od, oh, ow) = _lift(p.dilation, p.dims, 1), _lift(out_spatial, p.dims, 1)
+        ext_d = (od - 1) * sd + (kd - 1) * dd + 1
+        hq = -(-((oh - 1) * sh + (kh - 1) * dh + 1) // sh)
+        wq = -(-((ow - 1) * sw + (kw - 1) * dw + 1) // sw)
+        taps_h, taps_w = np.arange(kh) * dh, np.arange(kw) * dw
+        row_phases = np.unique(taps_h % sh)
+        if (wq - ow) / wq <= self.THROWN_AWAY_LIMIT:
+            # One copy per column phase; tap kw starts kw * dw // sw columns in.
+            column_shifts = np.unique(taps_w % sw)
+            copy_of_tap, column_of_tap, row_pitch = np.searchsorted(column_shifts, taps_w % sw), taps_w // sw, wq
+        else:
+            column_shifts = taps_w
+            copy_of_tap, column_of_tap, row_pitch = np.arange(kw), np.zeros(kw, np.intp), ow
+        plane = hq * row_pitch
+        slice_size = len(row_phases) * len(column_shifts) * plane
+        channel_stride = -(-ext_d * slice_size // 16) * 16
+        if channel_stride * p.dtype.itemsize % 4096 == 0:
+            channel_stride += 16  # channels of one tile would share L1 cache sets
+        c, d, h, w = np.meshgrid(np.arange(p.in_channels // p.groups), np.arange(kd), np.arange(kh), np.arange(kw),
+                                 indexing="ij")
+        offsets = (c * channel_stride + d * dd * slice_size
+                   + (np.searchsorted(row_phases, h * dh % sh) * len(column_shifts) + copy_of_tap[w]) * plane
+                   + h * dh // sh * row_pitch + column_of_tap[w])
+        layout = dict(offsets=offsets.astype(np.intp).ravel(), row_phases=row_phases.astype(np.intp),
+                      column_shifts=column_shifts.astype(np.intp), ext_d=ext_d, hq=hq, row_pitch=row_pitch,
+                      channel_stride=channel_stride, outputs=(oh - 1) * row_pitch + ow)
+        if len(self._layouts) >= 16:
+            self._layouts.clear()
+        self._layouts[out_spatial] = layout
+        return layout
+
+    def split(self, batch, out_spatial, num_threads):
+        """Implicit: (tiles per task, channel chunks per tile block) for this output size and thread count."""
+        p = self.problem
+        layout = self.layout(out_spatial)
+        tiles = -(-layout["outputs"] // self.nr)
+        slices = batch * p.groups * _lift(out_spatial, p.dims, 1)[0]
+        per_block = max(1, min(tiles, self.BLOCK_BYTES // (self.patch_rows * p.dtype.itemsize * self.nr)))
+        wanted = self.TASKS_PER_THREAD * num_threads if num_threads > 1 else 1
+        if slices * -(-tiles // per_block) < wanted:
+            per_block = max(1, tiles * slices // wanted)
+        tasks = slices * -(-tiles // per_block)
+        return per_block, 1 if tasks >= wanted else min(self.panels, -(-wanted // tasks))
+
     def run(self, input, output, epilogue, residual, num_threads):
         p = self.problem
+        if self.pointwise:
+            batch = input.shape[0]
+            positions = prod(output.shape[2:])
+            conv_pointwise(
+                input.reshape(batch, p.in_channels, positions), self.packed,
+                output.reshape(batch, p.out_channels, positions), p.groups, self.block,
+                self.columns(batch, positions, num_threads), *epilogue.kernel_args(residual),
+                num_threads=num_threads)
+            return
         dims = p.dims
-        positions = prod(output.shape[2:])
-        conv_gemm(
-            _as_3d(input, dims), self.packed, _as_3d(output, dims), _lift(p.kernel_size, dims, 1),
-            _lift(p.stride, dims, 1), _lift(p.pad_before, dims, 0), _lift(p.dilation, dims, 1), p.groups,
-            self.block, self.columns(input.shape[0], positions, num_threads), *epilogue.kernel_args(residual),
-            num_threads=num_threads)
+        out_spatial = output.shape[2:]
+        layout = self.layout(out_spatial)
+        tiles_per_block, chunks = self.split(input.shape[0], out_spatial, num_threads)
+        conv_implicit(
+            _as_3d(input, dims), self.packed, _as_3d(output, dims), _lift(p.stride, dims, 1),
+            _lift(p.pad_before, dims, 0), layout["offsets"], layout["row_phases"], layout["column_shifts"],
+            layout["ext_d"], layout["hq"], layout["row_pitch"], layout["channel_stride"], p.groups, self.mr,
+            tiles_per_block, chunks, *epilogue.kernel_args(residual), num_threads=num_threads)
