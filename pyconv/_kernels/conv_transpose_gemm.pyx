@@ -46,6 +46,7 @@ from pyconv._kernels.gemm cimport gemm_pack_a, gemm_packed_a_size, gemm_prepacke
 
 cdef enum:
     ALIGN = 64    # bytes: alignment of each scratch area
+    REACH = 4     # elements read past either end of a products row at most (see phase_sums)
 
 
 ctypedef struct Geometry:
@@ -132,58 +133,73 @@ ctypedef struct Index:
     Py_ssize_t* slot_first      # per (kd, kh) slot: first input row of its GEMM
     Py_ssize_t* slot_rows       #   and its number of input rows (0: no GEMM)
     Py_ssize_t* phase_length    # per output column phase: outputs in the tile
-    Py_ssize_t* phase_start     # per phase: its first entry (entries sorted by phase), sw + 1 values
-    Py_ssize_t* entry_kw        # per entry (a kw reaching the tile): kw,
-    Py_ssize_t* entry_src       #   offset in the products row of its first used column,
-    Py_ssize_t* entry_q0        #   first and end phase output it reaches
-    Py_ssize_t* entry_q1
-    Py_ssize_t* tap_count       # per output row of the band: (kd, kh) slots reaching it,
-    Py_ssize_t* tap_offset      #   per such slot: offset of its products row in col
-    Py_ssize_t* tap_ldc         #   and the leading dimension of its products
+    Py_ssize_t* row_start       # contributions of (output row r of the band, phase p) are
+                                #   [row_start[r * sw + p], row_start[r * sw + p + 1])
+    Py_ssize_t* offset          # per contribution, a products row of one (slot, kw): offset in col of
+                                #   its value for phase output 0 of channel 0 of the block
+    Py_ssize_t* channel_stride  #   offset between the rows of consecutive channels
+    Py_ssize_t* first           #   the phase outputs it reaches: [first, end)
+    Py_ssize_t* end
+    Py_ssize_t* exact_from      # per (row, phase): the outputs outside [exact_from, exact_to) are
+    Py_ssize_t* exact_to        #   summed again (see phase_sums)
 
 
-cdef const floating* phase_sums(const floating* col, const Index* index, Py_ssize_t c, Py_ssize_t row,
-                                Py_ssize_t phase, floating* sums, bint may_alias,
-                                const Geometry* g) noexcept nogil:
-    """The sums of output channel c (of the block), output row ``row`` (of the band), column phase
-    ``phase``: a pointer to index.phase_length[phase] values, written to ``sums`` or, if
-    ``may_alias`` and a single products row covers the phase, pointing into col."""
-    cdef Py_ssize_t slots = g.kernel_d * g.kernel_h
+cdef inline floating exact_sum(const floating* col, const Index* index, Py_ssize_t c, Py_ssize_t e0,
+                               Py_ssize_t e1, Py_ssize_t q) noexcept nogil:
+    """Phase output q of channel c: the sum of the contributions e0..e1 - 1 that reach it, in order."""
+    cdef floating total = 0
+    cdef Py_ssize_t e
+    for e in range(e0, e1):
+        if index.first[e] <= q < index.end[e]:
+            total = total + (col + index.offset[e] + c * index.channel_stride[e])[q]
+    return total
+
+
+cdef inline const floating* phase_sums(const floating* col, const Index* index, Py_ssize_t c,
+                                       Py_ssize_t row, Py_ssize_t phase, floating* sums, bint may_alias,
+                                       const Geometry* g) noexcept nogil:
+    """The index.phase_length[phase] sums of output channel c (of the block), output row ``row``
+    (of the band), column phase ``phase``, written to ``sums``, or, if ``may_alias`` and one
+    products row covers them all, a pointer into col.
+
+    A contribution that reaches all but at most REACH outputs at either end is added over the
+    whole phase (so the loop runs over full vectors), reading a few values next to its products
+    row; the outputs where that happened are then summed again from the contributions that
+    reach them, in the same order, so the result is exact."""
+    cdef Py_ssize_t k = row * g.stride_w + phase
+    cdef Py_ssize_t e0 = index.row_start[k], e1 = index.row_start[k + 1]
     cdef Py_ssize_t length = index.phase_length[phase]
-    cdef Py_ssize_t e0 = index.phase_start[phase], e1 = index.phase_start[phase + 1]
-    cdef Py_ssize_t taps = index.tap_count[row]
-    cdef const Py_ssize_t* tap_offset = index.tap_offset + row * slots
-    cdef const Py_ssize_t* tap_ldc = index.tap_ldc + row * slots
-    cdef Py_ssize_t i, e, q, q0, count, ldc
-    cdef const floating* row_base
+    cdef Py_ssize_t e, q, q0, q1
     cdef const floating* src
-    cdef bint started = False
-    if (may_alias and taps == 1 and e1 - e0 == 1 and index.entry_q0[e0] == 0
-            and index.entry_q1[e0] == length):
-        return col + tap_offset[0] + (c * g.kernel_w + index.entry_kw[e0]) * tap_ldc[0] + index.entry_src[e0]
-    for i in range(taps):
-        ldc = tap_ldc[i]
-        row_base = col + tap_offset[i] + c * g.kernel_w * ldc
-        for e in range(e0, e1):
-            src = row_base + index.entry_kw[e] * ldc + index.entry_src[e]
-            q0 = index.entry_q0[e]
-            count = index.entry_q1[e] - q0
-            if not started:
-                started = True
-                if count == length:
-                    for q in range(length):
-                        sums[q] = src[q]
-                    continue
-                memset(sums, 0, length * sizeof(floating))
-            for q in range(count):
-                sums[q0 + q] += src[q]
-    if not started:
+    if e0 == e1:
         memset(sums, 0, length * sizeof(floating))
+        return sums
+    if may_alias and e1 - e0 == 1 and index.first[e0] == 0 and index.end[e0] == length:
+        return col + index.offset[e0] + c * index.channel_stride[e0]
+    for e in range(e0, e1):
+        src = col + index.offset[e] + c * index.channel_stride[e]
+        q0 = index.first[e]
+        q1 = index.end[e]
+        if q0 <= REACH and length - q1 <= REACH:
+            q0 = 0
+            q1 = length
+        if e == e0:
+            if q0 == 0 and q1 == length:
+                for q in range(length):
+                    sums[q] = src[q]
+                continue
+            memset(sums, 0, length * sizeof(floating))
+        for q in range(q0, q1):
+            sums[q] += src[q]
+    for q in range(min(index.exact_from[k], length)):
+        sums[q] = exact_sum(col, index, c, e0, e1, q)
+    for q in range(max(index.exact_to[k], index.exact_from[k]), length):
+        sums[q] = exact_sum(col, index, c, e0, e1, q)
     return sums
 
 
-cdef void gather_row(const floating* col, const Index* index, Py_ssize_t c, Py_ssize_t row,
-                     floating* out_row, floating* phases, const Geometry* g) noexcept nogil:
+cdef inline void gather_row(const floating* col, const Index* index, Py_ssize_t c, Py_ssize_t row,
+                            floating* out_row, floating* phases, const Geometry* g) noexcept nogil:
     """Writes one output row segment out_row[0:tile width] (channel c of the block, row ``row`` of
     the band) from the products in col: per column phase the sums, then one interleaved store."""
     cdef Py_ssize_t sw = g.stride_w
@@ -218,49 +234,53 @@ cdef void gather_row(const floating* col, const Index* index, Py_ssize_t c, Py_s
 
 cdef void index_tile(Index* index, Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t ow0, Py_ssize_t ow1,
                      Py_ssize_t iw_lo, Py_ssize_t width, const Geometry* g) noexcept nogil:
-    """Fills the phase, entry and tap arrays of ``index`` for output rows [oh0, oh1) and columns
+    """Fills the phase and contribution arrays of ``index`` for output rows [oh0, oh1) and columns
     [ow0, ow1) (ow0 a multiple of sw), given the slots' GEMM rows and input columns
     [iw_lo, iw_lo + width)."""
-    cdef Py_ssize_t sw = g.stride_w, slots = g.kernel_d * g.kernel_h
+    cdef Py_ssize_t sw = g.stride_w
     cdef Py_ssize_t m0 = ow0 / sw
-    cdef Py_ssize_t phase, kw, offset, shift, q0, q1, entries = 0, row, taps, slot, kd, kh, t, r
+    cdef Py_ssize_t phase, kw, offset, shift, q0, q1, count = 0, row, slot, kd, kh, t, r, k, ldc, length
     for phase in range(sw):
         # outputs ow = (m0 + q) * sw + phase, q < length
         index.phase_length[phase] = ceil_div(ow1 - phase, sw) - m0
-        index.phase_start[phase] = entries
-        for kw in range(g.kernel_w):
-            offset = kw * g.dil_w - g.pad_w
-            if offset - floor_div(offset, sw) * sw != phase:
-                continue
-            # output (m0 + q) * sw + phase reads input column m0 + q + shift
-            shift = -floor_div(offset, sw)
-            q0 = max(0, iw_lo - shift - m0)
-            q1 = min(index.phase_length[phase], iw_lo + width - shift - m0)
-            if q0 >= q1:
-                continue
-            index.entry_kw[entries] = kw
-            index.entry_src[entries] = m0 + q0 + shift - iw_lo
-            index.entry_q0[entries] = q0
-            index.entry_q1[entries] = q1
-            entries += 1
-    index.phase_start[sw] = entries
     for row in range(oh1 - oh0):
-        taps = 0
-        for kd in range(g.kernel_d):
-            for kh in range(g.kernel_h):
-                slot = kd * g.kernel_h + kh
-                if index.slot_rows[slot] == 0:
-                    continue
-                t = oh0 + row + g.pad_h - kh * g.dil_h
-                if t < 0 or t % g.stride_h != 0:
-                    continue
-                r = t / g.stride_h - index.slot_first[slot]
-                if r < 0 or r >= index.slot_rows[slot]:
-                    continue
-                index.tap_offset[row * slots + taps] = slot * g.slot_size + r * width
-                index.tap_ldc[row * slots + taps] = index.slot_rows[slot] * width
-                taps += 1
-        index.tap_count[row] = taps
+        for phase in range(sw):
+            k = row * sw + phase
+            index.row_start[k] = count
+            length = index.phase_length[phase]
+            index.exact_from[k] = 0
+            index.exact_to[k] = max(0, length)
+            for kd in range(g.kernel_d):
+                for kh in range(g.kernel_h):
+                    slot = kd * g.kernel_h + kh
+                    if index.slot_rows[slot] == 0:
+                        continue
+                    t = oh0 + row + g.pad_h - kh * g.dil_h
+                    if t < 0 or t % g.stride_h != 0:
+                        continue
+                    r = t / g.stride_h - index.slot_first[slot]
+                    if r < 0 or r >= index.slot_rows[slot]:
+                        continue
+                    ldc = index.slot_rows[slot] * width
+                    for kw in range(g.kernel_w):
+                        offset = kw * g.dil_w - g.pad_w
+                        if offset - floor_div(offset, sw) * sw != phase:
+                            continue
+                        # output (m0 + q) * sw + phase reads input column m0 + q + shift
+                        shift = -floor_div(offset, sw)
+                        q0 = max(0, iw_lo - shift - m0)
+                        q1 = min(length, iw_lo + width - shift - m0)
+                        if q0 >= q1:
+                            continue
+                        index.offset[count] = slot * g.slot_size + kw * ldc + r * width + (m0 + shift - iw_lo)
+                        index.channel_stride[count] = g.kernel_w * ldc
+                        index.first[count] = q0
+                        index.end[count] = q1
+                        if q0 <= REACH and length - q1 <= REACH:  # added over the whole phase
+                            index.exact_from[k] = max(index.exact_from[k], q0)
+                            index.exact_to[k] = min(index.exact_to[k], q1)
+                        count += 1
+    index.row_start[(oh1 - oh0) * sw] = count
 
 
 cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, floating* out,
@@ -390,16 +410,18 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
     # per thread: the products of every slot, the phase buffers, the index arrays, the GEMM workspace
     cdef Py_ssize_t col_bytes = slots * g.slot_size * sizeof(floating)
     cdef Py_ssize_t phase_bytes = g.stride_w * g.phase_size * sizeof(floating)
-    cdef Py_ssize_t index_count = (2 * slots + 2 * g.stride_w + 1 + 4 * g.kernel_w + band_rows
-                                   + 2 * band_rows * slots)
+    cdef Py_ssize_t contributions = band_rows * slots * g.kernel_w
+    cdef Py_ssize_t index_count = (2 * slots + g.stride_w + 3 * band_rows * g.stride_w + 1
+                                   + 4 * contributions)
     cdef Py_ssize_t index_bytes = round_up(index_count * sizeof(Py_ssize_t), ALIGN)
     cdef Py_ssize_t per_thread = (col_bytes + phase_bytes + index_bytes
                                   + round_up(gemm_workspace_size(m_max, g.max_columns, g.in_per_group), ALIGN))
     num_threads = <int>max(1, min(<Py_ssize_t>num_threads, tasks))
-    cdef char* scratch = <char*>malloc(per_thread * num_threads + ALIGN)
+    # the products may be read up to REACH elements past either end: ALIGN bytes of margin
+    cdef char* scratch = <char*>malloc(per_thread * num_threads + 3 * ALIGN)
     if scratch == NULL:
         raise MemoryError()
-    cdef char* aligned = <char*>(round_up(<size_t>scratch, ALIGN))
+    cdef char* aligned = <char*>(round_up(<size_t>scratch, ALIGN)) + ALIGN
     cdef Index* indexes = <Index*>malloc(num_threads * sizeof(Index))
     if indexes == NULL:
         free(scratch)
@@ -411,14 +433,13 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
         indexes[i].slot_first = p
         indexes[i].slot_rows = p + slots
         indexes[i].phase_length = p + 2 * slots
-        indexes[i].phase_start = p + 2 * slots + g.stride_w
-        indexes[i].entry_kw = p + 2 * slots + 2 * g.stride_w + 1
-        indexes[i].entry_src = indexes[i].entry_kw + g.kernel_w
-        indexes[i].entry_q0 = indexes[i].entry_src + g.kernel_w
-        indexes[i].entry_q1 = indexes[i].entry_q0 + g.kernel_w
-        indexes[i].tap_count = indexes[i].entry_q1 + g.kernel_w
-        indexes[i].tap_offset = indexes[i].tap_count + band_rows
-        indexes[i].tap_ldc = indexes[i].tap_offset + band_rows * slots
+        indexes[i].row_start = indexes[i].phase_length + g.stride_w
+        indexes[i].exact_from = indexes[i].row_start + band_rows * g.stride_w + 1
+        indexes[i].exact_to = indexes[i].exact_from + band_rows * g.stride_w
+        indexes[i].offset = indexes[i].exact_to + band_rows * g.stride_w
+        indexes[i].channel_stride = indexes[i].offset + contributions
+        indexes[i].first = indexes[i].channel_stride + contributions
+        indexes[i].end = indexes[i].first + contributions
     cdef const floating* x = &input[0, 0, 0, 0, 0]
     cdef const floating* w = &packed[0]
     cdef floating* out = &output[0, 0, 0, 0, 0]
