@@ -1,0 +1,43 @@
+"""The depthwise algorithm: a dedicated direct kernel for groups == in_channels (``_kernels.conv_depthwise``)."""
+import numpy as np
+
+from .._kernels.conv_depthwise import depthwise_conv2d
+
+
+def _as_2d(values, dims, fill):
+    return (fill,) * (2 - dims) + tuple(values)
+
+
+class DepthwiseConv:
+    """Depthwise convolution (each output channel filters one input channel, channel multiplier >= 1), 1-D and 2-D.
+
+    Vectorised across the output row, padding and stride resolved once per
+    input row; 3x3 and 5x5 with stride 1 or 2 have dedicated row kernels, any
+    other kernel size, stride or dilation a generic one.  The epilogue is fused.
+    """
+    name = "depthwise"
+
+    @staticmethod
+    def unsupported(problem):
+        if problem.transposed:
+            return "it computes convolutions, not transposed ones"
+        if not problem.depthwise:
+            return (f"it needs groups == in_channels (depthwise), got groups={problem.groups} "
+                    f"with {problem.in_channels} input channels")
+        if problem.dims == 3:
+            return "it computes 1-D and 2-D convolutions only, got a 3-D one"
+        return None
+
+    def __init__(self, problem, weight):
+        self.problem = problem
+        # (C * m, 1, *kernel) -> one row of KH * KW taps per output channel
+        self.weight = np.ascontiguousarray(weight.reshape(problem.out_channels, -1))
+        dims = problem.dims
+        self._geometry = (_as_2d(problem.kernel_size, dims, 1), _as_2d(problem.stride, dims, 1),
+                          _as_2d(problem.pad_before, dims, 0), _as_2d(problem.dilation, dims, 1))
+
+    def run(self, input, output, epilogue, residual, num_threads):
+        dims = self.problem.dims
+        x = input.reshape(input.shape[:2] + (1,) * (2 - dims) + input.shape[2:])
+        out = output.reshape(output.shape[:2] + (1,) * (2 - dims) + output.shape[2:])
+        depthwise_conv2d(x, self.weight, out, *self._geometry, *epilogue.kernel_args(residual), num_threads)

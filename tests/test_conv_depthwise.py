@@ -1,0 +1,213 @@
+"""The depthwise algorithm (pyconv.functional._conv_depthwise) against the direct kernel and torch."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pyconv.functional as F
+from pyconv.functional._conv_depthwise import DepthwiseConv
+from tolerances import assert_close
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel lengths")
+
+DTYPES = [np.float32, np.float64]
+
+# (channels, multiplier, spatial, kernel, stride, padding, dilation): 2-D.  Widths below, at and
+# past one and two vectors (8 and 16 float32 on AVX) so every kernel meets every row tail; the
+# dedicated 3x3 / 5x5 stride 1 / 2 kernels and the generic one all appear.
+CASES_2D = [
+    (3, 1, (9, 11), 3, 1, 1, 1),
+    (4, 2, (10, 7), 3, 2, 1, 1),
+    (5, 1, (13, 30), 5, 1, 2, 1),
+    (2, 3, (17, 40), 5, 2, 2, 1),
+    (3, 1, (9, 9), (2, 4), (1, 3), (1, 0), (2, 1)),
+    (6, 1, (1, 1), 3, 1, 1, 1),
+    (2, 1, (5, 3), 7, 1, 3, 1),
+    (17, 1, (8, 8), 3, 1, 1, 1),
+    (1, 5, (8, 100), 3, 2, 0, 2),
+    (3, 1, (16, 16), 3, 1, 0, 1),
+    (3, 1, (6, 33), 3, 2, 0, 1),
+    (2, 2, (7, 17), 5, 1, 0, 1),
+    (2, 1, (12, 25), 5, 2, 1, 1),
+    (4, 1, (11, 23), 1, 1, 0, 1),
+    (3, 1, (9, 31), 3, 3, 1, 1),
+    (2, 1, (10, 14), (3, 5), (2, 1), (1, 2), 1),
+    (3, 1, (9, 19), 3, 1, "same", 2),
+    (2, 2, (8, 12), (4, 2), 1, "same", 1),      # 'same' with uneven padding: 1 before, 2 after
+    (2, 1, (8, 12), 3, 1, "valid", 1),
+    (1, 1, (30, 3), 3, (1, 2), (1, 1), 1),
+]
+
+
+def _torch_conv(x, w, b, **kwargs):
+    conv = torch.nn.functional.conv1d if x.ndim == 3 else torch.nn.functional.conv2d
+    return conv(torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b), **kwargs).numpy()
+
+
+def _arrays(rng, batch, channels, multiplier, spatial, kernel, dtype):
+    kernel = (kernel,) * len(spatial) if isinstance(kernel, int) else kernel
+    x = rng.standard_normal((batch, channels) + tuple(spatial)).astype(dtype)
+    w = rng.standard_normal((channels * multiplier, 1) + tuple(kernel)).astype(dtype)
+    b = rng.standard_normal(channels * multiplier).astype(dtype)
+    return x, w, b
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES_2D, ids=str)
+def test_conv2d_matches_direct_and_torch(rng, case, dtype):
+    channels, multiplier, spatial, kernel, stride, padding, dilation = case
+    x, w, b = _arrays(rng, 2, channels, multiplier, spatial, kernel, dtype)
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=channels)
+    ours = F.conv2d(x, w, b, algorithm="depthwise", **kwargs)
+    assert ours.dtype == dtype
+    assert_close(ours, F.conv2d(x, w, b, algorithm="direct", **kwargs))
+    assert_close(ours, _torch_conv(x, w, b, **kwargs))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("length, kernel, stride, padding, dilation, multiplier", [
+    (37, 3, 1, 1, 1, 1), (40, 5, 2, 2, 1, 2), (9, 4, 3, "valid", 2, 1), (1, 3, 1, 1, 1, 3), (33, 2, 1, "same", 3, 1),
+])
+def test_conv1d_matches_direct_and_torch(rng, length, kernel, stride, padding, dilation, multiplier, dtype):
+    x, w, b = _arrays(rng, 3, 4, multiplier, (length,), kernel, dtype)
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=4)
+    ours = F.conv1d(x, w, b, algorithm="depthwise", **kwargs)
+    assert_close(ours, F.conv1d(x, w, b, algorithm="direct", **kwargs))
+    assert_close(ours, _torch_conv(x, w, b, **kwargs))
+
+
+def test_one_plane_split_into_row_bands(rng, num_threads):
+    """Fewer planes than threads: tasks are bands of output rows, each row computed once."""
+    x, w, b = _arrays(rng, 1, 1, 3, (57, 41), 3, np.float32)
+    num_threads(2)
+    for stride in (1, 2):
+        ours = F.conv2d(x, w, b, stride=stride, padding=1, algorithm="depthwise")
+        assert_close(ours, _torch_conv(x, w, b, stride=stride, padding=1))
+
+
+def test_tall_plane_split_into_bands_by_cache_budget(rng):
+    """A plane whose rows do not all fit the per-thread buffer is computed band by band."""
+    x, w, b = _arrays(rng, 1, 2, 1, (300, 200), 5, np.float64)
+    for stride in (1, 2):
+        ours = F.conv2d(x, w, b, stride=stride, padding=2, groups=2, algorithm="depthwise")
+        assert_close(ours, _torch_conv(x, w, b, stride=stride, padding=2, groups=2))
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_random_configurations_match_direct(data):
+    dims = data.draw(st.sampled_from([1, 2]), label="dims")
+    channels = data.draw(st.integers(1, 4), label="channels")
+    multiplier = data.draw(st.integers(1, 3), label="multiplier")
+    kernel = tuple(data.draw(st.integers(1, 6), label="kernel") for _ in range(dims))
+    stride = tuple(data.draw(st.integers(1, 3), label="stride") for _ in range(dims))
+    dilation = tuple(data.draw(st.integers(1, 3), label="dilation") for _ in range(dims))
+    padding = tuple(data.draw(st.integers(0, 3), label="padding") for _ in range(dims))
+    spatial = tuple(
+        data.draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 40), label="size")
+        for k, d, p in zip(kernel, dilation, padding))
+    dtype = data.draw(st.sampled_from(DTYPES), label="dtype")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    x, w, b = _arrays(rng, data.draw(st.integers(1, 2), label="batch"), channels, multiplier, spatial, kernel, dtype)
+    conv = F.conv1d if dims == 1 else F.conv2d
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=channels)
+    assert_close(conv(x, w, b, algorithm="depthwise", **kwargs), conv(x, w, b, algorithm="direct", **kwargs))
+
+
+@pytest.mark.parametrize("kernel, stride, channels, multiplier", [(3, 1, 5, 1), (3, 2, 2, 2), (5, 1, 3, 1), (5, 2, 1, 1),
+                                                                   (4, 3, 3, 1)])
+def test_thread_count_does_not_change_bits(rng, num_threads, kernel, stride, channels, multiplier):
+    x, w, b = _arrays(rng, 2, channels, multiplier, (29, 37), kernel, np.float32)
+    conv = F.prepack_conv(w, b, stride=stride, padding=kernel // 2, groups=channels, algorithm="depthwise",
+                          activation="silu", scale=np.linspace(0.5, 1.5, channels * multiplier))
+    residual = rng.standard_normal(conv(x).shape).astype(np.float32)
+    num_threads(1)
+    one = conv(x, residual)
+    for threads in (2, 3):
+        num_threads(threads)
+        assert np.array_equal(conv(x, residual), one)
+
+
+ACTIVATIONS = [
+    ("relu", {}, F.relu),
+    ("relu6", {}, F.relu6),
+    ("leaky_relu", {"negative_slope": 0.1}, lambda y: F.leaky_relu(y, 0.1)),
+    ("hardswish", {}, F.hardswish),
+    ("silu", {}, F.silu),
+    ("sigmoid", {}, F.sigmoid),
+    ("gelu", {}, F.gelu),
+]
+
+
+@pytest.mark.parametrize("activation, args, reference", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
+@pytest.mark.parametrize("kernel, stride", [(3, 1), (3, 2), (5, 1), (2, 1)])
+def test_fused_epilogue_equals_unfused(rng, activation, args, reference, kernel, stride):
+    x, w, b = _arrays(rng, 2, 3, 2, (11, 19), kernel, np.float32)
+    scale = rng.uniform(0.5, 2.0, 6)
+    shift = rng.standard_normal(6)
+    kwargs = dict(stride=stride, padding=kernel // 2, groups=3)
+    conv = F.prepack_conv(w, None, algorithm="depthwise", scale=scale, shift=shift, activation=activation,
+                          activation_args=args, **kwargs)
+    plain = F.conv2d(x, w, None, algorithm="depthwise", **kwargs)
+    residual = rng.standard_normal(plain.shape).astype(np.float32)
+    expected = reference((plain * scale[:, None, None] + shift[:, None, None]).astype(np.float32) + residual)
+    assert_close(conv(x, residual=residual), expected)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(3, 1, 1), (3, 2, 1), (5, 1, 2), (4, 1, 2)])
+def test_nan_and_inf_propagate_as_in_torch(rng, kernel, stride, padding):
+    x, w, b = _arrays(rng, 1, 2, 1, (9, 12), kernel, np.float32)
+    x[0, 0, 4, 5] = np.nan
+    x[0, 1, 0, 0] = np.inf
+    kwargs = dict(stride=stride, padding=padding, groups=2)
+    ours = F.conv2d(x, w, b, algorithm="depthwise", **kwargs)
+    expected = _torch_conv(x, w, b, **kwargs)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_array_equal(np.isinf(ours), np.isinf(expected))
+    assert_close(ours[finite], expected[finite])
+
+
+def test_non_finite_weight_meets_the_padding_as_in_torch(rng):
+    """torch multiplies the padding's zeros too: 0 * inf is nan at the border."""
+    x, w, b = _arrays(rng, 1, 2, 1, (6, 7), 3, np.float64)
+    w[1, 0, 0, 0] = np.inf
+    ours = F.conv2d(x, w, b, padding=1, groups=2, algorithm="depthwise")
+    expected = _torch_conv(x, w, b, padding=1, groups=2)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
+    assert np.isnan(ours[0, 1, 0]).all()
+
+
+def test_non_contiguous_input(rng):
+    x, w, b = _arrays(rng, 2, 3, 1, (20, 30), 3, np.float32)
+    view = x[:, :, ::2, ::-1]
+    ours = F.conv2d(view, w, b, padding=1, groups=3, algorithm="depthwise")
+    assert_close(ours, _torch_conv(np.ascontiguousarray(view), w, b, padding=1, groups=3))
+
+
+def test_batch_zero_and_unbatched(rng):
+    x, w, b = _arrays(rng, 1, 3, 1, (8, 8), 3, np.float32)
+    empty = F.conv2d(x[:0], w, b, padding=1, groups=3, algorithm="depthwise")
+    assert empty.shape == (0, 3, 8, 8)
+    assert_close(F.conv2d(x[0], w, b, padding=1, groups=3, algorithm="depthwise"),
+                 _torch_conv(x, w, b, padding=1, groups=3)[0])
+
+
+def _problem(weight_shape, transposed=False, **kwargs):
+    return F.prepack_conv(np.ones(weight_shape, np.float32), transposed=transposed, **kwargs).problem
+
+
+def test_unsupported_reasons():
+    assert DepthwiseConv.unsupported(_problem((6, 1, 3, 3), groups=6)) is None
+    assert DepthwiseConv.unsupported(_problem((6, 1, 3), groups=3)) is None
+    assert "groups == in_channels" in DepthwiseConv.unsupported(_problem((6, 2, 3, 3), groups=3))
+    assert "transposed" in DepthwiseConv.unsupported(_problem((6, 1, 3, 3), transposed=True, groups=6))
+    assert "3-D" in DepthwiseConv.unsupported(_problem((4, 1, 3, 3, 3), groups=4))
+
+
+def test_functional_refuses_non_depthwise(rng):
+    x = rng.standard_normal((1, 4, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="algorithm='depthwise'.*groups == in_channels"):
+        F.conv2d(x, w, groups=2, algorithm="depthwise")
