@@ -87,15 +87,26 @@ def test_float32_error_within_policy(rng, name):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ["winograd_f2", "winograd_f4"])
-@pytest.mark.parametrize("c, k, groups", [(300, 20, 1), (520, 44, 2)])
-def test_many_channels_and_channel_blocks(rng, num_threads, name, dtype, c, k, groups):
-    """C per group beyond the GEMM's KC (256: packed weights read in chunks) and images of few
-    tiles, whose output channels are split between threads when there are fewer tasks."""
-    x, weight, b = arrays(rng, dtype, 1, c, k, 5, 6, groups=groups)
+@pytest.mark.parametrize("n, c, k, size, groups", [(1, 300, 20, 5, 1), (1, 520, 44, 5, 2), (2, 300, 300, 22, 1)])
+def test_many_channels_and_channel_blocks(rng, num_threads, name, dtype, n, c, k, size, groups):
+    """C per group beyond the GEMM's KC (256: packed weights read in chunks), images of few
+    tiles, whose output channels are split between threads when there are fewer tasks, and
+    channels so many that the tile blocks shrink to fit the scratch budget."""
+    x, weight, b = arrays(rng, dtype, n, c, k, size, size + 1, groups=groups)
     expected = F.conv2d(x, weight, b, padding=1, groups=groups, algorithm="direct")
     for threads in (1, 2, 3):
         num_threads(threads)
         assert_winograd_close(F.conv2d(x, weight, b, padding=1, groups=groups, algorithm=name), expected)
+
+
+def test_blocking():
+    from pyconv.functional._conv_winograd import blocking
+    assert blocking(4, 196, 1, 64, 64, 4, 2) == (98, 64)       # two even tasks
+    assert blocking(4, 49, 1, 128, 128, 4, 2) == (49, 64)      # one block: output channels split
+    assert blocking(4, 49, 1, 128, 128, 4, 1) == (49, 128)
+    assert blocking(4, 72, 1, 300, 300, 4, 2) == (48, 300)     # scratch budget: whole vectors
+    assert blocking(4, 49, 1, 512, 512, 4, 2) == (16, 512)
+    assert blocking(2, 4, 3, 64, 64, 8, 4) == (4, 32)          # 3 tasks, 4 threads
 
 
 @pytest.mark.parametrize("name", NAMES)

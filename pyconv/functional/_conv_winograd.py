@@ -55,21 +55,32 @@ _BLOCK_SIZES = _gemm.block_sizes()
 # task within 10 % of each other when the count is a multiple of the vector width (28 tiles: 2x
 # slower, the GEMM's leftover-column path); 128 keeps the GEMM's n large and gives two tasks there.
 _MAX_TILE_BLOCK = 128
+# Bytes of V and M (transformed input, GEMM output) per thread: fewer tiles per task for many
+# channels, so the per-call scratch stays small.  F(4,3) 512->512 @28^2 and 256->256 @56^2 ran
+# at 250-330 GFLOP/s (1 thread) for every block of 16-98 tiles.
+_SCRATCH_BUDGET = 4 * 2**20
 
 
-def blocking(tiles, groups, out_channels, num_threads):
-    """(tile_block, k_block): tiles and output channels per task (see winograd.pyx); tiles: of all images.
+def blocking(m, tiles, groups, in_channels, out_channels, itemsize, num_threads):
+    """(tile_block, k_block): tiles and output channels per task (see winograd.pyx).
 
-    Tile blocks of at most _MAX_TILE_BLOCK tiles, an even number of tasks
-    when there are several and few (so two threads share them evenly); they
-    do not depend on num_threads, so neither do the results.  With fewer
-    tasks than threads, the output channels are split too (in multiples of
-    the GEMM's MR, which leaves every sum unchanged).
+    tiles: of all images; channels: per group.  Tile blocks of at most
+    _MAX_TILE_BLOCK tiles, cut into an even number of tasks when there are
+    several and few (so two threads share them evenly); when V and M would
+    exceed _SCRATCH_BUDGET, blocks of the most whole vectors (16 tiles) that
+    fit instead.  They do not depend on num_threads, so neither do the
+    results.  With fewer tasks than threads, the output channels are split
+    too (in multiples of the GEMM's MR, which leaves every sum unchanged).
     """
-    blocks = -(-tiles // _MAX_TILE_BLOCK)
-    if blocks > 1 and (groups * blocks) % 2 and groups * blocks < 16:
-        blocks += 1
-    tile_block = -(-tiles // blocks)
+    fitting = _SCRATCH_BUDGET // ((m + 2) ** 2 * (in_channels + out_channels) * itemsize)
+    if fitting < min(tiles, _MAX_TILE_BLOCK):
+        tile_block = max(16, fitting // 16 * 16)
+        blocks = -(-tiles // tile_block)
+    else:
+        blocks = -(-tiles // _MAX_TILE_BLOCK)
+        if blocks > 1 and (groups * blocks) % 2 and groups * blocks < 16:
+            blocks += 1
+        tile_block = -(-tiles // blocks)
     tasks = groups * blocks
     k_block = out_channels
     mr = _BLOCK_SIZES["MR"]
@@ -130,7 +141,8 @@ class _WinogradTile:
         if self.finite_weights:
             m = self.tile
             tiles = input.shape[0] * -(-output.shape[2] // m) * -(-output.shape[3] // m)
-            tile_block, k_block = blocking(tiles, p.groups, p.out_channels // p.groups, num_threads)
+            tile_block, k_block = blocking(m, tiles, p.groups, p.in_channels // p.groups,
+                                           p.out_channels // p.groups, input.itemsize, num_threads)
             if winograd_conv2d(input, self.packed, output, m, p.groups, p.pad_before[0], p.pad_before[1],
                                tile_block, k_block, _BLOCK_SIZES["KC"], _BLOCK_SIZES["MR"],
                                *epilogue.kernel_args(residual), num_threads=num_threads):
