@@ -47,6 +47,7 @@ from pyconv._kernels.gemm cimport gemm_pack_a, gemm_packed_a_size, gemm_prepacke
 cdef enum:
     ALIGN = 64    # bytes: alignment of each scratch area
     REACH = 4     # elements read past either end of a products row at most (see phase_sums)
+    CI_BLOCK = 8     # input channels per block of the weight transposition
 
 
 ctypedef struct Geometry:
@@ -106,23 +107,36 @@ def pack_weights(const floating[:, :, :, :, ::1] weight, Py_ssize_t groups, Py_s
                                                      kw_size, co_block)[1]
     cdef Py_ssize_t slab_size = packed_weights_size(groups, in_per_group, out_per_group, kd_size, kh_size,
                                                     kw_size, co_block)[2]
-    cdef floating* a = <floating*>malloc(co_block * kw_size * in_per_group * sizeof(floating))
+    cdef Py_ssize_t taps = kd_size * kh_size * kw_size
+    cdef Py_ssize_t slab = out_per_group * kw_size * in_per_group   # one (kd, kh) of one group
+    # the weights of one group as A matrices: a[kd, kh][(co, kw), ci]
+    cdef floating* a = <floating*>malloc(kd_size * kh_size * slab * sizeof(floating))
     if a == NULL:
         raise MemoryError()
-    cdef Py_ssize_t grp, kd, kh, kw, block, co, co0, cb, ci
+    cdef const floating* w
+    cdef Py_ssize_t grp, kd, kh, kw, block, co, co0, cb, ci, ci_block, ci0, ci1
     with nogil:
         for grp in range(groups):
+            # Transposed in blocks of CI_BLOCK input channels, so that each cache line of the
+            # weights is read once and each line of ``a`` written in one piece.
+            for ci_block in range(ceil_div(in_per_group, CI_BLOCK)):
+                ci0 = ci_block * CI_BLOCK
+                ci1 = min(in_per_group, ci0 + CI_BLOCK)
+                for co in range(out_per_group):
+                    for kd in range(kd_size):
+                        for kh in range(kh_size):
+                            for kw in range(kw_size):
+                                w = &weight[grp * in_per_group, co, kd, kh, kw]
+                                for ci in range(ci0, ci1):
+                                    a[(kd * kh_size + kh) * slab + (co * kw_size + kw) * in_per_group + ci] = \
+                                        w[ci * out_per_group * taps]
             for kd in range(kd_size):
                 for kh in range(kh_size):
                     for block in range(blocks):
                         co0 = block * co_block
                         cb = min(co_block, out_per_group - co0)
-                        for co in range(cb):
-                            for kw in range(kw_size):
-                                for ci in range(in_per_group):
-                                    a[(co * kw_size + kw) * in_per_group + ci] = \
-                                        weight[grp * in_per_group + ci, co0 + co, kd, kh, kw]
-                        gemm_pack_a(cb * kw_size, in_per_group, a, in_per_group,
+                        gemm_pack_a(cb * kw_size, in_per_group,
+                                    a + (kd * kh_size + kh) * slab + co0 * kw_size * in_per_group, in_per_group,
                                     &packed[((grp * kd_size + kd) * kh_size + kh) * slab_size + block * block_size])
     free(a)
 
