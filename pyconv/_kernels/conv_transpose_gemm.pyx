@@ -143,19 +143,20 @@ def pack_weights(const floating[:, :, :, :, ::1] weight, Py_ssize_t groups, Py_s
 
 # ---- forward ---------------------------------------------------------------
 ctypedef struct Index:
-    # One thread's index arrays for the current task and column tile.
+    # One thread's index arrays for the current task, column tile and output row.
     Py_ssize_t* slot_first      # per (kd, kh) slot: first input row of its GEMM
     Py_ssize_t* slot_rows       #   and its number of input rows (0: no GEMM)
-    Py_ssize_t* phase_length    # per output column phase: outputs in the tile
-    Py_ssize_t* row_start       # contributions of (output row r of the band, phase p) are
-                                #   [row_start[r * sw + p], row_start[r * sw + p + 1])
+    Py_ssize_t phases           # output column phases present in the tile: min(sw, tile width)
+    Py_ssize_t* phase_length    # per phase: its outputs in the tile
+    Py_ssize_t* phase_start     # contributions of phase p to the current row:
+                                #   [phase_start[p], phase_start[p + 1])
+    Py_ssize_t* exact_from      # per phase: the outputs outside [exact_from, exact_to) are
+    Py_ssize_t* exact_to        #   summed again (see phase_sums)
     Py_ssize_t* offset          # per contribution, a products row of one (slot, kw): offset in col of
                                 #   its value for phase output 0 of channel 0 of the block
     Py_ssize_t* channel_stride  #   offset between the rows of consecutive channels
     Py_ssize_t* first           #   the phase outputs it reaches: [first, end)
     Py_ssize_t* end
-    Py_ssize_t* exact_from      # per (row, phase): the outputs outside [exact_from, exact_to) are
-    Py_ssize_t* exact_to        #   summed again (see phase_sums)
 
 
 cdef inline floating exact_sum(const floating* col, const Index* index, Py_ssize_t c, Py_ssize_t e0,
@@ -170,18 +171,16 @@ cdef inline floating exact_sum(const floating* col, const Index* index, Py_ssize
 
 
 cdef inline const floating* phase_sums(const floating* col, const Index* index, Py_ssize_t c,
-                                       Py_ssize_t row, Py_ssize_t phase, floating* sums, bint may_alias,
-                                       const Geometry* g) noexcept nogil:
-    """The index.phase_length[phase] sums of output channel c (of the block), output row ``row``
-    (of the band), column phase ``phase``, written to ``sums``, or, if ``may_alias`` and one
-    products row covers them all, a pointer into col.
+                                       Py_ssize_t phase, floating* sums, bint may_alias) noexcept nogil:
+    """The index.phase_length[phase] sums of output channel c (of the block) in the current row,
+    column phase ``phase``: written to ``sums``, or, if ``may_alias`` and one products row
+    covers them all, a pointer into col.
 
     A contribution that reaches all but at most REACH outputs at either end is added over the
     whole phase (so the loop runs over full vectors), reading a few values next to its products
     row; the outputs where that happened are then summed again from the contributions that
     reach them, in the same order, so the result is exact."""
-    cdef Py_ssize_t k = row * g.stride_w + phase
-    cdef Py_ssize_t e0 = index.row_start[k], e1 = index.row_start[k + 1]
+    cdef Py_ssize_t e0 = index.phase_start[phase], e1 = index.phase_start[phase + 1]
     cdef Py_ssize_t length = index.phase_length[phase]
     cdef Py_ssize_t e, q, q0, q1
     cdef const floating* src
@@ -205,96 +204,93 @@ cdef inline const floating* phase_sums(const floating* col, const Index* index, 
             memset(sums, 0, length * sizeof(floating))
         for q in range(q0, q1):
             sums[q] += src[q]
-    for q in range(min(index.exact_from[k], length)):
+    for q in range(min(index.exact_from[phase], length)):
         sums[q] = exact_sum(col, index, c, e0, e1, q)
-    for q in range(max(index.exact_to[k], index.exact_from[k]), length):
+    for q in range(max(index.exact_to[phase], index.exact_from[phase]), length):
         sums[q] = exact_sum(col, index, c, e0, e1, q)
     return sums
 
 
-cdef inline void gather_row(const floating* col, const Index* index, Py_ssize_t c, Py_ssize_t row,
-                            floating* out_row, floating* phases, const Geometry* g) noexcept nogil:
-    """Writes one output row segment out_row[0:tile width] (channel c of the block, row ``row`` of
-    the band) from the products in col: per column phase the sums, then one interleaved store."""
+cdef inline void gather_row(const floating* col, const Index* index, Py_ssize_t c, floating* out_row,
+                            floating* phases, const Geometry* g) noexcept nogil:
+    """Writes one output row segment out_row[0:tile width] (channel c of the block, the current
+    row) from the products in col: per column phase the sums, then one interleaved store."""
     cdef Py_ssize_t sw = g.stride_w
     cdef Py_ssize_t phase, q, length, length0, length1
     cdef const floating* sums
     cdef const floating* sums0
     cdef const floating* sums1
     if sw == 1:
-        phase_sums(col, index, c, row, 0, out_row, False, g)
-    elif sw == 2:
+        phase_sums(col, index, c, 0, out_row, False)
+    elif sw == 2 and index.phases == 2:
         length0 = index.phase_length[0]
         length1 = index.phase_length[1]
-        sums0 = phase_sums(col, index, c, row, 0, phases, True, g)
-        if length1 <= 0:
-            out_row[0] = sums0[0]
-            return
-        sums1 = phase_sums(col, index, c, row, 1, phases + g.phase_size, True, g)
+        sums0 = phase_sums(col, index, c, 0, phases, True)
+        sums1 = phase_sums(col, index, c, 1, phases + g.phase_size, True)
         for q in range(length1):
             out_row[2 * q] = sums0[q]
             out_row[2 * q + 1] = sums1[q]
         if length0 > length1:
             out_row[2 * length1] = sums0[length1]
     else:
-        for phase in range(sw):
+        for phase in range(index.phases):
             length = index.phase_length[phase]
-            if length <= 0:
-                continue
-            sums = phase_sums(col, index, c, row, phase, phases, True, g)
+            sums = phase_sums(col, index, c, phase, phases, True)
             for q in range(length):
                 out_row[q * sw + phase] = sums[q]
 
 
-cdef void index_tile(Index* index, Py_ssize_t oh0, Py_ssize_t oh1, Py_ssize_t ow0, Py_ssize_t ow1,
-                     Py_ssize_t iw_lo, Py_ssize_t width, const Geometry* g) noexcept nogil:
-    """Fills the phase and contribution arrays of ``index`` for output rows [oh0, oh1) and columns
-    [ow0, ow1) (ow0 a multiple of sw), given the slots' GEMM rows and input columns
-    [iw_lo, iw_lo + width)."""
-    cdef Py_ssize_t sw = g.stride_w
-    cdef Py_ssize_t m0 = ow0 / sw
-    cdef Py_ssize_t phase, kw, offset, shift, q0, q1, count = 0, row, slot, kd, kh, t, r, k, ldc, length
-    for phase in range(sw):
-        # outputs ow = (m0 + q) * sw + phase, q < length
-        index.phase_length[phase] = ceil_div(ow1 - phase, sw) - m0
-    for row in range(oh1 - oh0):
-        for phase in range(sw):
-            k = row * sw + phase
-            index.row_start[k] = count
-            length = index.phase_length[phase]
-            index.exact_from[k] = 0
-            index.exact_to[k] = max(0, length)
-            for kd in range(g.kernel_d):
-                for kh in range(g.kernel_h):
-                    slot = kd * g.kernel_h + kh
-                    if index.slot_rows[slot] == 0:
+cdef void index_phases(Index* index, Py_ssize_t ow0, Py_ssize_t ow1, const Geometry* g) noexcept nogil:
+    """The column phases of output columns [ow0, ow1), ow0 a multiple of sw: phase p holds the
+    outputs ow = (ow0 / sw + q) * sw + p, q < phase_length[p]."""
+    cdef Py_ssize_t phase
+    index.phases = min(g.stride_w, ow1 - ow0)
+    for phase in range(index.phases):
+        index.phase_length[phase] = ceil_div(ow1 - ow0 - phase, g.stride_w)
+
+
+cdef void index_row(Index* index, Py_ssize_t oh, Py_ssize_t ow0, Py_ssize_t iw_lo, Py_ssize_t width,
+                    const Geometry* g) noexcept nogil:
+    """The contributions to output row oh, columns of the current tile (index_phases), given the
+    slots' GEMM rows and input columns [iw_lo, iw_lo + width); per phase in (kd, kh, kw) order."""
+    cdef Py_ssize_t sw = g.stride_w, m0 = ow0 / g.stride_w
+    cdef Py_ssize_t phase, kw, offset, shift, q0, q1, count = 0, slot, kd, kh, t, r, ldc, length
+    for phase in range(index.phases):
+        index.phase_start[phase] = count
+        length = index.phase_length[phase]
+        index.exact_from[phase] = 0
+        index.exact_to[phase] = length
+        for kd in range(g.kernel_d):
+            for kh in range(g.kernel_h):
+                slot = kd * g.kernel_h + kh
+                if index.slot_rows[slot] == 0:
+                    continue
+                t = oh + g.pad_h - kh * g.dil_h
+                if t < 0 or t % g.stride_h != 0:
+                    continue
+                r = t / g.stride_h - index.slot_first[slot]
+                if r < 0 or r >= index.slot_rows[slot]:
+                    continue
+                ldc = index.slot_rows[slot] * width
+                for kw in range(g.kernel_w):
+                    offset = kw * g.dil_w - g.pad_w
+                    if offset - floor_div(offset, sw) * sw != phase:
                         continue
-                    t = oh0 + row + g.pad_h - kh * g.dil_h
-                    if t < 0 or t % g.stride_h != 0:
+                    # phase output q (column (m0 + q) * sw + phase) reads input column m0 + q + shift
+                    shift = -floor_div(offset, sw)
+                    q0 = max(0, iw_lo - shift - m0)
+                    q1 = min(length, iw_lo + width - shift - m0)
+                    if q0 >= q1:
                         continue
-                    r = t / g.stride_h - index.slot_first[slot]
-                    if r < 0 or r >= index.slot_rows[slot]:
-                        continue
-                    ldc = index.slot_rows[slot] * width
-                    for kw in range(g.kernel_w):
-                        offset = kw * g.dil_w - g.pad_w
-                        if offset - floor_div(offset, sw) * sw != phase:
-                            continue
-                        # output (m0 + q) * sw + phase reads input column m0 + q + shift
-                        shift = -floor_div(offset, sw)
-                        q0 = max(0, iw_lo - shift - m0)
-                        q1 = min(length, iw_lo + width - shift - m0)
-                        if q0 >= q1:
-                            continue
-                        index.offset[count] = slot * g.slot_size + kw * ldc + r * width + (m0 + shift - iw_lo)
-                        index.channel_stride[count] = g.kernel_w * ldc
-                        index.first[count] = q0
-                        index.end[count] = q1
-                        if q0 <= REACH and length - q1 <= REACH:  # added over the whole phase
-                            index.exact_from[k] = max(index.exact_from[k], q0)
-                            index.exact_to[k] = min(index.exact_to[k], q1)
-                        count += 1
-    index.row_start[(oh1 - oh0) * sw] = count
+                    index.offset[count] = slot * g.slot_size + kw * ldc + r * width + (m0 + shift - iw_lo)
+                    index.channel_stride[count] = g.kernel_w * ldc
+                    index.first[count] = q0
+                    index.end[count] = q1
+                    if q0 <= REACH and length - q1 <= REACH:  # added over the whole phase
+                        index.exact_from[phase] = max(index.exact_from[phase], q0)
+                        index.exact_to[phase] = min(index.exact_to[phase], q1)
+                    count += 1
+    index.phase_start[index.phases] = count
 
 
 cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, floating* out,
@@ -356,11 +352,12 @@ cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, f
                                + block * g.block_size,
                                x_group + id * in_plane + ih0 * g.in_w + iw_lo, in_channel_stride,
                                col + slot * g.slot_size, rows * width, False, workspace)
-        index_tile(index, oh0, oh1, ow0, ow1, iw_lo, width, g)
-        for c in range(cb):
-            for row in range(oh1 - oh0):
-                offset = ((n * g.out_channels + co0 + c) * g.out_d + od) * out_plane + (oh0 + row) * g.out_w + ow0
-                gather_row(col, index, c, row, out + offset, phases, g)
+        index_phases(index, ow0, ow1, g)
+        for row in range(oh0, oh1):
+            index_row(index, row, ow0, iw_lo, width, g)
+            for c in range(cb):
+                offset = ((n * g.out_channels + co0 + c) * g.out_d + od) * out_plane + row * g.out_w + ow0
+                gather_row(col, index, c, out + offset, phases, g)
                 if finish:
                     epilogue_row(ep, out, offset, ow1 - ow0, co0 + c)
 
@@ -419,14 +416,13 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
                                      activation, p0, p1, p2)
     cdef Py_ssize_t slots = g.kernel_d * g.kernel_h
     cdef Py_ssize_t m_max = co_block * g.kernel_w
-    cdef Py_ssize_t band_rows = min(band, g.out_h)
     g.slot_size = round_up(m_max * g.max_columns, ALIGN)
     # per thread: the products of every slot, the phase buffers, the index arrays, the GEMM workspace
     cdef Py_ssize_t col_bytes = slots * g.slot_size * sizeof(floating)
-    cdef Py_ssize_t phase_bytes = g.stride_w * g.phase_size * sizeof(floating)
-    cdef Py_ssize_t contributions = band_rows * slots * g.kernel_w
-    cdef Py_ssize_t index_count = (2 * slots + g.stride_w + 3 * band_rows * g.stride_w + 1
-                                   + 4 * contributions)
+    cdef Py_ssize_t phase_bytes = min(g.stride_w, 2) * g.phase_size * sizeof(floating)
+    cdef Py_ssize_t phases = min(g.stride_w, g.tile)
+    cdef Py_ssize_t contributions = slots * g.kernel_w
+    cdef Py_ssize_t index_count = 2 * slots + 4 * phases + 1 + 4 * contributions
     cdef Py_ssize_t index_bytes = round_up(index_count * sizeof(Py_ssize_t), ALIGN)
     cdef Py_ssize_t per_thread = (col_bytes + phase_bytes + index_bytes
                                   + round_up(gemm_workspace_size(m_max, g.max_columns, g.in_per_group), ALIGN))
@@ -447,10 +443,10 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
         indexes[i].slot_first = p
         indexes[i].slot_rows = p + slots
         indexes[i].phase_length = p + 2 * slots
-        indexes[i].row_start = indexes[i].phase_length + g.stride_w
-        indexes[i].exact_from = indexes[i].row_start + band_rows * g.stride_w + 1
-        indexes[i].exact_to = indexes[i].exact_from + band_rows * g.stride_w
-        indexes[i].offset = indexes[i].exact_to + band_rows * g.stride_w
+        indexes[i].phase_start = indexes[i].phase_length + phases
+        indexes[i].exact_from = indexes[i].phase_start + phases + 1
+        indexes[i].exact_to = indexes[i].exact_from + phases
+        indexes[i].offset = indexes[i].exact_to + phases
         indexes[i].channel_stride = indexes[i].offset + contributions
         indexes[i].first = indexes[i].channel_stride + contributions
         indexes[i].end = indexes[i].first + contributions
