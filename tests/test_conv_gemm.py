@@ -104,8 +104,8 @@ def _run_threads(x, w, b, kwargs, threads):
     ((1, 6, 19, 23), (4, 3, 1, 1), dict(stride=2, groups=2)),
     ((1, 3, 4, 4), (2 * MC + 5, 3, 3, 3), dict(padding=1)),                # fewer outputs than one tile
 ])
-def test_tiles_and_channel_chunks(input_shape, weight_shape, kwargs, dtype, thrown_away_limit, tasks_per_thread,
-                                  monkeypatch, rng):
+def test_tiles_and_blocks(input_shape, weight_shape, kwargs, dtype, thrown_away_limit, tasks_per_thread,
+                          monkeypatch, rng):
     monkeypatch.setattr(GemmConv, "TASKS_PER_THREAD", tasks_per_thread)
     monkeypatch.setattr(GemmConv, "THROWN_AWAY_LIMIT", thrown_away_limit)
     x, w, b = _arrays(rng, input_shape, weight_shape, dtype)

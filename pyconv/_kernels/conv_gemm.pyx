@@ -69,7 +69,6 @@ cdef extern from *:
     #define PYCONV_CG_NARROW_NV 3
     #endif
     #define PYCONV_CG_NARROW_MR 4
-    #define PYCONV_CG_MAX_TILE (8 * 3 * 64 / 4)   /* elements of the largest tile (float) */
 
     #if defined(_MSC_VER)
     #define PYCONV_CG_RESTRICT __restrict
@@ -79,7 +78,7 @@ cdef extern from *:
 
     /* NAME: c[i * ldc + j] = sum_p a[p * MR + i] * x[off[p] + j] for i < MR,
        j < NV * VL: a is one MR-row panel of packed weights (p-major), x the
-       first input value of the tile, off the K tap offsets. */
+       first input value of the tile, off the k tap offsets. */
     #if defined(__GNUC__)
     #define PYCONV_CG_UKERNEL(NAME, T, MR, NV)                                      \\
     static void NAME(ptrdiff_t k, const T *PYCONV_CG_RESTRICT a,                     \\
@@ -134,10 +133,34 @@ cdef extern from *:
     }
     #endif
 
-    PYCONV_CG_UKERNEL(pyconv_cg_wide_f32, float, PYCONV_CG_WIDE_MR, PYCONV_CG_WIDE_NV)
-    PYCONV_CG_UKERNEL(pyconv_cg_wide_f64, double, PYCONV_CG_WIDE_MR, PYCONV_CG_WIDE_NV)
-    PYCONV_CG_UKERNEL(pyconv_cg_narrow_f32, float, PYCONV_CG_NARROW_MR, PYCONV_CG_NARROW_NV)
-    PYCONV_CG_UKERNEL(pyconv_cg_narrow_f64, double, PYCONV_CG_NARROW_MR, PYCONV_CG_NARROW_NV)
+    /* One kernel per tile height and vector count: a block's last tile uses the
+       fewest vectors that cover it. */
+    #define PYCONV_CG_KERNELS(T, SUFFIX)                                            \\
+    PYCONV_CG_UKERNEL(pyconv_cg_w1_##SUFFIX, T, PYCONV_CG_WIDE_MR, 1)               \\
+    PYCONV_CG_UKERNEL(pyconv_cg_w2_##SUFFIX, T, PYCONV_CG_WIDE_MR, 2)               \\
+    PYCONV_CG_UKERNEL(pyconv_cg_w3_##SUFFIX, T, PYCONV_CG_WIDE_MR, 3)               \\
+    PYCONV_CG_UKERNEL(pyconv_cg_n1_##SUFFIX, T, PYCONV_CG_NARROW_MR, 1)             \\
+    PYCONV_CG_UKERNEL(pyconv_cg_n2_##SUFFIX, T, PYCONV_CG_NARROW_MR, 2)             \\
+    PYCONV_CG_UKERNEL(pyconv_cg_n3_##SUFFIX, T, PYCONV_CG_NARROW_MR, 3)             \\
+    PYCONV_CG_UKERNEL(pyconv_cg_n4_##SUFFIX, T, PYCONV_CG_NARROW_MR, 4)             \\
+    /* c (tile of mr rows and nv vectors) = packed panel a times the columns at x. */ \\
+    static void pyconv_cg_tile_##SUFFIX(int mr, int nv, ptrdiff_t k, const T *a,    \\
+                                        const T *x, const ptrdiff_t *off, T *c,     \\
+                                        ptrdiff_t ldc)                              \\
+    {                                                                               \\
+        if (mr == PYCONV_CG_WIDE_MR) {                                              \\
+            if (nv >= 3 && PYCONV_CG_WIDE_NV >= 3) pyconv_cg_w3_##SUFFIX(k, a, x, off, c, ldc); \\
+            else if (nv >= 2) pyconv_cg_w2_##SUFFIX(k, a, x, off, c, ldc);     \\
+            else pyconv_cg_w1_##SUFFIX(k, a, x, off, c, ldc);                  \\
+        } else {                                                                    \\
+            if (nv >= 4 && PYCONV_CG_NARROW_NV >= 4) pyconv_cg_n4_##SUFFIX(k, a, x, off, c, ldc); \\
+            else if (nv >= 3) pyconv_cg_n3_##SUFFIX(k, a, x, off, c, ldc);     \\
+            else if (nv >= 2) pyconv_cg_n2_##SUFFIX(k, a, x, off, c, ldc);     \\
+            else pyconv_cg_n1_##SUFFIX(k, a, x, off, c, ldc);                  \\
+        }                                                                           \\
+    }
+    PYCONV_CG_KERNELS(float, f32)
+    PYCONV_CG_KERNELS(double, f64)
     """
     enum:
         VBYTES "PYCONV_CG_VBYTES"
@@ -145,15 +168,10 @@ cdef extern from *:
         WIDE_NV "PYCONV_CG_WIDE_NV"
         NARROW_MR "PYCONV_CG_NARROW_MR"
         NARROW_NV "PYCONV_CG_NARROW_NV"
-        MAX_TILE "PYCONV_CG_MAX_TILE"
-    void wide_f32 "pyconv_cg_wide_f32"(Py_ssize_t k, const float* a, const float* x, const Py_ssize_t* off,
-                                       float* c, Py_ssize_t ldc) noexcept nogil
-    void wide_f64 "pyconv_cg_wide_f64"(Py_ssize_t k, const double* a, const double* x, const Py_ssize_t* off,
-                                       double* c, Py_ssize_t ldc) noexcept nogil
-    void narrow_f32 "pyconv_cg_narrow_f32"(Py_ssize_t k, const float* a, const float* x, const Py_ssize_t* off,
-                                           float* c, Py_ssize_t ldc) noexcept nogil
-    void narrow_f64 "pyconv_cg_narrow_f64"(Py_ssize_t k, const double* a, const double* x,
-                                           const Py_ssize_t* off, double* c, Py_ssize_t ldc) noexcept nogil
+    void tile_f32 "pyconv_cg_tile_f32"(int mr, int nv, Py_ssize_t k, const float* a, const float* x,
+                                       const Py_ssize_t* off, float* c, Py_ssize_t ldc) noexcept nogil
+    void tile_f64 "pyconv_cg_tile_f64"(int mr, int nv, Py_ssize_t k, const double* a, const double* x,
+                                       const Py_ssize_t* off, double* c, Py_ssize_t ldc) noexcept nogil
 
 cdef enum:
     ALIGN = 64
@@ -345,51 +363,53 @@ cdef void fill_xp(const Implicit* im, Py_ssize_t row_block, const floating* tag)
         for r in range(im.hq):
             ih = r * im.stride_h + ph - im.pad_h
             if id_ < 0 or id_ >= im.in_d or ih < 0 or ih >= im.in_h:
-                memset(dst, 0, im.row_pitch * sizeof(floating))
+                for s in range(im.row_pitch):
+                    dst[s] = 0
             else:
-                src = x + ((channel * im.in_d + id_) * im.in_h + ih) * im.in_w
+                # Rows are short: plain loops (vectorised) beat memcpy / memset calls here.
+                src = x + ((channel * im.in_d + id_) * im.in_h + ih) * im.in_w + im.column_shifts[j] - im.pad_w
                 for s in range(lo):
                     dst[s] = 0
                 if im.stride_w == 1:
-                    memcpy(dst + lo, src + lo + im.column_shifts[j] - im.pad_w, (hi - lo) * sizeof(floating))
+                    for s in range(lo, hi):
+                        dst[s] = src[s]
                 else:
                     for s in range(lo, hi):
-                        dst[s] = src[s * im.stride_w + im.column_shifts[j] - im.pad_w]
+                        dst[s] = src[s * im.stride_w]
                 for s in range(hi, im.row_pitch):
                     dst[s] = 0
             dst += im.row_pitch
 
 
-cdef inline void micro_kernel(const Implicit* im, const floating* a, const floating* x, floating* c,
-                              Py_ssize_t ldc) noexcept nogil:
+cdef inline void micro_kernel(const Implicit* im, Py_ssize_t columns, const floating* a, const floating* x,
+                              floating* c, Py_ssize_t ldc) noexcept nogil:
+    """c = tile of im.mr rows and the fewest vectors covering ``columns`` (<= im.nr) outputs."""
+    cdef Py_ssize_t vl = VBYTES // sizeof(floating)
+    cdef int nv = <int>((columns + vl - 1) // vl)
     if floating is float:
-        if im.mr == WIDE_MR:
-            wide_f32(im.patch_rows, a, x, im.offsets, c, ldc)
-        else:
-            narrow_f32(im.patch_rows, a, x, im.offsets, c, ldc)
+        tile_f32(<int>im.mr, nv, im.patch_rows, a, x, im.offsets, c, ldc)
     else:
-        if im.mr == WIDE_MR:
-            wide_f64(im.patch_rows, a, x, im.offsets, c, ldc)
-        else:
-            narrow_f64(im.patch_rows, a, x, im.offsets, c, ldc)
+        tile_f64(<int>im.mr, nv, im.patch_rows, a, x, im.offsets, c, ldc)
 
 
 cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t first, Py_ssize_t last,
-                         const floating* tag) noexcept nogil:
+                         floating* tile) noexcept nogil:
     """Tasks first .. last - 1 (one thread).  Task order: n, group, depth slice, tile block, channel chunk.
 
-    A task runs its channel panels one after the other over its block of tiles,
-    then finishes the panel's outputs with the epilogue, output row by output row.
+    A task runs its channel panels one after the other over its block of
+    tiles.  A tile whose outputs are consecutive in the output is stored
+    there; any other (thrown-away columns, last tile, short panel) goes
+    through ``tile`` (this thread's mr x nr scratch).  Each panel's outputs
+    are then finished with the epilogue, output row by output row.
     """
     cdef const floating* xp = <const floating*>im.xp
     cdef const floating* packed = <const floating*>im.packed
     cdef floating* y = <floating*>im.output
-    cdef floating tile[MAX_TILE]
     cdef bint finish = not epilogue_is_identity(ep)
     cdef bint dense = im.row_pitch == im.out_w       # q is the output position: no thrown-away columns
     cdef Py_ssize_t out_slice = im.out_h * im.out_w, out_plane = im.out_d * out_slice
     cdef Py_ssize_t panel_size = im.mr * im.patch_rows
-    cdef Py_ssize_t task, rest, chunk, block, od, group, n, tile_index, q0, q1, qa, qb
+    cdef Py_ssize_t task, rest, chunk, block, od, group, n, q0, q1, qa, qb
     cdef Py_ssize_t panel, panel_end, rows, r, j, co, out_row, row_start, seg0, seg1, ow0
     cdef const floating* x_slice
     cdef const floating* a
@@ -421,11 +441,11 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
                 q1 = min(q0 + im.nr, qb)
                 out_row = q0 // im.row_pitch
                 ow0 = q0 - out_row * im.row_pitch
-                if rows == im.mr and q1 - q0 == im.nr and ow0 + im.nr <= im.out_w:
-                    # The whole tile is one piece of one output row: store it in place.
-                    micro_kernel(im, a, x_slice + q0, y_panel + out_row * im.out_w + ow0, out_plane)
+                if rows == im.mr and q1 - q0 == im.nr and (dense or ow0 + im.nr <= im.out_w):
+                    # The tile's outputs are consecutive in the output: store it in place.
+                    micro_kernel(im, im.nr, a, x_slice + q0, y_panel + out_row * im.out_w + ow0, out_plane)
                     continue
-                micro_kernel(im, a, x_slice + q0, tile, im.nr)
+                micro_kernel(im, q1 - q0, a, x_slice + q0, tile, im.nr)
                 # Copy the tile's outputs, output row by output row, skipping thrown-away columns.
                 seg0 = q0
                 while seg0 < q1:
@@ -451,8 +471,8 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
                 seg1 = min(qb, row_start + im.out_w)
                 if seg1 > seg0:
                     for r in range(rows):
-                        epilogue_row(ep, y, (y_panel - y) + r * out_plane + out_row * im.out_w + (seg0 - row_start),
-                                     seg1 - seg0, co + r)
+                        epilogue_row(ep, y, (y_panel - y) + r * out_plane + out_row * im.out_w
+                                     + (seg0 - row_start), seg1 - seg0, co + r)
                 seg0 = row_start + im.row_pitch
 
 
@@ -531,8 +551,13 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
         return
     # The last tile of the last channel reads up to nr - 1 values past the used part.
     cdef Py_ssize_t xp_size = batch * im.in_channels * channel_stride + im.nr
+    cdef Py_ssize_t scratch_size = im.mr * im.nr         # per thread: one tile (see implicit_tasks)
+    cdef Py_ssize_t threads = max(1, min(<Py_ssize_t>num_threads, im.tasks)), t
     cdef char* xp_memory = <char*>malloc(xp_size * sizeof(floating) + ALIGN)
-    if xp_memory == NULL:
+    cdef floating* scratch = <floating*>malloc(scratch_size * threads * sizeof(floating))
+    if xp_memory == NULL or scratch == NULL:
+        free(xp_memory)
+        free(scratch)
         raise MemoryError()
     im.input = &input[0, 0, 0, 0, 0]
     im.xp = aligned_scratch(xp_memory)
@@ -550,12 +575,12 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
     cdef Epilogue ep = make_epilogue(scale, shift, residual, activation, p0, p1, p2)
     cdef Py_ssize_t row_blocks = batch * im.in_channels * im.ext_d * im.n_row_phases
     cdef Py_ssize_t copy_threads = max(1, min(<Py_ssize_t>num_threads, row_blocks))
-    cdef Py_ssize_t threads = max(1, min(<Py_ssize_t>num_threads, im.tasks)), t
     with nogil:
         for t in prange(row_blocks, schedule="static", num_threads=copy_threads):
             fill_xp(&im, t, <const floating*>NULL)
         # One iteration per thread, each over a fixed contiguous range of tasks.
         for t in prange(threads, schedule="static", chunksize=1, num_threads=threads):
             implicit_tasks(&im, &ep, t * im.tasks // threads, (t + 1) * im.tasks // threads,
-                           <const floating*>NULL)
+                           scratch + t * scratch_size)
     free(xp_memory)
+    free(scratch)
