@@ -4,24 +4,44 @@
     python bench/winograd.py --accuracy      # max|y - ref| / max|ref| against float64 direct
     python bench/winograd.py --rule          # F(2,3) vs F(4,3) over channels x sizes (the tile rule)
 
-Timing as bench/layers.py (whose helpers it uses): prepack_conv once, then
-calls; pyconv's algorithms and torch alternate sample by sample, a sleep
-before each sample, one untimed call, then back-to-back calls; medians.
+Timing as bench/layers.py: prepack_conv once, then calls; pyconv's
+algorithms and torch alternate sample by sample, a sleep before each sample,
+one untimed call, then back-to-back calls; medians (--best: the best sample,
+for 2 threads on a machine other jobs share).
 GFLOP/s are effective (2 x direct MACs / time); "% peak" is of numpy's fp32
 GEMM peak measured in the same run.
 """
 import argparse
+import statistics
+import time
 
 import numpy as np
 import torch
 
 import pyconv
 import pyconv.functional as F
-from layers import gemm_peak_gflops, time_round_robin, warm_allocator
+from layers import SLEEP, gemm_peak_gflops, warm_allocator
 from suite import SUITE
 
 CASES = ["conv3x3_64_56", "conv3x3_128_28", "conv3x3_256_14", "conv3x3_512_7", "conv3x3_64_56_n8"]
 ALGORITHMS = ["winograd", "winograd_f2", "winograd_f4"]
+
+
+def time_round_robin(calls, repeat, statistic=statistics.median, back_to_back=3):
+    """Seconds per call of each engine (median, or another statistic, of the samples); as
+    bench/layers.py: engines alternate, a sleep then one untimed call before each sample."""
+    samples = {name: [] for name in calls}
+    for call in calls.values():
+        call()
+    for _ in range(repeat):
+        for name, call in calls.items():
+            time.sleep(SLEEP)
+            call()
+            start = time.perf_counter()
+            for _ in range(back_to_back):
+                call()
+            samples[name].append((time.perf_counter() - start) / back_to_back)
+    return {name: statistic(times) for name, times in samples.items()}
 
 
 def suite_cases(ids):
@@ -43,7 +63,7 @@ def speed(args):
             calls = {"torch": lambda: case.run_torch(torch, tx, tw)}
             for name in ALGORITHMS:
                 calls[name] = _bound(F.prepack_conv(w, algorithm=name, **case.kwargs), x)
-            seconds = time_round_robin(calls, args.repeat)
+            seconds = time_round_robin(calls, args.repeat, statistic=args.statistic)
             cells = []
             for name in ALGORITHMS:
                 gflops = 2 * case.macs() / seconds[name] / 1e9
@@ -95,7 +115,10 @@ def main():
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--best", action="store_true",
+                        help="report the best sample instead of the median (2 threads on a shared machine)")
     args = parser.parse_args()
+    args.statistic = min if args.best else statistics.median
     warm_allocator()
     if args.accuracy:
         accuracy(args)

@@ -191,6 +191,16 @@ def test_non_finite_weight_as_direct(rng, name, value, dtype):
         assert np.array_equal(conv(x), expected, equal_nan=True)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_weights_overflowing_when_transformed_as_direct(rng, name):
+    """F(2,3) scales weights by up to 2.25: float32 weights near the maximum take the direct path."""
+    x, weight, b = arrays(rng, np.float32, 1, 2, 2, 6, 6)
+    x = np.abs(x) * 1e-38
+    weight[:] = 3e38
+    y = F.conv2d(x, weight, b, padding=1, algorithm=name)
+    assert_close(y, F.conv2d(x, weight, b, padding=1, algorithm="direct"))
+
+
 def test_non_contiguous_input_and_unbatched(rng):
     x, weight, b = arrays(rng, np.float64, 2, 8, 6, 12, 14)
     view = x[:, ::2, ::-1, 1:]
