@@ -20,8 +20,9 @@ may span images (small images still give the GEMMs many columns).  A task
   3. transforms M back, a few output channels at a time, into m^2 planes,
      scatters them into the output rows (clipped to the output) and finishes
      each output row piece with the fused epilogue while it is in cache.
-The caller sizes the blocks so V and M stay in L2.  Every output element is
-computed by one task in a fixed order, whatever the thread count.
+The caller sizes the blocks (pyconv/functional/_conv_winograd.py, blocking).
+Every output element is computed by one task in a fixed order, whatever the
+thread count.
 
 Non-finite input: a Winograd transform spreads one NaN/Inf over its whole
 tile.  Step 1 sums, per tile, the magnitudes of the transform points (0, 0),
@@ -297,7 +298,7 @@ cdef extern from *:
 
 cdef enum:
     SCRATCH_ALIGN = 64   # bytes; each scratch array starts on a cache line
-    CHUNK = 128          # elements (channel x tile) a transform pass handles at once, so its planes stay in L1
+    CHUNK = 128          # elements (channel x tile) per plane of one transform pass (36 planes: 18 KiB in float32)
 
 
 cdef struct Geometry:
