@@ -1,0 +1,70 @@
+"""Normalisations: inference ``batch_norm``, ``group_norm``, ``layer_norm``."""
+from ... import functional as F
+from ._base import Attr, Op, OpError, register
+
+
+def _check_affine(shapes, positions, expected, names):
+    for position, name in zip(positions, names):
+        if shapes[position] is not None and shapes[position] != expected:
+            raise OpError(f"expected {name} of shape {expected}, got {shapes[position]}")
+
+
+@register
+class BatchNorm(Op):
+    """(input - running_mean) / sqrt(running_var + eps) * weight + bias over channel dim 1."""
+    name = "batch_norm"
+    inputs = ("input", "running_mean:const", "running_var:const", "weight?:const", "bias?:const")
+    attrs = {"eps": Attr("float", min=0)}
+    writes_out = False
+
+    def infer(self, shapes, attrs, batch, constants):
+        x = shapes[0]
+        if len(x) < 2:
+            raise OpError(f"expected input with a channel dim (N, C, *), got {x}")
+        _check_affine(shapes, (1, 2, 3, 4), (x[1],), ("running_mean", "running_var", "weight", "bias"))
+        return [x]
+
+    def kernel(self, attrs, constants):
+        mean, var, weight, bias = constants[1:]
+        return lambda inputs, outs: (F.batch_norm(inputs[0], mean, var, weight, bias, False, 0.1, attrs["eps"]),)
+
+
+@register
+class GroupNorm(Op):
+    """group_norm over ``num_groups`` groups of channels, per-channel affine weight and bias."""
+    name = "group_norm"
+    inputs = ("input", "weight?:const", "bias?:const")
+    attrs = {"num_groups": Attr("int", min=1), "eps": Attr("float", min=0)}
+    writes_out = False
+
+    def infer(self, shapes, attrs, batch, constants):
+        x = shapes[0]
+        if len(x) < 2 or x[1] % attrs["num_groups"]:
+            raise OpError(f"expected input (N, C, *) with C divisible by num_groups={attrs['num_groups']}, got {x}")
+        _check_affine(shapes, (1, 2), (x[1],), ("weight", "bias"))
+        return [x]
+
+    def kernel(self, attrs, constants):
+        weight, bias = constants[1:]
+        return lambda inputs, outs: (F.group_norm(inputs[0], attrs["num_groups"], weight, bias, attrs["eps"]),)
+
+
+@register
+class LayerNorm(Op):
+    """layer_norm over the trailing ``normalized_shape`` dims."""
+    name = "layer_norm"
+    inputs = ("input", "weight?:const", "bias?:const")
+    attrs = {"normalized_shape": Attr("ints"), "eps": Attr("float", min=0)}
+    writes_out = False
+
+    def infer(self, shapes, attrs, batch, constants):
+        x, normalized = shapes[0], tuple(attrs["normalized_shape"])
+        if not normalized or x[len(x) - len(normalized):] != normalized or len(normalized) > len(x):
+            raise OpError(f"expected input ending in normalized_shape {list(normalized)}, got {x}")
+        _check_affine(shapes, (1, 2), normalized, ("weight", "bias"))
+        return [x]
+
+    def kernel(self, attrs, constants):
+        weight, bias = constants[1:]
+        normalized = tuple(attrs["normalized_shape"])
+        return lambda inputs, outs: (F.layer_norm(inputs[0], normalized, weight, bias, attrs["eps"]),)

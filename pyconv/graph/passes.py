@@ -1,0 +1,171 @@
+"""Graph passes.  Each takes a Graph and ``keep`` (value names that must stay observable, e.g. requested
+intermediate values) and returns an equivalent Graph; none changes the loaded graph.
+
+- ``fold_constants``: nodes whose inputs are all constants become constants.
+- ``fold_batch_norm``: a batch norm after a conv becomes the conv's epilogue scale/shift; after a linear
+  layer it is folded into the weights.
+- ``fuse_epilogue``: a per-channel constant add (a bias), a residual add and an activation after a conv
+  move into the conv's epilogue, in the epilogue's order.
+- ``eliminate_dead_nodes``: nodes and constants no output (or kept value) depends on are dropped.
+"""
+import numpy as np
+
+from ..functional import fold_batch_norm as _batch_norm_scale_shift
+from .ir import DTYPES
+from .ops import OPS
+
+__all__ = ["fold_constants", "fold_batch_norm", "fuse_epilogue", "eliminate_dead_nodes", "DEFAULT_PASSES",
+           "evaluate"]
+
+
+def evaluate(node, arrays):
+    """The outputs of ``node`` on input arrays (None for absent inputs), without batch dims."""
+    spec = OPS[node.op]
+    shapes = spec.infer([None if a is None else a.shape for a in arrays], node.attrs, 1, arrays)
+    if spec.view:
+        return [arrays[0].reshape(shapes[0])]
+    kernel = spec.kernel(node.attrs, arrays)
+    if spec.writes_out:
+        return kernel(arrays, [np.empty(s, DTYPES[v.dtype]) for s, v in zip(shapes, node.outputs)])
+    return kernel(arrays, None)
+
+
+def fold_constants(graph, keep=frozenset()):
+    constants = dict(graph.constants)
+    nodes = []
+    for node in graph.nodes:
+        names = [n for n in node.inputs if n is not None]
+        if names and all(n in constants for n in names):
+            results = evaluate(node, [None if n is None else constants[n] for n in node.inputs])
+            for value, array in zip(node.outputs, results):
+                constants[value.name] = np.ascontiguousarray(array, DTYPES[value.dtype])
+        else:
+            nodes.append(node)
+    return graph.replace(nodes=tuple(nodes), constants=constants)
+
+
+class _Rewriter:
+    """In-order fusion of a consumer into its producer: the fused node takes the consumer's place
+    (where all its inputs are defined) and the consumer's outputs."""
+
+    def __init__(self, graph, keep):
+        self.graph = graph
+        self.nodes = list(graph.nodes)
+        self.position = {v.name: i for i, node in enumerate(self.nodes) for v in node.outputs}
+        self.users = graph.consumers()
+        self.fixed = set(keep) | set(graph.outputs)
+        self.constants = dict(graph.constants)
+        self.shapes = {name: value.shape for name, value in graph.values().items()}
+
+    def fusable_producer(self, name, ops):
+        """The node defining ``name`` if it is one of ``ops`` and ``name`` is read only once and not kept."""
+        if name is None or name in self.fixed or len(self.users.get(name, ())) != 1 or name not in self.position:
+            return None
+        node = self.nodes[self.position[name]]
+        return node if node.op in ops else None
+
+    def fuse(self, producer, consumer, **changes):
+        """Replace ``producer`` and ``consumer`` by ``producer`` with ``changes`` and the consumer's outputs."""
+        place = self.position[consumer.outputs[0].name]
+        self.nodes[self.position[producer.outputs[0].name]] = None
+        fused = producer.__class__(producer.op, changes.pop("inputs", producer.inputs), consumer.outputs,
+                                   {**producer.attrs, **changes}, producer.scope,
+                                   (producer.origin or (producer,)) + (consumer.origin or (consumer,)))
+        self.nodes[place] = fused
+        for value in fused.outputs:
+            self.position[value.name] = place
+        return fused
+
+    def constant(self, name, array):
+        self.constants[name] = np.ascontiguousarray(array, np.float32)
+        return name
+
+    def result(self):
+        return self.graph.replace(nodes=tuple(n for n in self.nodes if n is not None), constants=self.constants)
+
+
+def _epilogue_free(conv):
+    return conv.attrs["activation"] is None and conv.inputs[5] is None
+
+
+def fold_batch_norm(graph, keep=frozenset()):
+    rewriter = _Rewriter(graph, keep)
+    c = rewriter.constants
+    for node in graph.nodes:
+        if node.op != "batch_norm":
+            continue
+        producer = rewriter.fusable_producer(node.inputs[0], ("conv", "linear"))
+        if producer is None or producer.op == "conv" and not _epilogue_free(producer):
+            continue
+        if producer.op == "linear" and len(node.outputs[0].shape) != 2:
+            continue  # batch norm over dim 1 of (N, L, features) is not per output feature
+        mean, var, weight, bias = (None if n is None else c[n] for n in node.inputs[1:])
+        scale, shift = _batch_norm_scale_shift(mean, var, weight, bias, node.attrs["eps"])
+        out = node.outputs[0].name
+        if producer.op == "conv":
+            old_scale, old_shift = (None if n is None else c[n].astype(np.float64) for n in producer.inputs[3:5])
+            new_scale = scale if old_scale is None else old_scale * scale
+            new_shift = shift if old_shift is None else old_shift * scale + shift
+            inputs = producer.inputs[:3] + (rewriter.constant(out + ".scale", new_scale),
+                                            rewriter.constant(out + ".shift", new_shift), None)
+        else:
+            w = c[producer.inputs[1]].astype(np.float64) * scale[:, None]
+            b = shift if producer.inputs[2] is None else c[producer.inputs[2]].astype(np.float64) * scale + shift
+            inputs = (producer.inputs[0], rewriter.constant(out + ".weight", w), rewriter.constant(out + ".bias", b))
+        rewriter.fuse(producer, node, inputs=inputs)
+    return rewriter.result()
+
+
+def _channel_vector(array, output_shape):
+    """``array`` as a (C,) vector if it broadcasts as one value per channel (dim 1) of ``output_shape``."""
+    channels, ndim = output_shape[1], len(output_shape)
+    if array.shape in ((channels,) + (1,) * (ndim - 2), (1, channels) + (1,) * (ndim - 2)):
+        return array.reshape(channels)
+    return None
+
+
+def fuse_epilogue(graph, keep=frozenset()):
+    rewriter = _Rewriter(graph, keep)
+    c = rewriter.constants
+    for node in graph.nodes:
+        if node.op == "activation":
+            conv = rewriter.fusable_producer(node.inputs[0], ("conv",))
+            if conv is not None and conv.attrs["activation"] is None:
+                rewriter.fuse(conv, node, activation=node.attrs["function"], activation_args=node.attrs["args"])
+        elif node.op == "add" and node.attrs["scalar"] is None:
+            candidates = []
+            for name, other in (node.inputs, node.inputs[::-1]):
+                conv = rewriter.fusable_producer(name, ("conv",))
+                if conv is not None and _epilogue_free(conv) and conv.outputs[0].shape == node.outputs[0].shape:
+                    candidates.append((rewriter.position[name], conv, other))
+            if not candidates:
+                continue
+            _, conv, other = max(candidates, key=lambda item: item[0])
+            if other in c:
+                vector = _channel_vector(c[other], node.outputs[0].shape)
+                if vector is None:
+                    continue
+                old = conv.inputs[4]
+                shift = vector.astype(np.float64) + (0 if old is None else c[old])
+                inputs = conv.inputs[:4] + (rewriter.constant(node.outputs[0].name + ".shift", shift), None)
+            elif rewriter.shapes.get(other) == node.outputs[0].shape:
+                inputs = conv.inputs[:5] + (other,)
+            else:
+                continue
+            rewriter.fuse(conv, node, inputs=inputs)
+    return rewriter.result()
+
+
+def eliminate_dead_nodes(graph, keep=frozenset()):
+    needed = set(graph.outputs) | set(keep)
+    nodes = []
+    for node in reversed(graph.nodes):
+        if any(v.name in needed for v in node.outputs):
+            nodes.append(node)
+            needed.update(n for n in node.inputs if n is not None)
+    constants = {k: v for k, v in graph.constants.items() if k in needed}
+    return graph.replace(nodes=tuple(reversed(nodes)), constants=constants,
+                         parameters=frozenset(p for p in graph.parameters if p in constants))
+
+
+DEFAULT_PASSES = (fold_constants, fold_batch_norm, fuse_epilogue, eliminate_dead_nodes)

@@ -1,0 +1,84 @@
+"""Small graphs built by hand (no torch) for the graph tests: a residual CNN block with two inputs and
+two outputs, and a helper to write .pyconv files with any metadata."""
+import json
+
+import numpy as np
+import safetensors.numpy
+
+import pyconv.functional as F
+
+from pyconv.graph import Graph, Node, Value
+from pyconv.graph.file import _checksum
+
+CONV = {"stride": [1, 1], "padding": [1, 1], "dilation": [1, 1], "groups": 1, "transposed": False,
+        "output_padding": [0, 0], "activation": None, "activation_args": {}}
+NO_SCALAR = {"scalar": None, "scalar_first": False}
+
+
+def node(op, inputs, outputs, attrs=None, scope=""):
+    """A Node; ``outputs`` are (name, shape) or (name, shape, dtype)."""
+    return Node(op, tuple(inputs), tuple(Value(*o) for o in outputs), attrs or {}, scope)
+
+
+def residual_block(seed=0, channels=4):
+    """x (N, 3, 8, 8), s (N, C, 8, 8) -> (logits (N, 5), features (N, C, 8, 8)):
+    stem conv+bn+relu, conv+bn + s + stem (a residual add with a bias add), relu, mean, linear."""
+    rng = np.random.default_rng(seed)
+    c = channels
+
+    def array(*shape, low=None):
+        values = rng.standard_normal(shape).astype(np.float32)
+        return np.abs(values) + low if low is not None else values
+
+    constants = {
+        "stem.weight": array(c, 3, 3, 3) * 0.3, "stem.bias": array(c),
+        "bn.mean": array(c), "bn.var": array(c, low=0.5), "bn.weight": array(c, low=0.5), "bn.bias": array(c),
+        "conv.weight": array(c, c, 3, 3) * 0.3,
+        "bn2.mean": array(c), "bn2.var": array(c, low=0.5), "bn2.weight": array(c), "bn2.bias": array(c),
+        "shift": array(c, 1, 1), "fc.weight": array(5, c), "fc.bias": array(5),
+    }
+    n, f = "N", ("N", c, 8, 8)
+    nodes = (
+        node("conv", ["x", "stem.weight", "stem.bias", None, None, None], [("stem", f)], CONV, "stem"),
+        node("batch_norm", ["stem", "bn.mean", "bn.var", "bn.weight", "bn.bias"], [("bn", f)], {"eps": 1e-5}, "bn"),
+        node("activation", ["bn"], [("relu", f)], {"function": "relu", "args": {}}, "relu"),
+        node("conv", ["relu", "conv.weight", None, None, None, None], [("conv", f)], CONV, "block.conv"),
+        node("batch_norm", ["conv", "bn2.mean", "bn2.var", "bn2.weight", "bn2.bias"], [("bn2", f)], {"eps": 1e-3},
+             "block.bn"),
+        node("add", ["bn2", "shift"], [("biased", f)], NO_SCALAR, "block"),
+        node("add", ["biased", "relu"], [("sum", f)], NO_SCALAR, "block"),
+        node("add", ["sum", "s"], [("summed", f)], NO_SCALAR, "block"),
+        node("activation", ["summed"], [("out", f)], {"function": "relu6", "args": {}}, "block.act"),
+        node("mean", ["out"], [("pooled", (n, c))], {"dims": [2, 3], "keepdim": False}, "pool"),
+        node("linear", ["pooled", "fc.weight", "fc.bias"], [("logits", (n, 5))], {}, "fc"),
+        node("mul", ["out", None], [("unused", f)], {"scalar": 2.0, "scalar_first": False}, "dead"),
+    )
+    parameters = frozenset(k for k in constants if not k.endswith((".mean", ".var")) and k != "shift")
+    return Graph((Value("x", (n, 3, 8, 8)), Value("s", f)), ("logits", "out"), nodes, constants, parameters)
+
+
+def block_inputs(batch, seed=1, channels=4):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((batch, 3, 8, 8)).astype(np.float32),
+            rng.standard_normal((batch, channels, 8, 8)).astype(np.float32))
+
+
+def block_reference(graph, x, s):
+    """residual_block's outputs computed with pyconv.functional calls, one op at a time."""
+    k = graph.constants
+    stem = F.relu(F.batch_norm(F.conv2d(x, k["stem.weight"], k["stem.bias"], padding=1), k["bn.mean"], k["bn.var"],
+                               k["bn.weight"], k["bn.bias"]))
+    bn2 = F.batch_norm(F.conv2d(stem, k["conv.weight"], padding=1), k["bn2.mean"], k["bn2.var"], k["bn2.weight"],
+                       k["bn2.bias"], eps=1e-3)
+    out = F.relu6(bn2 + k["shift"] + stem + s)
+    return F.linear(out.mean(axis=(2, 3)), k["fc.weight"], k["fc.bias"]), out
+
+
+def write_model_file(path, graph_json, tensors, metadata=None, checksum=True):
+    """Write a .pyconv-shaped safetensors file with ``graph_json`` (data or a string), any metadata
+    overrides, and a correct checksum unless ``checksum`` is False."""
+    text = graph_json if isinstance(graph_json, str) else json.dumps(graph_json)
+    meta = {"pyconv.format": "pyconv", "pyconv.format_version": "1", "pyconv.graph": text,
+            "pyconv.checksum": _checksum(text, tensors) if checksum else "00000000"}
+    meta.update(metadata or {})
+    safetensors.numpy.save_file(tensors, str(path), metadata=meta)

@@ -1,0 +1,159 @@
+"""The executor on hand-built graphs (no torch): results, inputs checked, intermediate values on request,
+buffer reuse without aliasing (NaN poisoning), concurrent calls."""
+import threading
+
+import numpy as np
+import pytest
+
+import pyconv.functional as F
+from pyconv.graph import Graph, Model, Value, memory
+from graphs import block_inputs, block_reference, node, residual_block
+
+
+@pytest.fixture(scope="module")
+def block():
+    return residual_block()
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+@pytest.mark.parametrize("passes", ["all", "none"])
+def test_outputs_equal_op_by_op_reference(block, batch, passes):
+    model = Model(block, debug=True) if passes == "all" else Model(block, passes=(), debug=True)
+    x, s = block_inputs(batch)
+    logits, features = model(x, s)
+    expected_logits, expected_features = block_reference(block, x, s)
+    assert logits.shape == (batch, 5) and features.shape == (batch, 4, 8, 8)
+    assert logits.dtype == features.dtype == np.float32
+    np.testing.assert_allclose(logits, expected_logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(features, expected_features, rtol=1e-5, atol=1e-5)
+
+
+def test_inputs_checked(block):
+    model = Model(block)
+    x, s = block_inputs(2)
+    with pytest.raises(TypeError, match="expected 2 input arrays \\(x, s\\)"):
+        model(x)
+    with pytest.raises(TypeError, match="'x' to be a float32 array, got dtype int64"):
+        model(x.astype(np.int64), s)
+    with pytest.raises(TypeError, match="'s' to be a numpy array"):
+        model(x, s.tolist())
+    with pytest.raises(ValueError, match=r"input 'x' of shape \(N, 3, 8, 8\) .* got \(2, 3, 9, 8\)"):
+        model(np.zeros((2, 3, 9, 8), np.float32), s)
+    with pytest.raises(ValueError, match=r"input 's' of shape \(N, 4, 8, 8\) \(N: the batch size, 2 here\)"):
+        model(x, s[:1])
+    converted = model(x.astype(np.float64), np.asfortranarray(s))
+    for a, b in zip(converted, model(x, s)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_intermediate_values_by_module_path_and_name(block):
+    model = Model(block)
+    x, s = block_inputs(3)
+    k = block.constants
+    values = model(x, s, outputs=["stem", "block.conv", "relu", "pooled"])
+    assert list(values) == ["stem", "block.conv", "relu", "pooled"]
+    stem = F.conv2d(x, k["stem.weight"], k["stem.bias"], padding=1)
+    np.testing.assert_allclose(values["stem"], stem, rtol=1e-5, atol=1e-6)
+    relu = F.relu(F.batch_norm(stem, k["bn.mean"], k["bn.var"], k["bn.weight"], k["bn.bias"]))
+    np.testing.assert_allclose(values["relu"], relu, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(values["block.conv"], F.conv2d(relu, k["conv.weight"], padding=1), rtol=1e-5,
+                               atol=1e-5)
+    assert values["pooled"].shape == (3, 4)
+    # the module 'block' (nodes scoped 'block' and 'block.*') gives its last value read outside it: 'out'
+    np.testing.assert_array_equal(model(x, s, outputs=["block"])["block"], model(x, s)[1])
+    with pytest.raises(ValueError, match="'layer9' is neither a value .*module paths: 'block', 'block.act'"):
+        model(x, s, outputs=["layer9"])
+    with pytest.raises(TypeError, match="outputs to be a list"):
+        model(x, s, outputs="stem")
+
+
+def test_outputs_are_not_reused_memory(block):
+    model = Model(block)
+    x, s = block_inputs(2)
+    first = model(x, s)
+    kept = [a.copy() for a in first]
+    model(*block_inputs(2, seed=5))
+    for a, b in zip(first, kept):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_output_that_is_an_input_is_a_copy():
+    graph = Graph((Value("x", ("N", 2)),), ("x", "y"),
+                  (node("reshape", ["x"], [("y", ("N", 2, 1))], {"shape": ["N", 2, 1]}),), {})
+    x = np.ones((3, 2), np.float32)
+    same, view = Model(graph)(x)
+    assert not np.shares_memory(same, x) and not np.shares_memory(view, x)
+    np.testing.assert_array_equal(view[..., 0], x)
+
+
+def test_buffers_are_reused_and_never_alias():
+    """Offsets: live buffers never overlap, and the arena is smaller than all buffers together."""
+    rng = np.random.default_rng(0)
+    buffers = []
+    for _ in range(200):
+        first = int(rng.integers(0, 100))
+        buffers.append(memory.Buffer(int(rng.integers(1, 5000)), first, first + int(rng.integers(0, 10))))
+    peak = memory.assign_offsets(buffers)
+    assert peak < sum(b.size for b in buffers)
+    for i, a in enumerate(buffers):
+        assert a.offset % memory.ALIGNMENT == 0 and a.offset + a.size <= peak
+        for b in buffers[i + 1:]:
+            if a.first <= b.last and b.first <= a.last:
+                assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset
+
+
+def test_planned_peak_is_below_the_sum_of_values(block):
+    model = Model(block, passes=())
+    total = sum(4 * np.prod(v.shape[1:]) * 8 for n in block.nodes for v in n.outputs)
+    assert 0 < model.planned_peak_bytes(8) < total
+    with pytest.raises(ValueError, match="batch"):
+        model.planned_peak_bytes(0)
+
+
+def test_poisoning_catches_aliasing(block, monkeypatch):
+    """With every buffer planned at offset 0 (a broken planner), debug mode's NaN poisoning shows up."""
+    def everything_at_zero(buffers):
+        buffers = list(buffers)
+        for b in buffers:
+            b.offset = 0
+        return max(b.size for b in buffers)
+    monkeypatch.setattr(memory, "assign_offsets", everything_at_zero)
+    x, s = block_inputs(2)
+    broken = Model(block, passes=(), debug=True)(x, s)
+    expected = block_reference(block, x, s)
+    assert any(not np.allclose(a, b, equal_nan=False) for a, b in zip(broken, expected))
+
+
+def test_concurrent_calls_equal_serial_calls(block):
+    model = Model(block)
+    inputs = [block_inputs(batch, seed) for seed, batch in enumerate((1, 2, 3, 4, 1, 2, 3, 4))]
+    serial = [model(*pair) for pair in inputs]
+    results = {}
+
+    def work(worker):
+        for round_ in range(3):
+            for index in range(worker, len(inputs), 4):
+                results[(worker, round_, index)] = model(*inputs[index])
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 3 * len(inputs)
+    for (_, _, index), outputs in results.items():
+        for a, b in zip(outputs, serial[index]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_summary_table(block):
+    summary = Model(block).summary(batch=2)
+    assert summary.totals["params"] == sum(block.constants[p].size for p in block.parameters)
+    assert summary.totals["MACs"] == 2 * (4 * 64 * 27 + 4 * 64 * 36 + 5 * 4)
+    ops = [row["op"] for row in summary.rows]
+    assert ops[:2] == ["conv2d+batch_norm+relu", "conv2d+batch_norm+add+add"]
+    assert all(bool(row["algorithm"]) == row["op"].startswith("conv") for row in summary.rows)
+    assert "conv2d+batch_norm+relu" in str(summary) and "params: 297" in str(summary)
+    profile = Model(block).profile(*block_inputs(2), repeat=2)
+    assert abs(sum(row["share %"] for row in profile.rows) - 100) < 1e-6
+    assert profile.totals["ms"] > 0

@@ -1,0 +1,88 @@
+"""Graph passes on a hand-built graph: each pass alone and all together give the outputs of the graph
+as loaded, and each does its job (and leaves kept values alone)."""
+import numpy as np
+import pytest
+
+from pyconv.graph import Graph, Model, Value, passes
+from graphs import CONV, NO_SCALAR, block_inputs, node, residual_block
+
+PASSES = {p.__name__: p for p in passes.DEFAULT_PASSES}
+
+
+@pytest.fixture(scope="module")
+def block():
+    return residual_block()
+
+
+def _ops(graph):
+    return [n.op for n in graph.nodes]
+
+
+@pytest.mark.parametrize("name", sorted(PASSES) + ["all"])
+def test_pass_keeps_outputs(block, name):
+    chosen = passes.DEFAULT_PASSES if name == "all" else (PASSES[name],)
+    x, s = block_inputs(4)
+    before = Model(block, passes=(), debug=True)(x, s)
+    after = Model(block, passes=chosen, debug=True)(x, s)
+    for a, b in zip(after, before):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_fold_batch_norm_into_conv_and_linear(block):
+    folded = passes.fold_batch_norm(block)
+    assert "batch_norm" not in _ops(folded)
+    stem = folded.nodes[0]
+    assert stem.op == "conv" and stem.output_names == ("bn",) and stem.inputs[3:5] == ("bn.scale", "bn.shift")
+    linear = Graph((Value("x", ("N", 3)),), ("y",), (
+        node("linear", ["x", "w", None], [("h", ("N", 2))]),
+        node("batch_norm", ["h", "m", "v", None, None], [("y", ("N", 2))], {"eps": 1e-5})),
+        {"w": np.ones((2, 3), np.float32), "m": np.array([1, 2], np.float32), "v": np.array([4, 9], np.float32)})
+    folded = passes.fold_batch_norm(linear)
+    assert _ops(folded) == ["linear"]
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_allclose(Model(linear, passes=(passes.fold_batch_norm,))(x), Model(linear, passes=())(x),
+                               rtol=1e-6)
+
+
+def test_fuse_epilogue_takes_bias_residual_and_activation(block):
+    fused = passes.fuse_epilogue(passes.fold_batch_norm(block))
+    conv = fused.nodes[1]
+    assert conv.op == "conv" and conv.output_names == ("sum",)
+    assert conv.inputs[4] == "biased.shift" and conv.inputs[5] == "relu"   # bias add, then residual add
+    assert fused.nodes[0].attrs["activation"] == "relu"
+    assert _ops(fused) == ["conv", "conv", "add", "activation", "mean", "linear", "mul"]
+
+
+def test_fusion_leaves_kept_values_alone(block):
+    kept = passes.fuse_epilogue(passes.fold_batch_norm(block, {"stem", "conv"}), {"stem", "conv"})
+    assert _ops(kept).count("batch_norm") == 2
+    x, s = block_inputs(2)
+    values = Model(block)(x, s, outputs=["stem", "conv", "relu"])
+    plain = Model(block, passes=())(x, s, outputs=["stem", "conv", "relu"])
+    for name in values:
+        np.testing.assert_allclose(values[name], plain[name], rtol=1e-5, atol=1e-6)
+
+
+def test_eliminate_dead_nodes(block):
+    pruned = passes.eliminate_dead_nodes(block)
+    assert "mul" not in _ops(pruned) and len(pruned.nodes) == len(block.nodes) - 1
+    assert "unused" in [v for n in passes.eliminate_dead_nodes(block, {"unused"}).nodes for v in n.output_names]
+    partial = Graph(block.inputs, ("pooled",), block.nodes, block.constants, block.parameters)
+    pruned = passes.eliminate_dead_nodes(partial)
+    assert "fc.weight" not in pruned.constants and "fc.weight" not in pruned.parameters
+
+
+def test_fold_constants():
+    constants = {"a": np.full((2, 1, 1), 2.0, np.float32), "b": np.full((2, 1, 1), 3.0, np.float32),
+                 "w": np.ones((2, 2, 1, 1), np.float32)}
+    graph = Graph((Value("x", ("N", 2, 3, 3)),), ("y",), (
+        node("mul", ["a", "b"], [("ab", (2, 1, 1))], NO_SCALAR),
+        node("conv", ["x", "w", None, None, None, None], [("c", ("N", 2, 3, 3))],
+             {**CONV, "padding": [0, 0]}),
+        node("add", ["c", "ab"], [("y", ("N", 2, 3, 3))], NO_SCALAR)), constants)
+    folded = passes.fold_constants(graph)
+    assert _ops(folded) == ["conv", "add"]
+    np.testing.assert_array_equal(folded.constants["ab"], np.full((2, 1, 1), 6.0, np.float32))
+    assert _ops(Model(graph)._program(frozenset()).graph) == ["conv"]   # then fused as a bias
+    x = np.random.default_rng(0).standard_normal((2, 2, 3, 3)).astype(np.float32)
+    np.testing.assert_allclose(Model(graph)(x), x.sum(1, keepdims=True).repeat(2, 1) + 6, rtol=1e-6)
