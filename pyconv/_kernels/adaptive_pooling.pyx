@@ -89,25 +89,80 @@ def adaptive_avg_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
         _adaptive_avg_row(&x[p, 0, 0, 0], &out[p, od, oh, 0], od, oh, D, H, W, OD, OH, OW)
 
 
-cdef double _plane_sum(const floating* plane, Py_ssize_t n) noexcept nogil:
-    """Sum of one plane, accumulated in double with four partial sums."""
-    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
-    cdef Py_ssize_t i, n4 = n - n % 4
-    for i in range(0, n4, 4):
-        s0 += plane[i]
-        s1 += plane[i + 1]
-        s2 += plane[i + 2]
-        s3 += plane[i + 3]
-    for i in range(n4, n):
-        s0 += plane[i]
-    return (s0 + s1) + (s2 + s3)
+cdef extern from *:
+    """
+    #include <stddef.h>
+    #include <string.h>
+
+    /* Sum of x[0:n] in a fixed order: chunks of 512 elements summed by two
+       vector accumulators (then single vectors), their lanes added pairwise,
+       then the chunk's last elements one by one; the chunk sums added in
+       double (so a long plane keeps double accuracy, a 7x7 one costs a few
+       vector adds).  GNU C vectors, width from the target macros. */
+    #if defined(__AVX__)
+    #define PYCONV_SUM_VBYTES 32
+    #else
+    #define PYCONV_SUM_VBYTES 16
+    #endif
+    #if defined(__GNUC__)
+    #define PYCONV_PLANE_SUM(NAME, T)                                                \\
+    static double NAME(const T *x, ptrdiff_t n)                                      \\
+    {                                                                                \\
+        typedef T vec __attribute__((vector_size(PYCONV_SUM_VBYTES)));               \\
+        enum { VL = PYCONV_SUM_VBYTES / sizeof(T) };                                 \\
+        double total = 0;                                                            \\
+        ptrdiff_t i = 0;                                                             \\
+        while (i < n) {                                                              \\
+            ptrdiff_t end = n - i > 512 ? i + 512 : n;                               \\
+            vec a0 = {0}, a1 = {0}, v;                                               \\
+            for (; i + 2 * VL <= end; i += 2 * VL) {                                 \\
+                memcpy(&v, x + i, sizeof v);                                         \\
+                a0 += v;                                                             \\
+                memcpy(&v, x + i + VL, sizeof v);                                    \\
+                a1 += v;                                                             \\
+            }                                                                        \\
+            for (; i + VL <= end; i += VL) {                                         \\
+                memcpy(&v, x + i, sizeof v);                                         \\
+                a0 += v;                                                             \\
+            }                                                                        \\
+            a0 += a1;                                                                \\
+            for (int width = VL / 2; width > 0; width /= 2)                          \\
+                for (int j = 0; j < width; j++) a0[j] += a0[j + width];              \\
+            T chunk = a0[0];                                                         \\
+            for (; i < end; i++) chunk += x[i];                                      \\
+            total += chunk;                                                          \\
+        }                                                                            \\
+        return total;                                                                \\
+    }
+    #else
+    #define PYCONV_PLANE_SUM(NAME, T)                                                \\
+    static double NAME(const T *x, ptrdiff_t n)                                      \\
+    {                                                                                \\
+        double s = 0;                                                                \\
+        for (ptrdiff_t i = 0; i < n; i++) s += x[i];                                 \\
+        return s;                                                                    \\
+    }
+    #endif
+    PYCONV_PLANE_SUM(pyconv_plane_sum_f32, float)
+    PYCONV_PLANE_SUM(pyconv_plane_sum_f64, double)
+    """
+    double pyconv_plane_sum_f32(const float* x, Py_ssize_t n) noexcept nogil
+    double pyconv_plane_sum_f64(const double* x, Py_ssize_t n) noexcept nogil
+
+
+cdef inline double _plane_sum(const floating* plane, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return pyconv_plane_sum_f32(plane, n)
+    else:
+        return pyconv_plane_sum_f64(plane, n)
 
 
 def global_avg_pool(const floating[:, ::1] x, floating[::1] out, int num_threads):
     """Mean of each plane: ``x`` (P, n) with n >= 1, ``out`` (P,) allocated by the caller.
 
-    Adaptive average pooling to size 1 (torch computes it as a mean); the sum
-    is accumulated in double, one plane per thread.
+    Adaptive average pooling to size 1 (torch computes it as a mean): the
+    plane's sum in a fixed vectorised order (chunks of 512 in the element
+    type, chunk sums in double), divided by n; one plane per task.
     """
     cdef Py_ssize_t planes = x.shape[0], n = x.shape[1], p
     if planes == 0:

@@ -2,23 +2,35 @@
 
 Every pool works on planes: the input is viewed as ``(P, D, H, W)`` with one
 plane per (batch, channel) pair (1d and 2d pools use D = H = 1 or D = 1), the
-output as ``(P, OD, OH, OW)``.  One output row ``(p, od, oh)`` is computed by
-one thread: the row is initialised, then every valid kernel tap
-``(kd, kh, kw)`` is folded into it, in that lexicographic order, by a
-contiguous loop over the output width.  Each output element therefore sees
-its window's elements in the same order as torch's CPU kernel (depth, then
-height, then width), which makes results bit-identical to torch and
-independent of the thread count.
+output as ``(P, OD, OH, OW)``.  Each output element folds its window's
+elements in torch's order (depth, then height, then width), so results are
+bit-identical to torch's CPU kernels and independent of the thread count:
+max starts at -inf and takes an element if it is greater or NaN; average
+sums from 0 and divides by torch's divisor.
+
+Max (without indices) and average pooling read the input rows directly, one
+output row at a time: the window's rows inside the input are listed (a row in
+the padding would only add -inf or 0, which never changes a maximum or a
+sum); the output columns whose taps all lie inside the row are computed as
+whole vectors by a row kernel (GNU C vectors; stride 2 takes the even
+elements of two loads with a shuffle; dedicated kernels for 2 and 3 taps per
+row), the last vector overlapping the one before (same operations, same
+bits); the few columns at the edges, whose windows reach into the padding,
+one at a time over their valid taps.  Average pooling divides in the same
+pass.  Max pooling with indices keeps the scalar row function that tracks
+each maximum's position.
 
 The Python layer (``pyconv.functional.pooling``) validates the arguments,
 computes the output size and allocates the outputs; these kernels only
 compute and never read or write outside the arrays they are given.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
+
 
 
 cdef struct Axis:
@@ -67,9 +79,9 @@ cdef inline Py_ssize_t _first_valid(Py_ssize_t start, Py_ssize_t dilation) noexc
     return start + _first_tap(start, dilation) * dilation
 
 
-cdef void _max_pool_row(const floating* plane, floating* out, int64_t* indices,
-                        Py_ssize_t od, Py_ssize_t oh, Axis ad, Axis ah, Axis aw) noexcept nogil:
-    """Max over the windows of one output row; ``indices`` (or NULL) receives flat plane indices.
+cdef void _max_pool_row_with_indices(const floating* plane, floating* out, int64_t* indices,
+                                     Py_ssize_t od, Py_ssize_t oh, Axis ad, Axis ah, Axis aw) noexcept nogil:
+    """Max over the windows of one output row, and each maximum's flat index in the plane.
 
     Like torch: the running maximum starts at -inf with the index of the
     window's first element, and an element replaces it if it is greater or NaN.
@@ -79,13 +91,12 @@ cdef void _max_pool_row(const floating* plane, floating* out, int64_t* indices,
     cdef Py_ssize_t td, th, tw, ow, lo, hi, offset, row_start, base
     cdef Py_ssize_t sw = aw.stride
     cdef const floating* row
-    cdef floating v, m
+    cdef floating v
     for ow in range(aw.out):
         out[ow] = -INFINITY
-    if indices != NULL:
-        base = (_first_valid(d_start, ad.dilation) * ah.length + _first_valid(h_start, ah.dilation)) * aw.length
-        for ow in range(aw.out):
-            indices[ow] = base + _first_valid(ow * sw - aw.pad, aw.dilation)
+    base = (_first_valid(d_start, ad.dilation) * ah.length + _first_valid(h_start, ah.dilation)) * aw.length
+    for ow in range(aw.out):
+        indices[ow] = base + _first_valid(ow * sw - aw.pad, aw.dilation)
     for td in range(_first_tap(d_start, ad.dilation), _end_tap(d_start, ad)):
         for th in range(_first_tap(h_start, ah.dilation), _end_tap(h_start, ah)):
             row_start = ((d_start + td * ad.dilation) * ah.length + h_start + th * ah.dilation) * aw.length
@@ -94,84 +105,480 @@ cdef void _max_pool_row(const floating* plane, floating* out, int64_t* indices,
                 offset = tw * aw.dilation - aw.pad
                 lo = _first_output(offset, aw)
                 hi = _end_output(offset, aw)
-                if indices != NULL:
-                    for ow in range(lo, hi):
-                        v = row[ow * sw + offset]
-                        if v > out[ow] or v != v:
-                            out[ow] = v
-                            indices[ow] = row_start + ow * sw + offset
-                elif sw == 1:
-                    for ow in range(lo, hi):
-                        v = row[ow + offset]
-                        m = out[ow]
-                        out[ow] = v if (v > m or v != v) else m
-                elif sw == 2:
-                    for ow in range(lo, hi):
-                        v = row[2 * ow + offset]
-                        m = out[ow]
-                        out[ow] = v if (v > m or v != v) else m
-                else:
-                    for ow in range(lo, hi):
-                        v = row[ow * sw + offset]
-                        m = out[ow]
-                        out[ow] = v if (v > m or v != v) else m
+                for ow in range(lo, hi):
+                    v = row[ow * sw + offset]
+                    if v > out[ow] or v != v:
+                        out[ow] = v
+                        indices[ow] = row_start + ow * sw + offset
 
 
-cdef inline void _window_extent(Py_ssize_t o, Axis a, Py_ssize_t* pool_size, Py_ssize_t* count) noexcept nogil:
-    """torch's average-pool window: clipped to input + padding (pool_size), then to the input (count)."""
-    cdef Py_ssize_t start = o * a.stride - a.pad
-    cdef Py_ssize_t end = min(start + a.kernel, a.length + a.pad)
-    pool_size[0] = end - start
-    count[0] = min(end, a.length) - max(start, 0)
-
-
-cdef void _avg_pool_row(const floating* plane, floating* out, Py_ssize_t od, Py_ssize_t oh,
-                        Axis ad, Axis ah, Axis aw, bint count_include_pad,
-                        Py_ssize_t divisor_override) noexcept nogil:
-    """Average over the windows of one output row (dilation 1; divisor_override 0 means none).
-
-    Like torch: the sum starts at 0 and adds the window's elements in order;
-    it is divided by divisor_override, else by the window size clipped to
-    input + padding (count_include_pad) or to the input.
+cdef extern from *:
     """
-    cdef Py_ssize_t d_start = od * ad.stride - ad.pad
-    cdef Py_ssize_t h_start = oh * ah.stride - ah.pad
-    cdef Py_ssize_t td, th, tw, ow, lo, hi, offset, divisor
-    cdef Py_ssize_t d_pool, d_count, h_pool, h_count, w_pool, w_count
-    cdef Py_ssize_t sw = aw.stride
-    cdef const floating* row
-    for ow in range(aw.out):
-        out[ow] = 0
-    for td in range(_first_tap(d_start, 1), _end_tap(d_start, ad)):
-        for th in range(_first_tap(h_start, 1), _end_tap(h_start, ah)):
-            row = plane + ((d_start + td) * ah.length + h_start + th) * aw.length
-            for tw in range(aw.kernel):
-                offset = tw - aw.pad
-                lo = _first_output(offset, aw)
-                hi = _end_output(offset, aw)
-                if sw == 1:
-                    for ow in range(lo, hi):
-                        out[ow] += row[ow + offset]
-                elif sw == 2:
-                    for ow in range(lo, hi):
-                        out[ow] += row[2 * ow + offset]
-                else:
-                    for ow in range(lo, hi):
-                        out[ow] += row[ow * sw + offset]
-    _window_extent(od, ad, &d_pool, &d_count)
-    _window_extent(oh, ah, &h_pool, &h_count)
-    for ow in range(aw.out):
-        _window_extent(ow, aw, &w_pool, &w_count)
-        if d_count <= 0 or h_count <= 0 or w_count <= 0:
-            out[ow] = 0
-            continue
-        if divisor_override != 0:
-            divisor = divisor_override
-        elif count_include_pad:
-            divisor = d_pool * h_pool * w_pool
+    #include <stddef.h>
+    #include <string.h>
+
+    /* Vector width from the compiler's target macros (-march=...). */
+    #if defined(__AVX512F__)
+    #define PYCONV_POOL_VBYTES 64
+    #elif defined(__AVX__)
+    #define PYCONV_POOL_VBYTES 32
+    #else
+    #define PYCONV_POOL_VBYTES 16
+    #endif
+
+    #if defined(_MSC_VER)
+    #define PYCONV_POOL_RESTRICT __restrict
+    #else
+    #define PYCONV_POOL_RESTRICT restrict
+    #endif
+
+    /* Vector max v > m ? v : m: maxps/maxpd where the target has them (the
+       same rule: equal or NaN v keeps m), else a compare and a blend.  NaN
+       is dealt with apart (PYCONV_POOL_ROW). */
+    #if defined(__AVX__) || defined(__SSE2__)
+    #include <immintrin.h>
+    #endif
+    #if defined(__AVX512F__) && PYCONV_POOL_VBYTES == 64
+    #define PYCONV_POOL_VMAX_f32(v, m) ((vec)_mm512_max_ps((__m512)(v), (__m512)(m)))
+    #define PYCONV_POOL_VMAX_f64(v, m) ((vec)_mm512_max_pd((__m512d)(v), (__m512d)(m)))
+    #elif defined(__AVX__) && PYCONV_POOL_VBYTES == 32
+    #define PYCONV_POOL_VMAX_f32(v, m) ((vec)_mm256_max_ps((__m256)(v), (__m256)(m)))
+    #define PYCONV_POOL_VMAX_f64(v, m) ((vec)_mm256_max_pd((__m256d)(v), (__m256d)(m)))
+    #elif defined(__SSE2__) && PYCONV_POOL_VBYTES == 16
+    #define PYCONV_POOL_VMAX_f32(v, m) ((vec)_mm_max_ps((__m128)(v), (__m128)(m)))
+    #define PYCONV_POOL_VMAX_f64(v, m) ((vec)_mm_max_pd((__m128d)(v), (__m128d)(m)))
+    #else
+    #define PYCONV_POOL_VMAX_f32(v, m) ((vec)(((ivec)(v) & ((v) > (m))) | ((ivec)(m) & ~((v) > (m)))))
+    #define PYCONV_POOL_VMAX_f64(v, m) PYCONV_POOL_VMAX_f32(v, m)
+    #endif
+
+    /* The exact vector fold: torch's rule lane by lane. */
+    #define PYCONV_POOL_MAX_EXACT(m, v)                                              \\
+        {                                                                            \\
+            ivec take = (v > m) | (v != v);                                          \\
+            m = (vec)(((ivec)v & take) | ((ivec)m & ~take));                         \\
+        }
+
+    /* Taps of one output vector at column at, in (row, kw) order, each
+       handed to EACH(v).  Stride 1 loads q[0:VL] at the tap's column q.
+       Stride 2 needs q[0], q[2], ..., q[2 VL - 2]: two adjacent taps (PAIRS,
+       dilation 1) share two loads, q[0:VL] and q[VL:2 VL], whose even and
+       odd elements they are; a lone tap takes the even elements of q[0:VL]
+       and q[VL-1:2 VL-1], nothing past its last element. */
+    #define PYCONV_POOL_TAPS(S, PAIRS, at, EACH)                                     \\
+        for (ptrdiff_t t = 0; t < row_count; t++) {                                  \\
+            const elem *row = rows[t] + (at) * S;                                    \\
+            _Pragma("GCC unroll 4")                                                  \\
+            for (ptrdiff_t kw = 0; kw < k_count; kw++) {                             \\
+                const elem *q = row + taps[kw];                                      \\
+                vec v;                                                               \\
+                if (S == 1) {                                                        \\
+                    memcpy(&v, q, sizeof v);                                         \\
+                    EACH(v)                                                          \\
+                } else if (PAIRS && kw + 1 < k_count) {                              \\
+                    vec lo, hi, w;                                                   \\
+                    memcpy(&lo, q, sizeof lo);                                       \\
+                    memcpy(&hi, q + VL, sizeof hi);                                  \\
+                    v = PYCONV_POOL_SHUFFLE(lo, hi, pick_even);                      \\
+                    w = PYCONV_POOL_SHUFFLE(lo, hi, pick_odd);                       \\
+                    EACH(v)                                                          \\
+                    EACH(w)                                                          \\
+                    kw++;                                                            \\
+                } else {                                                             \\
+                    vec lo, hi;                                                      \\
+                    memcpy(&lo, q, sizeof lo);                                       \\
+                    memcpy(&hi, q + VL - 1, sizeof hi);                              \\
+                    v = PYCONV_POOL_SHUFFLE(lo, hi, pick_short);                     \\
+                    EACH(v)                                                          \\
+                }                                                                    \\
+            }                                                                        \\
+        }
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define PYCONV_POOL_HAVE_S2 1
+    #define PYCONV_POOL_SHUFFLE(a, b, mask) __builtin_shuffle(a, b, mask)
+    #else
+    #define PYCONV_POOL_HAVE_S2 0
+    #define PYCONV_POOL_SHUFFLE(a, b, mask) (a)
+    #endif
+
+    /* The vectorised part of one output row: out[ow] for ow in [c0, c1),
+       c1 - c0 >= VL, of the window's taps: rows[t] (t < row_count) at column
+       ow * S + taps[kw] (kw < KCOUNT, or tap_count when KCOUNT is 0), every
+       one inside its row for these ow.  One vector at a time, the last moved
+       back to end at c1 (same operations, same bits).
+       MAX: maxps-style folds from -inf while a running sum of all the row's
+       taps watches for NaN; a row whose sum is NaN (a NaN tap, or inf and
+       -inf) is folded again with torch's exact rule, so a NaN wins as in
+       torch.  AVERAGE: the sum from 0, divided by factor * divisors[ow]. */
+    #define PYCONV_POOL_ROW(NAME, T, I, SUFFIX, KCOUNT, S, PAIRS, AVERAGE)           \\
+    static void NAME(T *PYCONV_POOL_RESTRICT out, ptrdiff_t c0, ptrdiff_t c1,        \\
+                     const T *const *rows, ptrdiff_t row_count,                      \\
+                     const ptrdiff_t *taps, ptrdiff_t tap_count,                     \\
+                     T factor, const T *PYCONV_POOL_RESTRICT divisors)               \\
+    {                                                                                \\
+        typedef T elem;                                                              \\
+        typedef T vec __attribute__((vector_size(PYCONV_POOL_VBYTES)));              \\
+        typedef I ivec __attribute__((vector_size(PYCONV_POOL_VBYTES)));             \\
+        enum { VL = PYCONV_POOL_VBYTES / sizeof(T) };                                \\
+        ivec pick_even, pick_odd, pick_short;                                        \\
+        for (int j = 0; j < VL; j++) {                                               \\
+            pick_even[j] = 2 * j;                                                    \\
+            pick_odd[j] = 2 * j + 1;                                                 \\
+            pick_short[j] = j < VL / 2 ? 2 * j : 2 * j + 1;                          \\
+        }                                                                            \\
+        (void)pick_even; (void)pick_odd; (void)pick_short;                           \\
+        (void)tap_count; (void)factor; (void)divisors;                               \\
+        const ptrdiff_t k_count = KCOUNT > 0 ? KCOUNT : tap_count;                   \\
+        vec sum = (vec){0};                                                          \\
+        for (ptrdiff_t ow = c0; ow < c1; ow += VL) {                                 \\
+            ptrdiff_t at = ow + VL <= c1 ? ow : c1 - VL;                             \\
+            vec m;                                                                   \\
+            if (AVERAGE) {                                                           \\
+                vec d;                                                               \\
+                m = (vec){0};                                                        \\
+                PYCONV_POOL_TAPS(S, PAIRS, at, PYCONV_POOL_ADD_TO_M)                 \\
+                memcpy(&d, divisors + at, sizeof d);                                 \\
+                m = m / (factor * d);                                                \\
+            } else {                                                                 \\
+                m = (vec){0} - __builtin_inf();                                      \\
+                PYCONV_POOL_TAPS(S, PAIRS, at, PYCONV_POOL_MAX_AND_SUM_##SUFFIX)     \\
+            }                                                                        \\
+            memcpy(out + at, &m, sizeof m);                                          \\
+            ow = at;                                                                 \\
+        }                                                                            \\
+        if (!AVERAGE && PYCONV_POOL_ANY_NAN_##SUFFIX(sum)) {                         \\
+            for (ptrdiff_t ow = c0; ow < c1; ow += VL) {                             \\
+                ptrdiff_t at = ow + VL <= c1 ? ow : c1 - VL;                         \\
+                vec m = (vec){0} - __builtin_inf();                                  \\
+                PYCONV_POOL_TAPS(S, PAIRS, at, PYCONV_POOL_EXACT_INTO_M)             \\
+                memcpy(out + at, &m, sizeof m);                                      \\
+                ow = at;                                                             \\
+            }                                                                        \\
+        }                                                                            \\
+    }
+
+    /* Whether a lane of the vector is NaN. */
+    #if defined(__AVX512F__) && PYCONV_POOL_VBYTES == 64
+    #define PYCONV_POOL_ANY_NAN_f32(v) _mm512_cmp_ps_mask((__m512)(v), (__m512)(v), _CMP_UNORD_Q)
+    #define PYCONV_POOL_ANY_NAN_f64(v) _mm512_cmp_pd_mask((__m512d)(v), (__m512d)(v), _CMP_UNORD_Q)
+    #elif defined(__AVX__) && PYCONV_POOL_VBYTES == 32
+    #define PYCONV_POOL_ANY_NAN_f32(v) _mm256_movemask_ps(_mm256_cmp_ps((__m256)(v), (__m256)(v), _CMP_UNORD_Q))
+    #define PYCONV_POOL_ANY_NAN_f64(v) _mm256_movemask_pd(_mm256_cmp_pd((__m256d)(v), (__m256d)(v), _CMP_UNORD_Q))
+    #elif defined(__SSE2__) && PYCONV_POOL_VBYTES == 16
+    #define PYCONV_POOL_ANY_NAN_f32(v) _mm_movemask_ps(_mm_cmpunord_ps((__m128)(v), (__m128)(v)))
+    #define PYCONV_POOL_ANY_NAN_f64(v) _mm_movemask_pd(_mm_cmpunord_pd((__m128d)(v), (__m128d)(v)))
+    #else
+    #define PYCONV_POOL_ANY_NAN_f32(v) pyconv_pool_any_nan((const void *)&(v), sizeof(v), sizeof(v[0]))
+    #define PYCONV_POOL_ANY_NAN_f64(v) PYCONV_POOL_ANY_NAN_f32(v)
+    static int pyconv_pool_any_nan(const void *v, size_t bytes, size_t itemsize)
+    {
+        for (size_t i = 0; i < bytes; i += itemsize) {
+            if (itemsize == 4) { float x; memcpy(&x, (const char *)v + i, 4); if (x != x) return 1; }
+            else { double x; memcpy(&x, (const char *)v + i, 8); if (x != x) return 1; }
+        }
+        return 0;
+    }
+    #endif
+    #define PYCONV_POOL_ADD_TO_M(v) m += v;
+    #define PYCONV_POOL_MAX_AND_SUM_f32(v) m = PYCONV_POOL_VMAX_f32(v, m); sum += v;
+    #define PYCONV_POOL_MAX_AND_SUM_f64(v) m = PYCONV_POOL_VMAX_f64(v, m); sum += v;
+    #define PYCONV_POOL_EXACT_INTO_M(v) PYCONV_POOL_MAX_EXACT(m, v)
+
+    /* Output columns ow in [c0, c1) one at a time, taps kw in
+       [tap_lo[ow], tap_hi[ow]) only (those inside the row), any stride.
+       MAX: m = v > m ? v : m (maxss, no branch) and a running sum, the
+       column folded again with torch's exact rule if the sum is NaN. */
+    #define PYCONV_POOL_SCALAR(NAME, T, AVERAGE)                                     \\
+    static inline void NAME(T *out, ptrdiff_t c0, ptrdiff_t c1, const T *const *rows, \\
+                            ptrdiff_t row_count, const ptrdiff_t *taps, ptrdiff_t stride, \\
+                            const ptrdiff_t *tap_lo, const ptrdiff_t *tap_hi,        \\
+                            T factor, const T *divisors)                             \\
+    {                                                                                \\
+        for (ptrdiff_t ow = c0; ow < c1; ow++) {                                     \\
+            T m = AVERAGE ? 0 : -__builtin_inf(), sum = 0;                           \\
+            for (ptrdiff_t t = 0; t < row_count; t++)                                \\
+                for (ptrdiff_t kw = tap_lo[ow]; kw < tap_hi[ow]; kw++) {             \\
+                    T v = rows[t][ow * stride + taps[kw]];                           \\
+                    if (AVERAGE) {                                                   \\
+                        m += v;                                                      \\
+                    } else {                                                         \\
+                        m = v > m ? v : m;                                           \\
+                        sum += v;                                                    \\
+                    }                                                                \\
+                }                                                                    \\
+            if (!AVERAGE && sum != sum) {                                            \\
+                m = -__builtin_inf();                                                \\
+                for (ptrdiff_t t = 0; t < row_count; t++)                            \\
+                    for (ptrdiff_t kw = tap_lo[ow]; kw < tap_hi[ow]; kw++) {         \\
+                        T v = rows[t][ow * stride + taps[kw]];                       \\
+                        if (v > m || v != v) m = v;                                  \\
+                    }                                                                \\
+            }                                                                        \\
+            out[ow] = AVERAGE ? m / (factor * divisors[ow]) : m;                     \\
+        }                                                                            \\
+    }
+
+    typedef void (*pyconv_pool_vector_f32)(float *, ptrdiff_t, ptrdiff_t, const float *const *, ptrdiff_t,
+                                            const ptrdiff_t *, ptrdiff_t, float, const float *);
+    typedef void (*pyconv_pool_vector_f64)(double *, ptrdiff_t, ptrdiff_t, const double *const *, ptrdiff_t,
+                                            const ptrdiff_t *, ptrdiff_t, double, const double *);
+
+    /* The columns of a pool along the row, shared by all its output rows. */
+    typedef struct {
+        ptrdiff_t out_w, stride, tap_count;
+        ptrdiff_t vector_lo, vector_hi;  /* columns [lo, hi) by the vector kernel (lo == hi: none) */
+        const ptrdiff_t *taps;           /* (tap_count,) column of tap kw relative to ow * stride */
+        const ptrdiff_t *tap_lo, *tap_hi; /* (out_w,) taps [tap_lo, tap_hi) of column ow lie in the row */
+        const void *divisors;            /* average: (out_w,) column divisors of the element type */
+        void *vector;                    /* the vector kernel (pyconv_pool_choose_*) */
+    } pyconv_pool_columns;
+
+    /* One output row from its window rows: the edge columns one at a time,
+       the others by the vector kernel. */
+    #define PYCONV_POOL_OUTPUT_ROW(SUFFIX, T)                                        \\
+    static void pyconv_pool_row_##SUFFIX(const pyconv_pool_columns *c, int average, T *out, \\
+                                         const T *const *rows, ptrdiff_t row_count, T factor) \\
+    {                                                                                \\
+        const T *divisors = (const T *)c->divisors;                                  \\
+        if (average) {                                                               \\
+            pyconv_avgpool_scalar_##SUFFIX(out, 0, c->vector_lo, rows, row_count, c->taps, c->stride, \\
+                                           c->tap_lo, c->tap_hi, factor, divisors);  \\
+            pyconv_avgpool_scalar_##SUFFIX(out, c->vector_hi, c->out_w, rows, row_count, c->taps, \\
+                                           c->stride, c->tap_lo, c->tap_hi, factor, divisors); \\
+        } else {                                                                     \\
+            pyconv_maxpool_scalar_##SUFFIX(out, 0, c->vector_lo, rows, row_count, c->taps, c->stride, \\
+                                           c->tap_lo, c->tap_hi, factor, divisors);  \\
+            pyconv_maxpool_scalar_##SUFFIX(out, c->vector_hi, c->out_w, rows, row_count, c->taps, \\
+                                           c->stride, c->tap_lo, c->tap_hi, factor, divisors); \\
+        }                                                                            \\
+        if (c->vector_hi > c->vector_lo)                                             \\
+            ((pyconv_pool_vector_##SUFFIX)c->vector)(out, c->vector_lo, c->vector_hi, rows, row_count, \\
+                                                     c->taps, c->tap_count, factor, divisors); \\
+    }
+
+    #define PYCONV_POOL_KERNELS(SUFFIX, T, I)                                        \\
+    PYCONV_POOL_ROW(pyconv_maxpool_k2s1_##SUFFIX, T, I, SUFFIX, 2, 1, 0, 0)          \\
+    PYCONV_POOL_ROW(pyconv_maxpool_k3s1_##SUFFIX, T, I, SUFFIX, 3, 1, 0, 0)          \\
+    PYCONV_POOL_ROW(pyconv_maxpool_s1_##SUFFIX, T, I, SUFFIX, 0, 1, 0, 0)            \\
+    PYCONV_POOL_ROW(pyconv_avgpool_k2s1_##SUFFIX, T, I, SUFFIX, 2, 1, 0, 1)          \\
+    PYCONV_POOL_ROW(pyconv_avgpool_k3s1_##SUFFIX, T, I, SUFFIX, 3, 1, 0, 1)          \\
+    PYCONV_POOL_ROW(pyconv_avgpool_s1_##SUFFIX, T, I, SUFFIX, 0, 1, 0, 1)            \\
+    PYCONV_POOL_ROW(pyconv_maxpool_k2s2_##SUFFIX, T, I, SUFFIX, 2, 2, 1, 0)          \\
+    PYCONV_POOL_ROW(pyconv_maxpool_k3s2_##SUFFIX, T, I, SUFFIX, 3, 2, 1, 0)          \\
+    PYCONV_POOL_ROW(pyconv_maxpool_s2_##SUFFIX, T, I, SUFFIX, 0, 2, 0, 0)            \\
+    PYCONV_POOL_ROW(pyconv_avgpool_k2s2_##SUFFIX, T, I, SUFFIX, 2, 2, 1, 1)          \\
+    PYCONV_POOL_ROW(pyconv_avgpool_k3s2_##SUFFIX, T, I, SUFFIX, 3, 2, 1, 1)          \\
+    PYCONV_POOL_ROW(pyconv_avgpool_s2_##SUFFIX, T, I, SUFFIX, 0, 2, 0, 1)            \\
+    PYCONV_POOL_SCALAR(pyconv_maxpool_scalar_##SUFFIX, T, 0)                         \\
+    PYCONV_POOL_SCALAR(pyconv_avgpool_scalar_##SUFFIX, T, 1)                         \\
+    PYCONV_POOL_OUTPUT_ROW(SUFFIX, T)
+
+    PYCONV_POOL_KERNELS(f32, float, int)
+    PYCONV_POOL_KERNELS(f64, double, long long)
+
+    /* The vector kernel of a pool, by kind, taps per row, stride and
+       dilation; NULL where only the scalar kernel serves (stride > 2). */
+    #define PYCONV_POOL_CHOOSE(SUFFIX)                                               \\
+    static void *pyconv_pool_choose_##SUFFIX(int average, ptrdiff_t taps, ptrdiff_t stride, ptrdiff_t dilation) \\
+    {                                                                                \\
+        if (dilation != 1) taps = 0;                                                 \\
+        if (stride == 1) {                                                           \\
+            if (taps == 2) return average ? pyconv_avgpool_k2s1_##SUFFIX : pyconv_maxpool_k2s1_##SUFFIX; \\
+            if (taps == 3) return average ? pyconv_avgpool_k3s1_##SUFFIX : pyconv_maxpool_k3s1_##SUFFIX; \\
+            return average ? pyconv_avgpool_s1_##SUFFIX : pyconv_maxpool_s1_##SUFFIX; \\
+        }                                                                            \\
+        if (stride == 2 && PYCONV_POOL_HAVE_S2) {                                    \\
+            if (taps == 2) return average ? pyconv_avgpool_k2s2_##SUFFIX : pyconv_maxpool_k2s2_##SUFFIX; \\
+            if (taps == 3) return average ? pyconv_avgpool_k3s2_##SUFFIX : pyconv_maxpool_k3s2_##SUFFIX; \\
+            return average ? pyconv_avgpool_s2_##SUFFIX : pyconv_maxpool_s2_##SUFFIX; \\
+        }                                                                            \\
+        return NULL;                                                                 \\
+    }
+    PYCONV_POOL_CHOOSE(f32)
+    PYCONV_POOL_CHOOSE(f64)
+    """
+    ctypedef struct Columns "pyconv_pool_columns":
+        Py_ssize_t out_w, stride, tap_count
+        Py_ssize_t vector_lo, vector_hi
+        const Py_ssize_t* taps
+        const Py_ssize_t* tap_lo
+        const Py_ssize_t* tap_hi
+        const void* divisors
+        void* vector
+    void* pyconv_pool_choose_f32(int average, Py_ssize_t taps, Py_ssize_t stride, Py_ssize_t dilation) noexcept nogil
+    void* pyconv_pool_choose_f64(int average, Py_ssize_t taps, Py_ssize_t stride, Py_ssize_t dilation) noexcept nogil
+    void pyconv_pool_row_f32(const Columns* c, int average, float* out, const float* const* rows,
+                             Py_ssize_t row_count, float factor) noexcept nogil
+    void pyconv_pool_row_f64(const Columns* c, int average, double* out, const double* const* rows,
+                             Py_ssize_t row_count, double factor) noexcept nogil
+    enum:
+        POOL_VBYTES "PYCONV_POOL_VBYTES"
+
+
+cdef struct Window:
+    bint average
+    Py_ssize_t in_d, in_h, in_w, out_d, out_h
+    Py_ssize_t kernel_d, kernel_h
+    Py_ssize_t stride_d, stride_h
+    Py_ssize_t pad_d, pad_h, dilation_d, dilation_h
+    Py_ssize_t bands                    # output-row bands per (plane, output depth)
+    Columns columns
+    # average pooling: output (od, oh, ow) is divided by depth[od] * height[oh] * width[ow]
+    const double* depth_divisor
+    const double* height_divisor
+
+
+cdef void _task(const floating* x, floating* out, Py_ssize_t task, const Window* g,
+                const floating** rows) noexcept nogil:
+    """The output rows of band task % bands of output depth (task // bands) % out_d of plane task // (bands * out_d)."""
+    cdef Py_ssize_t band = task % g.bands, od = (task // g.bands) % g.out_d, plane = task // (g.bands * g.out_d)
+    cdef Py_ssize_t oh_start = band * g.out_h // g.bands, oh_stop = (band + 1) * g.out_h // g.bands
+    cdef Py_ssize_t oh, kd, kh, d, h, count, w = g.columns.out_w
+    cdef const floating* plane_x = x + plane * g.in_d * g.in_h * g.in_w
+    cdef floating factor = 1
+    for oh in range(oh_start, oh_stop):
+        # the window's rows inside the input, in (kd, kh) order: a row in the padding holds
+        # only -inf or 0, which never changes a maximum or a sum
+        count = 0
+        for kd in range(g.kernel_d):
+            d = od * g.stride_d - g.pad_d + kd * g.dilation_d
+            if 0 <= d < g.in_d:
+                for kh in range(g.kernel_h):
+                    h = oh * g.stride_h - g.pad_h + kh * g.dilation_h
+                    if 0 <= h < g.in_h:
+                        rows[count] = plane_x + (d * g.in_h + h) * g.in_w
+                        count += 1
+        if g.average:
+            factor = <floating>(g.depth_divisor[od] * g.height_divisor[oh])
+        if floating is float:
+            pyconv_pool_row_f32(&g.columns, g.average, out + ((plane * g.out_d + od) * g.out_h + oh) * w,
+                                rows, count, factor)
         else:
-            divisor = d_count * h_count * w_count
-        out[ow] = out[ow] / <floating>divisor
+            pyconv_pool_row_f64(&g.columns, g.average, out + ((plane * g.out_d + od) * g.out_h + oh) * w,
+                                rows, count, factor)
+
+
+cdef void _divisors(double* factors, Py_ssize_t length, Py_ssize_t out, Py_ssize_t kernel, Py_ssize_t stride,
+                    Py_ssize_t pad, bint count_include_pad, double override) noexcept nogil:
+    """torch's average-pool divisor factor of each output along one axis: the window clipped to
+    input + padding (count_include_pad) or to the input, or ``override`` when not 0; 1 where the
+    window holds no input element (the sum is 0 there, and so is torch's average)."""
+    cdef Py_ssize_t o, start, end, count
+    for o in range(out):
+        start = o * stride - pad
+        end = min(start + kernel, length + pad)
+        count = min(end, length) - max(start, 0)
+        if count <= 0:
+            factors[o] = 1
+        elif override != 0:
+            factors[o] = override
+        else:
+            factors[o] = end - start if count_include_pad else count
+
+
+cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, bint average,
+                      tuple kernel_size, tuple stride, tuple padding, tuple dilation,
+                      bint count_include_pad, Py_ssize_t divisor_override, int num_threads) except -1:
+    """Max (average False) or average pooling through the row kernels: geometry, column ranges,
+    divisors, then the row-band tasks."""
+    cdef Window g
+    cdef Columns* c = &g.columns
+    cdef Py_ssize_t planes = x.shape[0], kernel_w = kernel_size[2], pad_w = padding[2], dilation_w = dilation[2]
+    cdef Py_ssize_t tasks, threads, task, kw, ow, first, last, window_rows
+    cdef Py_ssize_t vector_length = POOL_VBYTES // sizeof(floating)
+    cdef char* memory
+    cdef Py_ssize_t* taps
+    cdef Py_ssize_t* tap_lo
+    cdef Py_ssize_t* tap_hi
+    cdef double* factors
+    cdef floating* width_divisor
+    cdef const floating** rows
+    g.average = average
+    g.in_d = x.shape[1]
+    g.in_h = x.shape[2]
+    g.in_w = x.shape[3]
+    g.out_d = out.shape[1]
+    g.out_h = out.shape[2]
+    g.kernel_d = kernel_size[0]
+    g.kernel_h = kernel_size[1]
+    g.stride_d = stride[0]
+    g.stride_h = stride[1]
+    g.pad_d = padding[0]
+    g.pad_h = padding[1]
+    g.dilation_d = dilation[0]
+    g.dilation_h = dilation[1]
+    c.out_w = out.shape[3]
+    c.stride = stride[2]
+    c.tap_count = kernel_w
+    if planes == 0 or g.out_d == 0 or g.out_h == 0 or c.out_w == 0:
+        return 0
+    window_rows = g.kernel_d * g.kernel_h
+    threads = max(1, num_threads)
+    g.bands = 1
+    if planes * g.out_d < 4 * threads:
+        g.bands = min(g.out_h, (4 * threads + planes * g.out_d - 1) // (planes * g.out_d))
+    tasks = planes * g.out_d * g.bands
+    threads = min(threads, tasks)
+    # one block: taps, tap ranges, divisors (depth, height in double; width in the element
+    # type, one vector longer for the vector kernel's loads), the threads' row lists
+    memory = <char*>malloc((kernel_w + 2 * c.out_w) * sizeof(Py_ssize_t)
+                           + (g.out_d + g.out_h + c.out_w) * sizeof(double)
+                           + (c.out_w + vector_length) * sizeof(floating)
+                           + threads * window_rows * sizeof(void*))
+    if memory == NULL:
+        raise MemoryError("pooling: cannot allocate the tap tables")
+    taps = <Py_ssize_t*>memory
+    tap_lo = taps + kernel_w
+    tap_hi = tap_lo + c.out_w
+    factors = <double*>(tap_hi + c.out_w)
+    width_divisor = <floating*>(factors + g.out_d + g.out_h + c.out_w)
+    rows = <const floating**>(width_divisor + c.out_w + vector_length)
+    for kw in range(kernel_w):
+        taps[kw] = kw * dilation_w - pad_w
+    c.vector_lo = c.out_w
+    c.vector_hi = c.out_w
+    for ow in range(c.out_w):
+        first = 0
+        while first < kernel_w and ow * c.stride + taps[first] < 0:
+            first += 1
+        last = kernel_w
+        while last > first and ow * c.stride + taps[last - 1] >= g.in_w:
+            last -= 1
+        tap_lo[ow] = first
+        tap_hi[ow] = last
+        if first == 0 and last == kernel_w:
+            c.vector_hi = ow + 1
+            if c.vector_lo == c.out_w:
+                c.vector_lo = ow
+    c.taps = taps
+    c.tap_lo = tap_lo
+    c.tap_hi = tap_hi
+    if floating is float:
+        c.vector = pyconv_pool_choose_f32(average, kernel_w, c.stride, dilation_w)
+    else:
+        c.vector = pyconv_pool_choose_f64(average, kernel_w, c.stride, dilation_w)
+    if c.vector_hi - c.vector_lo < vector_length or c.vector == NULL:
+        c.vector_lo = 0
+        c.vector_hi = 0
+    if average:
+        # divisor_override replaces the product: itself along depth, 1 along height and width
+        _divisors(factors, g.in_d, g.out_d, g.kernel_d, g.stride_d, g.pad_d, count_include_pad, divisor_override)
+        _divisors(factors + g.out_d, g.in_h, g.out_h, g.kernel_h, g.stride_h, g.pad_h, count_include_pad,
+                  1 if divisor_override else 0)
+        _divisors(factors + g.out_d + g.out_h, g.in_w, c.out_w, kernel_w, c.stride, pad_w, count_include_pad,
+                  1 if divisor_override else 0)
+        for ow in range(c.out_w + vector_length):
+            width_divisor[ow] = <floating>factors[g.out_d + g.out_h + ow] if ow < c.out_w else 1
+        g.depth_divisor = factors
+        g.height_divisor = factors + g.out_d
+    c.divisors = width_divisor
+    try:
+        with nogil:
+            for task in prange(tasks, schedule='static', num_threads=threads):
+                _task(&x[0, 0, 0, 0], &out[0, 0, 0, 0], task, &g, rows + threadid() * window_rows)
+    finally:
+        free(memory)
+    return 0
 
 
 cdef Axis _axis(Py_ssize_t length, Py_ssize_t out, Py_ssize_t kernel, Py_ssize_t stride,
@@ -194,23 +601,24 @@ def max_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, int64_t
     triples; the caller checks them (kernel, stride, dilation >= 1, padding
     >= 0) and computes OD, OH, OW.  ``indices`` (same shape as ``out``, int64)
     receives each maximum's flat index in its input plane, as torch returns
-    it; pass None to skip them.
+    it; pass None to skip them (the vectorised pass).
     """
     cdef Py_ssize_t planes = x.shape[0], rows_per_plane = out.shape[1] * out.shape[2]
     cdef Py_ssize_t r, p, od, oh
-    cdef bint with_indices = indices is not None
-    cdef Axis ad = _axis(x.shape[1], out.shape[1], kernel_size[0], stride[0], padding[0], dilation[0])
-    cdef Axis ah = _axis(x.shape[2], out.shape[2], kernel_size[1], stride[1], padding[1], dilation[1])
-    cdef Axis aw = _axis(x.shape[3], out.shape[3], kernel_size[2], stride[2], padding[2], dilation[2])
+    cdef Axis ad, ah, aw
+    if indices is None:
+        _window_pool(x, out, False, kernel_size, stride, padding, dilation, False, 0, num_threads)
+        return
+    ad = _axis(x.shape[1], out.shape[1], kernel_size[0], stride[0], padding[0], dilation[0])
+    ah = _axis(x.shape[2], out.shape[2], kernel_size[1], stride[1], padding[1], dilation[1])
+    aw = _axis(x.shape[3], out.shape[3], kernel_size[2], stride[2], padding[2], dilation[2])
     if planes == 0 or out.shape[1] == 0 or out.shape[2] == 0 or out.shape[3] == 0:
         return
     for r in prange(planes * rows_per_plane, nogil=True, schedule='static', num_threads=num_threads):
         p = r // rows_per_plane
         od = (r % rows_per_plane) // out.shape[2]
         oh = r % out.shape[2]
-        _max_pool_row(&x[p, 0, 0, 0], &out[p, od, oh, 0],
-                      &indices[p, od, oh, 0] if with_indices else NULL,
-                      od, oh, ad, ah, aw)
+        _max_pool_row_with_indices(&x[p, 0, 0, 0], &out[p, od, oh, 0], &indices[p, od, oh, 0], od, oh, ad, ah, aw)
 
 
 def avg_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple kernel_size, tuple stride,
@@ -218,21 +626,14 @@ def avg_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple k
     """Average pooling of planes ``x`` (P, D, H, W) into ``out`` (P, OD, OH, OW), both allocated by the caller.
 
     ``kernel_size``, ``stride`` and ``padding`` are (d, h, w) triples checked
-    by the caller; ``divisor_override`` 0 means torch's divisor rule.
+    by the caller; ``divisor_override`` 0 means torch's divisor rule.  Like
+    torch: the window's elements are summed from 0 in order and the sum is
+    divided by divisor_override, else by the window clipped to input +
+    padding (count_include_pad) or to the input; a window without input
+    elements gives 0.
     """
-    cdef Py_ssize_t planes = x.shape[0], rows_per_plane = out.shape[1] * out.shape[2]
-    cdef Py_ssize_t r, p, od, oh
-    cdef Axis ad = _axis(x.shape[1], out.shape[1], kernel_size[0], stride[0], padding[0], 1)
-    cdef Axis ah = _axis(x.shape[2], out.shape[2], kernel_size[1], stride[1], padding[1], 1)
-    cdef Axis aw = _axis(x.shape[3], out.shape[3], kernel_size[2], stride[2], padding[2], 1)
-    if planes == 0 or out.shape[1] == 0 or out.shape[2] == 0 or out.shape[3] == 0:
-        return
-    for r in prange(planes * rows_per_plane, nogil=True, schedule='static', num_threads=num_threads):
-        p = r // rows_per_plane
-        od = (r % rows_per_plane) // out.shape[2]
-        oh = r % out.shape[2]
-        _avg_pool_row(&x[p, 0, 0, 0], &out[p, od, oh, 0], od, oh, ad, ah, aw,
-                      count_include_pad, divisor_override)
+    _window_pool(x, out, True, kernel_size, stride, padding, (1, 1, 1), count_include_pad, divisor_override,
+                 num_threads)
 
 
 cdef Py_ssize_t _unpool_plane(const floating* x, const int64_t* indices, floating* out,

@@ -6,6 +6,7 @@ in 1d, 2d and 3d, batched ``(N, C, *spatial)`` or unbatched
 does, views the input as ``(planes, D, H, W)`` and calls a kernel from
 ``pyconv._kernels.pooling`` or ``pyconv._kernels.adaptive_pooling``.
 """
+import functools
 import math
 
 import numpy as np
@@ -68,8 +69,35 @@ def _is_default_stride(stride):
     return stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0)
 
 
+def _plain(value):
+    """``value`` if it is an int or a tuple of ints (exact types, so equal keys mean equal
+    arguments: 2.0 and True are not 2), else None."""
+    if type(value) is int or value is None:
+        return value
+    if type(value) is tuple and all(type(v) is int for v in value):
+        return value
+    return None
+
+
 def _window_args(op, n, kernel_size, stride, padding, dilation=1):
-    """kernel_size, stride (None or () = kernel_size), padding and dilation as checked n-tuples."""
+    """kernel_size, stride (None or () = kernel_size), padding and dilation as checked n-tuples.
+
+    Layers call a pool with the same plain-int arguments again and again: those
+    are checked once and remembered (checking costs as much as pooling a small
+    input); anything else is checked every time.
+    """
+    arguments = (kernel_size, stride, padding, dilation)
+    if all(_plain(a) is not None or a is None for a in arguments):
+        return _checked_window_args(op, n, *arguments)
+    return _check_window_args(op, n, *arguments)
+
+
+@functools.lru_cache(maxsize=512)
+def _checked_window_args(op, n, kernel_size, stride, padding, dilation):
+    return _check_window_args(op, n, kernel_size, stride, padding, dilation)
+
+
+def _check_window_args(op, n, kernel_size, stride, padding, dilation):
     kernel = as_tuple(kernel_size, n, "kernel_size", op, minimum=1)
     strides = kernel if _is_default_stride(stride) else as_tuple(stride, n, "stride", op, minimum=1)
     pads = as_tuple(padding, n, "padding", op, minimum=0)
@@ -87,13 +115,16 @@ def _window_args(op, n, kernel_size, stride, padding, dilation=1):
 def _pool_output(op, x, n, kernel, strides, pads, dilations, ceil_mode):
     """The pooled spatial size; ValueError when some dimension would be <= 0."""
     spatial = x.shape[-n:]
-    out = pool_output_shape(spatial, kernel, strides, pads, dilations, ceil_mode)
+    out = _pool_output_shape(spatial, kernel, strides, pads, dilations, ceil_mode)
     if any(o <= 0 for o in out):
         raise ValueError(
             f"{op}: input spatial size {spatial} is too small for kernel_size {kernel} "
             f"(stride {strides}, padding {pads}, dilation {dilations}): computed output size {out}"
         )
     return out
+
+
+_pool_output_shape = functools.lru_cache(maxsize=512)(pool_output_shape)  # all arguments checked tuples of ints
 
 
 # ---------------------------------------------------------------- max pool
