@@ -95,18 +95,21 @@ def _run_threads(x, w, b, kwargs, threads):
 
 
 @pytest.mark.parametrize("tasks_per_thread", [1, 1000], ids=["tile-blocks", "channel-chunks"])
-@pytest.mark.parametrize("thrown_away_limit", [0.0, 1.0], ids=["copy-per-kernel-column", "copy-per-phase"])
+@pytest.mark.parametrize("thrown_away_limit, tiling", [(0.0, "auto"), (1.0, "linear"), (1.0, "rows")],
+                         ids=["copy-per-kernel-column", "copy-per-phase", "copy-per-phase-row-tiles"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("input_shape, weight_shape, kwargs", [
     ((2, 3, 13, 131), (5, 3, 3, 3), dict(padding=(1, 2), stride=(1, 2))),   # rows wider than a tile
+    ((1, 4, 6, 32), (9, 4, 3, 3), dict(padding=1)),                        # rows of whole vectors
     ((1, 4, 3, 9, 101), (20, 2, 3, 1, 3), dict(padding=1, groups=2)),      # stored in place and via the tile
     ((2, 5, 201), (3, 5, 3), dict(padding="same", dilation=3)),
     ((1, 6, 19, 23), (4, 3, 1, 1), dict(stride=2, groups=2)),
     ((1, 3, 4, 4), (2 * MC + 5, 3, 3, 3), dict(padding=1)),                # fewer outputs than one tile
 ])
-def test_tiles_and_blocks(input_shape, weight_shape, kwargs, dtype, thrown_away_limit, tasks_per_thread,
+def test_tiles_and_blocks(input_shape, weight_shape, kwargs, dtype, thrown_away_limit, tiling, tasks_per_thread,
                           monkeypatch, rng):
     monkeypatch.setattr(GemmConv, "TASKS_PER_THREAD", tasks_per_thread)
+    monkeypatch.setattr(GemmConv, "TILING", tiling)
     monkeypatch.setattr(GemmConv, "THROWN_AWAY_LIMIT", thrown_away_limit)
     x, w, b = _arrays(rng, input_shape, weight_shape, dtype)
     expected = _torch(x, w, b, kwargs)
@@ -255,7 +258,8 @@ def configurations(draw):
     split = dict(threads=draw(st.integers(1, 3)), tasks_per_thread=draw(st.sampled_from([1, 4, 1000])),
                  column_bytes=draw(st.sampled_from([1, 200, GemmConv.COLUMN_BYTES])),
                  block_bytes=draw(st.sampled_from([1, 2000, GemmConv.BLOCK_BYTES])),
-                 thrown_away_limit=draw(st.sampled_from([0.0, GemmConv.THROWN_AWAY_LIMIT, 1.0])))
+                 thrown_away_limit=draw(st.sampled_from([0.0, GemmConv.THROWN_AWAY_LIMIT, 1.0])),
+                 tiling=draw(st.sampled_from(["auto", "linear", "rows"])))
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
     x = rng.uniform(-1, 1, (batch, in_channels) + tuple(size)).astype(dtype)
     w = rng.uniform(-1, 1, (out_channels, in_channels // groups) + tuple(kernel)).astype(dtype)

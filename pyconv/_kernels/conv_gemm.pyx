@@ -13,31 +13,36 @@ conv_pointwise (1x1x1, stride 1, no padding): the column matrix is the input
     once with gemm_pack_a); tasks are (n, group, column block, channel block).
 
 conv_implicit (everything else): implicit GEMM.  The input is first copied
-    into a zero-padded, stride-phase-split buffer ("xp"): for each channel and
-    depth slice, sh * sw phase planes of Hq x Wq values, phase (ph, pw) row r
-    column s holding padded input (r * sh + ph, s * sw + pw).  In that layout
-    the input value tap (c, kd, kh, kw) meets at output (od, oh, ow) sits at
-        xp[base(od) + oh * Wq + ow + offset(c, kd, kh, kw)]
-    so, numbering the outputs of a depth slice q = oh * Wq + ow (columns
-    ow >= OW are computed and thrown away), column q of the column matrix is
-    xp[base + q + offset[k]] over k: consecutive q are consecutive in memory
-    for every tap.  A register-tiled micro-kernel accumulates an MR (output
-    channels) x NR (consecutive q) tile over all K taps with unaligned vector
-    loads straight from xp and the packed weights broadcast, then stores it
-    once.  The padding zeros are real zeros in xp, so 0 * inf gives nan
-    exactly where torch's does.  The copy costs one pass over the input
-    (im2col would write K / Cg times as much and the GEMM would copy it again).
+    into a zero-padded buffer "xp" laid out so that every kernel tap reads
+    consecutive outputs of a depth slice from consecutive values: per channel
+    and depth slice, planes of hq rows of row_pitch values, one plane per
+    (row phase, column shift); plane (i, j) row r column s holds the padded
+    input at height r * sh + row_phases[i], width s * sw + column_shifts[j].
+    Numbering the outputs of a depth slice q = oh * row_pitch + ow, tap k
+    meets output q at xp[base + q + offsets[k]].  Two layouts (the caller
+    picks, GemmConv.layout): one plane per stride phase (row_pitch =
+    ceil(extent / sw) > OW: the columns ow >= OW between output rows are
+    thrown away, or skipped by tiles that end at row ends), or one plane per
+    kernel column (row_pitch = OW: q is the output position itself, nothing
+    thrown away, kernel width times the memory).  A register-tiled
+    micro-kernel accumulates an MR (output channels) x NR (consecutive q)
+    tile over all K taps with unaligned vector loads straight from xp and
+    the packed weights broadcast, then stores it once.  The padding zeros are
+    real zeros in xp, so 0 * inf gives nan exactly where torch's does.  The
+    copy costs one to KW passes over the input (im2col would write K / Cg
+    times as much and a GEMM would then copy it again to pack it).
 
-Work split: the tasks are dealt to the threads in contiguous ranges that
-depend only on the task and thread counts; each output element is computed
-by one micro-kernel (or GEMM) call summing its K products in a fixed order,
-so the bits do not depend on the thread count.  The fused epilogue
-(epilogue.pxd) finishes each output row piece right after it is stored.
+Work split: the tasks are dealt to the threads in contiguous ranges of about
+equal cost that depend only on the problem and the thread count; each output
+element is computed by one micro-kernel (or GEMM) call summing its K
+products in a fixed order, so the bits do not depend on the thread count.
+The fused epilogue (epilogue.pxd) finishes each output row piece right after
+its tiles are stored, while it is in cache.
 """
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_is_identity, epilogue_row
 from pyconv._kernels.gemm cimport gemm_pack_a, gemm_packed_a_size, gemm_prepacked, gemm_workspace_size
@@ -178,9 +183,11 @@ cdef enum:
 
 
 def tile_shapes():
-    """The build's micro-kernel tiles: {"wide"|"narrow": (MR, NR for float32, NR for float64)}."""
+    """The build's micro-kernel tiles: {"wide"|"narrow": (MR, NR for float32, NR for float64)}
+    and "vector_bytes": the bytes of one vector."""
     return {"wide": (WIDE_MR, WIDE_NV * VBYTES // 4, WIDE_NV * VBYTES // 8),
-            "narrow": (NARROW_MR, NARROW_NV * VBYTES // 4, NARROW_NV * VBYTES // 8)}
+            "narrow": (NARROW_MR, NARROW_NV * VBYTES // 4, NARROW_NV * VBYTES // 8),
+            "vector_bytes": VBYTES}
 
 
 cdef inline Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t multiple) noexcept nogil:
@@ -198,6 +205,30 @@ cdef inline Epilogue make_epilogue(const floating[::1] scale, const floating[::1
 
 cdef inline char* aligned_scratch(char* block) noexcept nogil:
     return <char*>round_up(<Py_ssize_t>block, ALIGN)
+
+
+cdef void split_by_cost(const double* costs, Py_ssize_t period, Py_ssize_t tasks, Py_ssize_t threads,
+                        Py_ssize_t* first_task) noexcept nogil:
+    """Thread t runs tasks first_task[t] .. first_task[t + 1] - 1: contiguous ranges of about equal cost.
+
+    Task i costs costs[i % period] (tasks a multiple of period).  A task goes
+    to the thread whose share holds the middle of its cost.  Depends only on
+    the costs and the thread count, so the split is the same on every call.
+    """
+    cdef double total = 0, done = 0
+    cdef Py_ssize_t task, t
+    for task in range(period):
+        total += costs[task]
+    total *= tasks // period
+    first_task[0] = 0
+    for t in range(1, threads + 1):
+        first_task[t] = tasks
+    t = 1
+    for task in range(tasks):
+        done += costs[task % period]
+        while t < threads and done - costs[task % period] / 2 > total * t / threads:
+            first_task[t] = task
+            t += 1
 
 
 # ---- pointwise: the packed GEMM on the input in place ----------------------
@@ -293,17 +324,28 @@ def conv_pointwise(const floating[:, :, ::1] input, const floating[::1] packed, 
     pw.workspace_bytes = round_up(gemm_workspace_size(min(block, pw.out_per_group), pw.columns,
                                                       pw.in_per_group), ALIGN)
     cdef Epilogue ep = make_epilogue(scale, shift, residual, activation, p0, p1, p2)
-    cdef Py_ssize_t threads = max(1, min(<Py_ssize_t>num_threads, pw.tasks)), t
+    cdef Py_ssize_t threads = max(1, min(<Py_ssize_t>num_threads, pw.tasks)), t, task
     cdef char* block_memory = <char*>malloc(pw.workspace_bytes * threads + ALIGN)
-    if block_memory == NULL:
+    cdef Py_ssize_t* first_task = <Py_ssize_t*>malloc((threads + 1) * sizeof(Py_ssize_t))
+    cdef double* costs = <double*>malloc(pw.blocks * pw.column_blocks * sizeof(double))
+    if block_memory == NULL or first_task == NULL or costs == NULL:
+        free(block_memory)
+        free(first_task)
+        free(costs)
         raise MemoryError()
+    for task in range(pw.blocks * pw.column_blocks):   # the same costs repeat for every (n, group)
+        costs[task] = <double>(min(pw.columns, pw.positions - task // pw.blocks * pw.columns)
+                               * min(pw.block, pw.out_per_group - task % pw.blocks * pw.block))
+    split_by_cost(costs, pw.blocks * pw.column_blocks, pw.tasks, threads, first_task)
+    free(costs)
     cdef char* workspace = aligned_scratch(block_memory)
     with nogil:
         # One iteration per thread, each over a fixed contiguous range of tasks.
         for t in prange(threads, schedule="static", chunksize=1, num_threads=threads):
-            pointwise_tasks(&pw, &ep, t * pw.tasks // threads, (t + 1) * pw.tasks // threads,
-                            workspace + t * pw.workspace_bytes, <const floating*>NULL)
+            pointwise_tasks(&pw, &ep, first_task[t], first_task[t + 1], workspace + t * pw.workspace_bytes,
+                            <const floating*>NULL)
     free(block_memory)
+    free(first_task)
 
 
 # ---- implicit GEMM ----------------------------------------------------------
@@ -330,6 +372,7 @@ cdef struct Implicit:
     Py_ssize_t chunks, panels_per_chunk        # a tile block's channel panels split into chunks
     Py_ssize_t patch_rows                      # K
     Py_ssize_t outputs                         # q per depth slice: (out_h - 1) * row_pitch + out_w
+    bint row_tiles                             # tiles end at output row ends (no thrown-away columns)
     Py_ssize_t tiles                           # ceil(outputs / nr)
     Py_ssize_t tiles_per_block, blocks
     Py_ssize_t tasks
@@ -397,9 +440,10 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
     """Tasks first .. last - 1 (one thread).  Task order: n, group, depth slice, tile block, channel chunk.
 
     A task runs its channel panels one after the other over its block of
-    tiles.  A tile whose outputs are consecutive in the output is stored
-    there; any other (thrown-away columns, last tile, short panel) goes
-    through ``tile`` (this thread's mr x nr scratch).  Each panel's outputs
+    tiles (nr outputs, or fewer at the block's end or, with row_tiles, at an
+    output row's end).  A tile whose outputs are consecutive in the output is
+    stored there; any other (thrown-away columns, partial vector, short
+    panel) goes through ``tile`` (this thread's mr x nr scratch).  Each panel's outputs
     are then finished with the epilogue, output row by output row.
     """
     cdef const floating* xp = <const floating*>im.xp
@@ -408,7 +452,7 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
     cdef bint finish = not epilogue_is_identity(ep)
     cdef bint dense = im.row_pitch == im.out_w       # q is the output position: no thrown-away columns
     cdef Py_ssize_t out_slice = im.out_h * im.out_w, out_plane = im.out_d * out_slice
-    cdef Py_ssize_t panel_size = im.mr * im.patch_rows
+    cdef Py_ssize_t panel_size = im.mr * im.patch_rows, vl = VBYTES // sizeof(floating)
     cdef Py_ssize_t task, rest, chunk, block, od, group, n, q0, q1, qa, qb
     cdef Py_ssize_t panel, panel_end, rows, r, j, co, out_row, row_start, seg0, seg1, ow0
     cdef const floating* x_slice
@@ -438,12 +482,17 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
             q1 = qa
             while q1 < qb:
                 q0 = q1
-                q1 = min(q0 + im.nr, qb)
                 out_row = q0 // im.row_pitch
                 ow0 = q0 - out_row * im.row_pitch
-                if rows == im.mr and q1 - q0 == im.nr and (dense or ow0 + im.nr <= im.out_w):
+                if ow0 >= im.out_w:                  # thrown-away columns (row tiles skip them)
+                    q1 = (out_row + 1) * im.row_pitch
+                    continue
+                q1 = min(q0 + im.nr, qb)
+                if im.row_tiles:
+                    q1 = min(q1, out_row * im.row_pitch + im.out_w)
+                if rows == im.mr and (q1 - q0) % vl == 0 and (dense or ow0 + q1 - q0 <= im.out_w):
                     # The tile's outputs are consecutive in the output: store it in place.
-                    micro_kernel(im, im.nr, a, x_slice + q0, y_panel + out_row * im.out_w + ow0, out_plane)
+                    micro_kernel(im, q1 - q0, a, x_slice + q0, y_panel + out_row * im.out_w + ow0, out_plane)
                     continue
                 micro_kernel(im, q1 - q0, a, x_slice + q0, tile, im.nr)
                 # Copy the tile's outputs, output row by output row, skipping thrown-away columns.
@@ -476,6 +525,41 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
                 seg0 = row_start + im.row_pitch
 
 
+cdef Py_ssize_t block_vectors(const Implicit* im, Py_ssize_t qa, Py_ssize_t qb, Py_ssize_t vl) noexcept nogil:
+    """Vectors the micro-kernel computes per channel panel for outputs qa .. qb - 1 (implicit_tasks' tiles)."""
+    cdef Py_ssize_t q0, q1 = qa, out_row, vectors = 0
+    while q1 < qb:
+        q0 = q1
+        out_row = q0 // im.row_pitch
+        if q0 - out_row * im.row_pitch >= im.out_w:
+            q1 = (out_row + 1) * im.row_pitch
+            continue
+        q1 = min(q0 + im.nr, qb)
+        if im.row_tiles:
+            q1 = min(q1, out_row * im.row_pitch + im.out_w)
+        vectors += (q1 - q0 + vl - 1) // vl
+    return vectors
+
+
+cdef int split_tasks(const Implicit* im, Py_ssize_t threads, Py_ssize_t vl, Py_ssize_t* first_task) noexcept nogil:
+    """split_by_cost of the implicit tasks, a task's cost being the micro-kernel vectors
+    it computes times its channel panels.  -1 when out of memory."""
+    cdef Py_ssize_t per_slice = im.blocks * im.chunks, task, block, chunk, qa, qb, panels
+    cdef double* costs = <double*>malloc(per_slice * sizeof(double))
+    if costs == NULL:
+        return -1
+    for task in range(per_slice):          # the same costs repeat for every (n, group, depth slice)
+        chunk = task % im.chunks
+        block = task // im.chunks
+        qa = block * im.tiles_per_block * im.nr
+        qb = min(qa + im.tiles_per_block * im.nr, im.outputs)
+        panels = min(im.panels, (chunk + 1) * im.panels_per_chunk) - chunk * im.panels_per_chunk
+        costs[task] = <double>(block_vectors(im, qa, qb, vl) * panels)
+    split_by_cost(costs, per_slice, im.tasks, threads, first_task)
+    free(costs)
+    return 0
+
+
 def pack_implicit(const floating[:, ::1] weight, Py_ssize_t groups, Py_ssize_t mr, floating[::1] packed):
     """Pack weight (M, K) = (out_channels, in_channels / groups * kernel volume) for conv_implicit.
 
@@ -505,8 +589,8 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
                   floating[:, :, :, :, ::1] output, stride, padding,
                   const Py_ssize_t[::1] offsets, const Py_ssize_t[::1] row_phases,
                   const Py_ssize_t[::1] column_shifts, Py_ssize_t ext_d, Py_ssize_t hq, Py_ssize_t row_pitch,
-                  Py_ssize_t channel_stride, Py_ssize_t groups, Py_ssize_t mr, Py_ssize_t tiles_per_block,
-                  Py_ssize_t chunks,
+                  Py_ssize_t channel_stride, bint row_tiles, Py_ssize_t groups, Py_ssize_t mr,
+                  Py_ssize_t tiles_per_block, Py_ssize_t chunks,
                   const floating[::1] scale, const floating[::1] shift, const floating[::1] residual,
                   int activation, double p0, double p1, double p2, int num_threads):
     """output = epilogue(conv3d(input, weight)) by implicit GEMM, weights packed by pack_implicit(..., mr).
@@ -516,9 +600,10 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
     before): 3 ints each, (D, H, W) order.  The layout of the copy xp (see
     Implicit) and the K tap offsets in it come from the caller
     (GemmConv.layout): every offset of an output that is kept must land in
-    the input's copy.  mr: a tile height of tile_shapes(); tiles_per_block:
-    tiles of one task; chunks: how many tasks share one block's channel
-    panels.  Epilogue arguments as in epilogue.pxd (empty arrays = absent).
+    the input's copy.  row_tiles: tiles end at output row ends (else they
+    run on over the thrown-away columns).  mr: a tile height of
+    tile_shapes(); tiles_per_block: tiles of one task; chunks: how many
+    tasks share one block's channel panels.  Epilogue arguments as in epilogue.pxd (empty arrays = absent).
     Nothing is checked here.
     """
     cdef Implicit im
@@ -528,6 +613,7 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
     im.pad_d, im.pad_h, im.pad_w = padding
     im.out_d, im.out_h, im.out_w = output.shape[2], output.shape[3], output.shape[4]
     im.ext_d, im.hq, im.row_pitch, im.channel_stride = ext_d, hq, row_pitch, channel_stride
+    im.row_tiles = row_tiles
     im.n_row_phases, im.n_column_shifts = row_phases.shape[0], column_shifts.shape[0]
     im.slice_size = im.n_row_phases * im.n_column_shifts * hq * row_pitch
     im.groups = groups
@@ -555,9 +641,16 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
     cdef Py_ssize_t threads = max(1, min(<Py_ssize_t>num_threads, im.tasks)), t
     cdef char* xp_memory = <char*>malloc(xp_size * sizeof(floating) + ALIGN)
     cdef floating* scratch = <floating*>malloc(scratch_size * threads * sizeof(floating))
-    if xp_memory == NULL or scratch == NULL:
+    cdef Py_ssize_t* first_task = <Py_ssize_t*>malloc((threads + 1) * sizeof(Py_ssize_t))
+    if xp_memory == NULL or scratch == NULL or first_task == NULL:
         free(xp_memory)
         free(scratch)
+        free(first_task)
+        raise MemoryError()
+    if split_tasks(&im, threads, VBYTES // sizeof(floating), first_task) < 0:
+        free(xp_memory)
+        free(scratch)
+        free(first_task)
         raise MemoryError()
     im.input = &input[0, 0, 0, 0, 0]
     im.xp = aligned_scratch(xp_memory)
@@ -580,7 +673,7 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
             fill_xp(&im, t, <const floating*>NULL)
         # One iteration per thread, each over a fixed contiguous range of tasks.
         for t in prange(threads, schedule="static", chunksize=1, num_threads=threads):
-            implicit_tasks(&im, &ep, t * im.tasks // threads, (t + 1) * im.tasks // threads,
-                           scratch + t * scratch_size)
+            implicit_tasks(&im, &ep, first_task[t], first_task[t + 1], scratch + t * scratch_size)
     free(xp_memory)
     free(scratch)
+    free(first_task)

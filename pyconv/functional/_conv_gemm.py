@@ -30,11 +30,17 @@ class GemmConv:
     COLUMN_BYTES = 384 * 1024
     # Implicit: a task's tiles cover about this many bytes of virtual column matrix (K x outputs).
     BLOCK_BYTES = 384 * 1024
-    # Implicit: xp rows one copy wide (outputs of consecutive rows at a constant distance, columns
-    # between them computed and thrown away) while the thrown-away share stays below this; above it,
-    # one copy per kernel column, each exactly one output row wide (kernel width times the memory).
+    # Implicit: one copy per stride phase (rows wq = ceil(extent / stride) wide, wider than the
+    # output rows) while the vectors that costs (tiles run on over the thrown-away columns, or end
+    # at each row's end) exceed the ideal ceil(outputs / vector length) by at most this share;
+    # above it, one copy per kernel column, each exactly one output row wide (kernel width times
+    # the memory, every tile in place).
     THROWN_AWAY_LIMIT = 0.05
-    # Tasks per thread wanted before the work is cut finer than one tile block / column block.
+    # Implicit, one copy per stride phase: tiles end at output row ends ("rows"), run on over the
+    # thrown-away columns ("linear"), or "auto": rows where that computes fewer vectors and output
+    # rows are at least one full tile wide (narrower tiles measured slower per vector).
+    TILING = "auto"
+    # Implicit: tasks per thread wanted before the work is cut finer than one tile block.
     TASKS_PER_THREAD = 4
 
     @staticmethod
@@ -65,21 +71,25 @@ class GemmConv:
             pack_implicit(weight, groups, self.mr, self.packed)
 
     def columns(self, batch, positions, num_threads):
-        """Pointwise: output positions per task for ``batch`` images of ``positions`` positions."""
+        """Pointwise: output positions per task for ``batch`` images of ``positions`` positions.
+
+        The fewest column blocks of at most COLUMN_BYTES of input each that
+        give every thread a task, cut about equally (whole GEMM tiles, the
+        last block shorter); the kernel splits the tasks by cost, and fewer,
+        larger GEMM calls measured faster than TASKS_PER_THREAD per thread.
+        """
         p = self.problem
         nr = _GEMM_BLOCKING["NR_float32" if p.dtype == np.float32 else "NR_float64"]
-        columns = max(nr, self.COLUMN_BYTES // (self.patch_rows * p.dtype.itemsize) // nr * nr)
-        per_image = batch * p.groups * -(-p.out_channels // p.groups // self.block)
-        wanted = self.TASKS_PER_THREAD * num_threads
-        if num_threads > 1 and per_image * -(-positions // columns) < wanted:
-            columns = max(nr, -(-positions * per_image // wanted) // nr * nr)
-        return min(columns, positions)
+        widest = max(nr, self.COLUMN_BYTES // (self.patch_rows * p.dtype.itemsize))
+        per_block = batch * p.groups * -(-p.out_channels // p.groups // self.block)  # tasks per column block
+        blocks = max(-(-positions // widest), -(-num_threads // per_block))
+        return min(positions, -(-positions // (blocks * nr)) * nr)
 
     def layout(self, out_spatial):
         """Implicit: the copy xp and tap offsets for outputs of spatial size ``out_spatial`` (cached).
 
         A dict: offsets (K,), row_phases, column_shifts, ext_d, hq, row_pitch,
-        channel_stride (see conv_implicit) and outputs (q per depth slice).
+        channel_stride, row_tiles (see conv_implicit) and outputs (q per depth slice).
         """
         layout = self._layouts.get(out_spatial)
         if layout is not None:
@@ -92,13 +102,23 @@ class GemmConv:
         wq = -(-((ow - 1) * sw + (kw - 1) * dw + 1) // sw)
         taps_h, taps_w = np.arange(kh) * dh, np.arange(kw) * dw
         row_phases = np.unique(taps_h % sh)
-        if (wq - ow) / wq <= self.THROWN_AWAY_LIMIT:
+        # Vectors the micro-kernel computes per depth slice and channel panel: tiles running on
+        # over the wq - ow thrown-away columns of each row, or ending at each row's end (a last
+        # partial vector per row), against one copy per kernel column with rows exactly ow wide.
+        vl = _TILES["vector_bytes"] // p.dtype.itemsize
+        linear = -(-((oh - 1) * wq + ow) // vl)
+        rows = oh * -(-ow // vl)
+        if self.TILING == "auto":  # row tiles only where every row still fills wide tiles
+            row_tiles = rows < linear and ow >= self.nr
+        else:
+            row_tiles = self.TILING == "rows"
+        if kw == 1 or min(linear, rows) <= (1 + self.THROWN_AWAY_LIMIT) * -(-oh * ow // vl):
             # One copy per column phase; tap kw starts kw * dw // sw columns in.
             column_shifts = np.unique(taps_w % sw)
             copy_of_tap, column_of_tap, row_pitch = np.searchsorted(column_shifts, taps_w % sw), taps_w // sw, wq
         else:
             column_shifts = taps_w
-            copy_of_tap, column_of_tap, row_pitch = np.arange(kw), np.zeros(kw, np.intp), ow
+            copy_of_tap, column_of_tap, row_pitch, row_tiles = np.arange(kw), np.zeros(kw, np.intp), ow, False
         plane = hq * row_pitch
         slice_size = len(row_phases) * len(column_shifts) * plane
         channel_stride = -(-ext_d * slice_size // 16) * 16
@@ -111,7 +131,7 @@ class GemmConv:
                    + h * dh // sh * row_pitch + column_of_tap[w])
         layout = dict(offsets=offsets.astype(np.intp).ravel(), row_phases=row_phases.astype(np.intp),
                       column_shifts=column_shifts.astype(np.intp), ext_d=ext_d, hq=hq, row_pitch=row_pitch,
-                      channel_stride=channel_stride, outputs=(oh - 1) * row_pitch + ow)
+                      channel_stride=channel_stride, row_tiles=bool(row_tiles), outputs=(oh - 1) * row_pitch + ow)
         if len(self._layouts) >= 16:
             self._layouts.clear()
         self._layouts[out_spatial] = layout
@@ -148,5 +168,6 @@ class GemmConv:
         conv_implicit(
             _as_3d(input, dims), self.packed, _as_3d(output, dims), _lift(p.stride, dims, 1),
             _lift(p.pad_before, dims, 0), layout["offsets"], layout["row_phases"], layout["column_shifts"],
-            layout["ext_d"], layout["hq"], layout["row_pitch"], layout["channel_stride"], p.groups, self.mr,
+            layout["ext_d"], layout["hq"], layout["row_pitch"], layout["channel_stride"], layout["row_tiles"],
+            p.groups, self.mr,
             tiles_per_block, chunks, *epilogue.kernel_args(residual), num_threads=num_threads)
