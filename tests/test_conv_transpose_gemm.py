@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyconv.functional as F
+import pyconv.functional._conv_transpose_gemm as gemm_module
 from pyconv.functional._conv_plan import ConvProblem, Epilogue
 from pyconv.functional._conv_transpose_gemm import GemmConvTranspose
 from tolerances import assert_close
@@ -39,6 +40,15 @@ CASES = [
     ((4, 3, 3), (3, 2, 2), dict(stride=(1, 2, 2), padding=(2, 0, 1), groups=2, output_padding=(0, 1, 1))),
 ]
 CHANNELS = [(3, 5), (6, 70)]  # (in, out); 70 outputs x kW 3 split into channel blocks, not a vector multiple
+# Input channels per group up to which the kernel runs without GEMM: every test runs both ways.
+MODES = {"gemm": 0, "direct": 1 << 30}
+
+
+@pytest.fixture(params=list(MODES))
+def mode(request, monkeypatch):
+    """Runs the test with the GEMM path, then with the direct path, whatever the channel counts."""
+    monkeypatch.setattr(gemm_module, "DIRECT_MAX_IN_CHANNELS", MODES[request.param])
+    return request.param
 
 
 def _arrays(rng, dims, spatial, kernel, kwargs, channels, dtype, batch=2):
@@ -64,7 +74,7 @@ def _pyconv(x, w, b, algorithm="gemm", **kwargs):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("spatial, kernel, kwargs", CASES)
-def test_matches_torch_and_direct(rng, spatial, kernel, kwargs, channels, dtype):
+def test_matches_torch_and_direct(rng, mode, spatial, kernel, kwargs, channels, dtype):
     x, w, b = _arrays(rng, len(spatial), spatial, kernel, kwargs, channels, dtype)
     result = _pyconv(x, w, b, **kwargs)
     assert_close(result, _torch(x, w, b, **kwargs))
@@ -104,7 +114,7 @@ def test_batch_zero(rng):
     assert result.shape == _torch(x, w, b, stride=2).shape
 
 
-def test_nan_and_inf_propagate_like_torch(rng):
+def test_nan_and_inf_propagate_like_torch(rng, mode):
     x, w, b = _arrays(rng, 2, (6, 7), (4, 4), {}, (3, 4), np.float32)
     x[0, 1, 2, 3] = np.nan
     x[1, 0, 4, 1] = np.inf
@@ -117,7 +127,7 @@ def test_nan_and_inf_propagate_like_torch(rng):
 
 
 @pytest.mark.parametrize("spatial, kernel, kwargs", [CASES[1], CASES[2], CASES[8], CASES[15], CASES[16], CASES[18]])
-def test_thread_count_does_not_change_bits(rng, num_threads, spatial, kernel, kwargs):
+def test_thread_count_does_not_change_bits(rng, num_threads, mode, spatial, kernel, kwargs):
     x, w, b = _arrays(rng, len(spatial), spatial, kernel, kwargs, (6, 70), np.float32, batch=3)
     num_threads(1)
     one = _pyconv(x, w, b, **kwargs)
@@ -137,7 +147,7 @@ def test_thread_count_does_not_change_bits(rng, num_threads, spatial, kernel, kw
     ("gelu", (), F.gelu),
 ])
 @pytest.mark.parametrize("spatial, kernel, kwargs", [CASES[0], CASES[2], CASES[8], CASES[16], CASES[18]])
-def test_fused_epilogue_equals_unfused(rng, spatial, kernel, kwargs, activation, params, reference):
+def test_fused_epilogue_equals_unfused(rng, mode, spatial, kernel, kwargs, activation, params, reference):
     """The kernel's epilogue (scale, shift, residual, activation) against the same steps done afterwards."""
     from pyconv._kernels.activation import KINDS
     x, w, _ = _arrays(rng, len(spatial), spatial, kernel, kwargs, (4, 70), np.float32)
@@ -194,12 +204,18 @@ def _configurations(draw):
         stride=stride, padding=padding, dilation=dilation, output_padding=output_padding, groups=groups)
 
 
+@pytest.mark.parametrize("direct_max_in_channels", list(MODES.values()), ids=list(MODES))
 @settings(max_examples=200, deadline=None)
 @given(_configurations(), st.integers(0, 2 ** 32 - 1))
-def test_random_configurations_match_torch(configuration, seed):
+def test_random_configurations_match_torch(direct_max_in_channels, configuration, seed):
     dims, groups, in_per_group, out_per_group, kernel, spatial, batch, bias, kwargs = configuration
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, groups * in_per_group) + spatial)
     w = rng.standard_normal((groups * in_per_group, out_per_group) + kernel)
     b = rng.standard_normal(groups * out_per_group) if bias else None
-    assert_close(_pyconv(x, w, b, **kwargs), _torch(x, w, b, **kwargs))
+    before = gemm_module.DIRECT_MAX_IN_CHANNELS
+    gemm_module.DIRECT_MAX_IN_CHANNELS = direct_max_in_channels
+    try:
+        assert_close(_pyconv(x, w, b, **kwargs), _torch(x, w, b, **kwargs))
+    finally:
+        gemm_module.DIRECT_MAX_IN_CHANNELS = before

@@ -27,6 +27,11 @@ then finishes the row while it is in L1.  Long rows are cut into column tiles
 (a GEMM per tile over the input columns that reach it, the few shared edge
 columns computed twice).
 
+Direct mode (few input channels per group, e.g. depthwise, where the GEMM
+would have k <= 4): no GEMM and no products; the gather multiplies the input
+rows by the weights itself, and a task's output channels may span groups
+(the row index is shared by all of them).
+
 Tasks never share an output element, each element is written once, summed
 in the fixed order (kd, kh, kw), each product summed over ci in the GEMM's
 fixed order: the result does not depend on the thread count.  Output
@@ -44,6 +49,90 @@ from libc.string cimport memset
 from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_is_identity, epilogue_row
 from pyconv._kernels.gemm cimport gemm_pack_a, gemm_packed_a_size, gemm_prepacked, gemm_workspace_size
 
+cdef extern from *:
+    """
+    /* The gather's short row loops, with restrict so that the compiler emits plain vector
+       loops without a run-time overlap check per call (the rows never overlap). */
+    #if defined(_MSC_VER)
+    #define PYCONV_CTG_RESTRICT __restrict
+    #else
+    #define PYCONV_CTG_RESTRICT restrict
+    #endif
+    #define PYCONV_CTG_ROW_LOOPS(T, SUFFIX)                                                    \
+    static inline void pyconv_ctg_copy_##SUFFIX(T *PYCONV_CTG_RESTRICT dst,                    \
+                                                const T *PYCONV_CTG_RESTRICT src, ptrdiff_t n) \
+    { for (ptrdiff_t i = 0; i < n; i++) dst[i] = src[i]; }                                     \
+    static inline void pyconv_ctg_add_##SUFFIX(T *PYCONV_CTG_RESTRICT dst,                     \
+                                               const T *PYCONV_CTG_RESTRICT src, ptrdiff_t n)  \
+    { for (ptrdiff_t i = 0; i < n; i++) dst[i] += src[i]; }                                    \
+    static inline void pyconv_ctg_scale_##SUFFIX(T *PYCONV_CTG_RESTRICT dst, T a,              \
+                                                 const T *PYCONV_CTG_RESTRICT src, ptrdiff_t n)\
+    { for (ptrdiff_t i = 0; i < n; i++) dst[i] = a * src[i]; }                                 \
+    static inline void pyconv_ctg_axpy_##SUFFIX(T *PYCONV_CTG_RESTRICT dst, T a,               \
+                                                const T *PYCONV_CTG_RESTRICT src, ptrdiff_t n) \
+    { for (ptrdiff_t i = 0; i < n; i++) dst[i] += a * src[i]; }                                \
+    static inline void pyconv_ctg_interleave_##SUFFIX(T *PYCONV_CTG_RESTRICT dst,              \
+                                                      const T *PYCONV_CTG_RESTRICT even,       \
+                                                      const T *PYCONV_CTG_RESTRICT odd,        \
+                                                      ptrdiff_t n)                             \
+    { for (ptrdiff_t i = 0; i < n; i++) { dst[2 * i] = even[i]; dst[2 * i + 1] = odd[i]; } }
+    PYCONV_CTG_ROW_LOOPS(float, f32)
+    PYCONV_CTG_ROW_LOOPS(double, f64)
+    """
+    void copy_f32 "pyconv_ctg_copy_f32"(float* dst, const float* src, Py_ssize_t n) noexcept nogil
+    void copy_f64 "pyconv_ctg_copy_f64"(double* dst, const double* src, Py_ssize_t n) noexcept nogil
+    void add_f32 "pyconv_ctg_add_f32"(float* dst, const float* src, Py_ssize_t n) noexcept nogil
+    void add_f64 "pyconv_ctg_add_f64"(double* dst, const double* src, Py_ssize_t n) noexcept nogil
+    void scale_f32 "pyconv_ctg_scale_f32"(float* dst, float a, const float* src, Py_ssize_t n) noexcept nogil
+    void scale_f64 "pyconv_ctg_scale_f64"(double* dst, double a, const double* src, Py_ssize_t n) noexcept nogil
+    void axpy_f32 "pyconv_ctg_axpy_f32"(float* dst, float a, const float* src, Py_ssize_t n) noexcept nogil
+    void axpy_f64 "pyconv_ctg_axpy_f64"(double* dst, double a, const double* src, Py_ssize_t n) noexcept nogil
+    void interleave_f32 "pyconv_ctg_interleave_f32"(float* dst, const float* even, const float* odd,
+                                                    Py_ssize_t n) noexcept nogil
+    void interleave_f64 "pyconv_ctg_interleave_f64"(double* dst, const double* even, const double* odd,
+                                                    Py_ssize_t n) noexcept nogil
+
+
+cdef inline void copy_row(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    """dst[:n] = src[:n] (not overlapping)."""
+    if floating is float:
+        copy_f32(dst, src, n)
+    else:
+        copy_f64(dst, src, n)
+
+
+cdef inline void add_row(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    """dst[:n] += src[:n] (not overlapping)."""
+    if floating is float:
+        add_f32(dst, src, n)
+    else:
+        add_f64(dst, src, n)
+
+
+cdef inline void scale_row(floating* dst, floating a, const floating* src, Py_ssize_t n) noexcept nogil:
+    """dst[:n] = a * src[:n] (not overlapping)."""
+    if floating is float:
+        scale_f32(dst, a, src, n)
+    else:
+        scale_f64(dst, a, src, n)
+
+
+cdef inline void axpy_row(floating* dst, floating a, const floating* src, Py_ssize_t n) noexcept nogil:
+    """dst[:n] += a * src[:n] (not overlapping)."""
+    if floating is float:
+        axpy_f32(dst, a, src, n)
+    else:
+        axpy_f64(dst, a, src, n)
+
+
+cdef inline void interleave_rows(floating* dst, const floating* even, const floating* odd,
+                                 Py_ssize_t n) noexcept nogil:
+    """dst[2 i] = even[i], dst[2 i + 1] = odd[i] for i < n (not overlapping)."""
+    if floating is float:
+        interleave_f32(dst, even, odd, n)
+    else:
+        interleave_f64(dst, even, odd, n)
+
 cdef enum:
     ALIGN = 64    # bytes: alignment of each scratch area
     REACH = 4     # elements read past either end of a products row at most (see phase_sums)
@@ -57,8 +146,11 @@ ctypedef struct Geometry:
     Py_ssize_t stride_d, stride_h, stride_w
     Py_ssize_t pad_d, pad_h, pad_w
     Py_ssize_t dil_d, dil_h, dil_w
-    Py_ssize_t groups, in_per_group, out_per_group
-    Py_ssize_t co_block, co_blocks     # output channels per weight block, blocks per group
+    Py_ssize_t groups, in_per_group, out_per_group, taps
+    bint direct                        # no GEMM: the gather multiplies the input (few input channels)
+    Py_ssize_t task_groups             # groups, or 1 in direct mode (a task may span groups)
+    Py_ssize_t task_channels           # output channels per group, or all in direct mode
+    Py_ssize_t co_block, co_blocks     # output channels per task, blocks per task_channels
     Py_ssize_t block_size, slab_size   # packed elements: one full block; all blocks of one (g, kd, kh)
     Py_ssize_t band, bands             # output rows per task, tasks per (n, group, block, od)
     Py_ssize_t tile                    # output columns per column tile (out_w: whole rows)
@@ -146,6 +238,7 @@ ctypedef struct Index:
     # One thread's index arrays for the current task, column tile and output row.
     Py_ssize_t* slot_first      # per (kd, kh) slot: first input row of its GEMM
     Py_ssize_t* slot_rows       #   and its number of input rows (0: no GEMM)
+    Py_ssize_t* slot_base       #   offset of its products in col (direct: of its first row in the input)
     Py_ssize_t phases           # output column phases present in the tile: min(sw, tile width)
     Py_ssize_t* phase_length    # per phase: its outputs in the tile
     Py_ssize_t* phase_start     # contributions of phase p to the current row:
@@ -153,8 +246,10 @@ ctypedef struct Index:
     Py_ssize_t* exact_from      # per phase: the outputs outside [exact_from, exact_to) are
     Py_ssize_t* exact_to        #   summed again (see phase_sums)
     Py_ssize_t* offset          # per contribution, a products row of one (slot, kw): offset in col of
-                                #   its value for phase output 0 of channel 0 of the block
-    Py_ssize_t* channel_stride  #   offset between the rows of consecutive channels
+                                #   its value for phase output 0 of channel 0 of the block (direct:
+                                #   the input row's offset, from the group's first input channel)
+    Py_ssize_t* channel_stride  #   offset between the rows of consecutive channels (direct: input channels)
+    Py_ssize_t* tap             #   its kernel tap (kd * kH + kh) * kW + kw
     Py_ssize_t* first           #   the phase outputs it reaches: [first, end)
     Py_ssize_t* end
 
@@ -198,12 +293,10 @@ cdef inline const floating* phase_sums(const floating* col, const Index* index, 
             q1 = length
         if e == e0:
             if q0 == 0 and q1 == length:
-                for q in range(length):
-                    sums[q] = src[q]
+                copy_row(sums, src, length)
                 continue
             memset(sums, 0, length * sizeof(floating))
-        for q in range(q0, q1):
-            sums[q] += src[q]
+        add_row(sums + q0, src + q0, q1 - q0)
     for q in range(min(index.exact_from[phase], length)):
         sums[q] = exact_sum(col, index, c, e0, e1, q)
     for q in range(max(index.exact_to[phase], index.exact_from[phase]), length):
@@ -211,31 +304,68 @@ cdef inline const floating* phase_sums(const floating* col, const Index* index, 
     return sums
 
 
-cdef inline void gather_row(const floating* col, const Index* index, Py_ssize_t c, floating* out_row,
-                            floating* phases, const Geometry* g) noexcept nogil:
+cdef inline const floating* direct_phase_sums(const floating* x_group, const floating* weights,
+                                              const Index* index, Py_ssize_t phase, floating* sums,
+                                              Py_ssize_t in_channels) noexcept nogil:
+    """As phase_sums without products (direct mode): the sums of one output channel, whose
+    weights[tap * in_channels + ci] multiply the input rows x_group + offset + ci * channel_stride,
+    summed in the order (contribution, ci)."""
+    cdef Py_ssize_t e0 = index.phase_start[phase], e1 = index.phase_start[phase + 1]
+    cdef Py_ssize_t length = index.phase_length[phase]
+    cdef Py_ssize_t e, ci, q0, count
+    cdef const floating* src
+    cdef const floating* tap_weights
+    if e0 == e1:
+        memset(sums, 0, length * sizeof(floating))
+        return sums
+    for e in range(e0, e1):
+        q0 = index.first[e]
+        count = index.end[e] - q0
+        tap_weights = weights + index.tap[e] * in_channels
+        for ci in range(in_channels):
+            src = x_group + index.offset[e] + ci * index.channel_stride[e] + q0
+            if e == e0 and ci == 0:
+                if count == length:
+                    scale_row(sums, tap_weights[0], src, length)
+                    continue
+                memset(sums, 0, length * sizeof(floating))
+            axpy_row(sums + q0, tap_weights[ci], src, count)
+    return sums
+
+
+cdef inline const floating* any_phase_sums(const floating* col, const floating* weights, const Index* index,
+                                           Py_ssize_t c, Py_ssize_t phase, floating* sums, bint may_alias,
+                                           const Geometry* g) noexcept nogil:
+    """phase_sums, or direct_phase_sums when weights is not NULL (then col is the group's input)."""
+    if weights != NULL:
+        return direct_phase_sums(col, weights, index, phase, sums, g.in_per_group)
+    return phase_sums(col, index, c, phase, sums, may_alias)
+
+
+cdef inline void gather_row(const floating* col, const floating* weights, const Index* index, Py_ssize_t c,
+                            floating* out_row, floating* phases, const Geometry* g) noexcept nogil:
     """Writes one output row segment out_row[0:tile width] (channel c of the block, the current
-    row) from the products in col: per column phase the sums, then one interleaved store."""
+    row) from the products in col: per column phase the sums, then one interleaved store.
+    Direct mode: weights (this channel's) is not NULL and col is the group's input."""
     cdef Py_ssize_t sw = g.stride_w
     cdef Py_ssize_t phase, q, length, length0, length1
     cdef const floating* sums
     cdef const floating* sums0
     cdef const floating* sums1
     if sw == 1:
-        phase_sums(col, index, c, 0, out_row, False)
+        any_phase_sums(col, weights, index, c, 0, out_row, False, g)
     elif sw == 2 and index.phases == 2:
         length0 = index.phase_length[0]
         length1 = index.phase_length[1]
-        sums0 = phase_sums(col, index, c, 0, phases, True)
-        sums1 = phase_sums(col, index, c, 1, phases + g.phase_size, True)
-        for q in range(length1):
-            out_row[2 * q] = sums0[q]
-            out_row[2 * q + 1] = sums1[q]
+        sums0 = any_phase_sums(col, weights, index, c, 0, phases, True, g)
+        sums1 = any_phase_sums(col, weights, index, c, 1, phases + g.phase_size, True, g)
+        interleave_rows(out_row, sums0, sums1, length1)
         if length0 > length1:
             out_row[2 * length1] = sums0[length1]
     else:
         for phase in range(index.phases):
             length = index.phase_length[phase]
-            sums = phase_sums(col, index, c, phase, phases, True)
+            sums = any_phase_sums(col, weights, index, c, phase, phases, True, g)
             for q in range(length):
                 out_row[q * sw + phase] = sums[q]
 
@@ -282,11 +412,17 @@ cdef void index_row(Index* index, Py_ssize_t oh, Py_ssize_t ow0, Py_ssize_t iw_l
                     q1 = min(length, iw_lo + width - shift - m0)
                     if q0 >= q1:
                         continue
-                    index.offset[count] = slot * g.slot_size + kw * ldc + r * width + (m0 + shift - iw_lo)
-                    index.channel_stride[count] = g.kernel_w * ldc
                     index.first[count] = q0
                     index.end[count] = q1
-                    if q0 <= REACH and length - q1 <= REACH:  # added over the whole phase
+                    index.tap[count] = slot * g.kernel_w + kw
+                    if g.direct:
+                        index.offset[count] = index.slot_base[slot] + r * g.in_w + m0 + shift
+                        index.channel_stride[count] = g.in_d * g.in_h * g.in_w
+                    else:
+                        index.offset[count] = (index.slot_base[slot] + kw * ldc + r * width
+                                               + (m0 + shift - iw_lo))
+                        index.channel_stride[count] = g.kernel_w * ldc
+                    if not g.direct and q0 <= REACH and length - q1 <= REACH:  # added over the whole phase
                         index.exact_from[phase] = max(index.exact_from[phase], q0)
                         index.exact_to[phase] = min(index.exact_to[phase], q1)
                     count += 1
@@ -303,10 +439,10 @@ cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, f
     rest = rest / g.out_d
     cdef Py_ssize_t block = rest % g.co_blocks
     rest = rest / g.co_blocks
-    cdef Py_ssize_t grp = rest % g.groups
-    cdef Py_ssize_t n = rest / g.groups
-    cdef Py_ssize_t co0 = grp * g.out_per_group + block * g.co_block
-    cdef Py_ssize_t cb = min(g.co_block, g.out_per_group - block * g.co_block)
+    cdef Py_ssize_t grp = rest % g.task_groups
+    cdef Py_ssize_t n = rest / g.task_groups
+    cdef Py_ssize_t co0 = grp * g.task_channels + block * g.co_block
+    cdef Py_ssize_t cb = min(g.co_block, g.task_channels - block * g.co_block)
     cdef Py_ssize_t m = cb * g.kernel_w, k = g.in_per_group
     cdef Py_ssize_t oh0 = band_index * g.band
     cdef Py_ssize_t oh1 = min(oh0 + g.band, g.out_h)
@@ -314,6 +450,7 @@ cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, f
     cdef Py_ssize_t in_plane = g.in_h * g.in_w
     cdef Py_ssize_t in_channel_stride = g.in_d * in_plane
     cdef const floating* x_group = x + (n * g.in_channels + grp * g.in_per_group) * in_channel_stride
+    cdef const floating* x_image = x + n * g.in_channels * in_channel_stride
     cdef Py_ssize_t slot, c, kd, kh, t, id, base, ih0, ih1, rows, tile, ow0, ow1, iw_lo, iw_hi, width
     cdef Py_ssize_t row, offset
     cdef bint whole_rows = g.tile >= g.out_w
@@ -346,6 +483,10 @@ cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, f
                 rows = ih1 - ih0
                 index.slot_first[slot] = ih0
                 index.slot_rows[slot] = rows
+                if g.direct:
+                    index.slot_base[slot] = id * in_plane + ih0 * g.in_w
+                    continue
+                index.slot_base[slot] = slot * g.slot_size
                 # whole rows are contiguous in the input; a column tile has one input row (band <= sh)
                 gemm_prepacked(m, rows * width, k,
                                packed + ((grp * g.kernel_d + kd) * g.kernel_h + kh) * g.slab_size
@@ -357,21 +498,27 @@ cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, f
             index_row(index, row, ow0, iw_lo, width, g)
             for c in range(cb):
                 offset = ((n * g.out_channels + co0 + c) * g.out_d + od) * out_plane + row * g.out_w + ow0
-                gather_row(col, index, c, out + offset, phases, g)
+                if g.direct:  # the input channels of output channel co0 + c's group
+                    gather_row(x_image + (co0 + c) / g.out_per_group * k * in_channel_stride,
+                               packed + (co0 + c) * g.taps * k, index, c, out + offset, phases, g)
+                else:
+                    gather_row(col, NULL, index, c, out + offset, phases, g)
                 if finish:
                     epilogue_row(ep, out, offset, ow1 - ow0, co0 + c)
 
 
 def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const floating[::1] packed,
                                 floating[:, :, :, :, ::1] output, kernel_size, stride, padding, dilation,
-                                Py_ssize_t groups, Py_ssize_t co_block, Py_ssize_t band, Py_ssize_t tile,
-                                const floating[::1] scale, const floating[::1] shift,
+                                Py_ssize_t groups, bint direct, Py_ssize_t co_block, Py_ssize_t band,
+                                Py_ssize_t tile, const floating[::1] scale, const floating[::1] shift,
                                 const floating[::1] residual, int activation, double p0, double p1, double p2,
                                 int num_threads):
     """Transposed convolution of 5-D arrays by GEMM + col2im, written into ``output``.
 
     input (N, C_in, D, H, W); packed: the weights (C_in, C_out / groups, kD, kH, kW) packed by
-    pack_weights with the same groups and co_block; output (N, C_out, OD, OH, OW) allocated by
+    pack_weights with the same groups and co_block, or, if ``direct`` (no GEMM: for few input
+    channels per group), laid out as (C_out, kD, kH, kW, C_in / groups), and then co_block counts
+    output channels of any group; output (N, C_out, OD, OH, OW) allocated by
     the caller with OD = (D - 1) * sD - 2 pD + dD (kD - 1) + output_padding + 1 (likewise OH,
     OW).  kernel_size, stride, padding, dilation: 3-tuples (d, h, w).  band: output rows per
     task (>= 1); tile: output columns per column tile (>= 1; used only when band <= sH, and
@@ -390,8 +537,12 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
     g.groups = groups
     g.in_per_group = g.in_channels // groups
     g.out_per_group = g.out_channels // groups
+    g.taps = g.kernel_d * g.kernel_h * g.kernel_w
+    g.direct = direct
+    g.task_groups = 1 if direct else groups
+    g.task_channels = g.out_channels if direct else g.out_per_group
     g.co_block = co_block
-    g.co_blocks = ceil_div(g.out_per_group, co_block)
+    g.co_blocks = ceil_div(g.task_channels, co_block)
     sizes = packed_weights_size(groups, g.in_per_group, g.out_per_group, g.kernel_d, g.kernel_h, g.kernel_w,
                                 co_block)
     g.block_size = sizes[1]
@@ -407,7 +558,7 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
     g.phase_size = round_up(ceil_div(g.tile, g.stride_w), ALIGN)
 
     cdef Py_ssize_t batch = output.shape[0]
-    cdef Py_ssize_t tasks = batch * groups * g.co_blocks * g.out_d * g.bands
+    cdef Py_ssize_t tasks = batch * g.task_groups * g.co_blocks * g.out_d * g.bands
     if tasks == 0 or g.out_w == 0:
         return
     cdef Epilogue ep = epilogue_init(&scale[0] if scale.shape[0] else NULL,
@@ -418,14 +569,15 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
     cdef Py_ssize_t m_max = co_block * g.kernel_w
     g.slot_size = round_up(m_max * g.max_columns, ALIGN)
     # per thread: the products of every slot, the phase buffers, the index arrays, the GEMM workspace
-    cdef Py_ssize_t col_bytes = slots * g.slot_size * sizeof(floating)
+    cdef Py_ssize_t col_bytes = 0 if direct else slots * g.slot_size * sizeof(floating)
     cdef Py_ssize_t phase_bytes = min(g.stride_w, 2) * g.phase_size * sizeof(floating)
     cdef Py_ssize_t phases = min(g.stride_w, g.tile)
     cdef Py_ssize_t contributions = slots * g.kernel_w
-    cdef Py_ssize_t index_count = 2 * slots + 4 * phases + 1 + 4 * contributions
+    cdef Py_ssize_t index_count = 3 * slots + 4 * phases + 1 + 5 * contributions
     cdef Py_ssize_t index_bytes = round_up(index_count * sizeof(Py_ssize_t), ALIGN)
     cdef Py_ssize_t per_thread = (col_bytes + phase_bytes + index_bytes
-                                  + round_up(gemm_workspace_size(m_max, g.max_columns, g.in_per_group), ALIGN))
+                                  + (0 if direct else
+                                     round_up(gemm_workspace_size(m_max, g.max_columns, g.in_per_group), ALIGN)))
     num_threads = <int>max(1, min(<Py_ssize_t>num_threads, tasks))
     # the products may be read up to REACH elements past either end: ALIGN bytes of margin
     cdef char* scratch = <char*>malloc(per_thread * num_threads + 3 * ALIGN)
@@ -442,7 +594,8 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
         p = <Py_ssize_t*>(aligned + i * per_thread + col_bytes + phase_bytes)
         indexes[i].slot_first = p
         indexes[i].slot_rows = p + slots
-        indexes[i].phase_length = p + 2 * slots
+        indexes[i].slot_base = p + 2 * slots
+        indexes[i].phase_length = p + 3 * slots
         indexes[i].phase_start = indexes[i].phase_length + phases
         indexes[i].exact_from = indexes[i].phase_start + phases + 1
         indexes[i].exact_to = indexes[i].exact_from + phases
@@ -450,6 +603,7 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
         indexes[i].channel_stride = indexes[i].offset + contributions
         indexes[i].first = indexes[i].channel_stride + contributions
         indexes[i].end = indexes[i].first + contributions
+        indexes[i].tap = indexes[i].end + contributions
     cdef const floating* x = &input[0, 0, 0, 0, 0]
     cdef const floating* w = &packed[0]
     cdef floating* out = &output[0, 0, 0, 0, 0]

@@ -1,9 +1,11 @@
 """GemmConvTranspose: transposed convolution by GEMM + col2im (``algorithm='gemm'``).
 
 The kernel (``_kernels.conv_transpose_gemm``) multiplies packed weights with
-the input rows read in place (no im2col, no zero-stuffed input) and scatters
+the input rows read in place (no im2col, no zero-stuffed input) and gathers
 the products into the output block by block, applying the fused epilogue while
-each block is in cache.  It serves every transposed convolution torch allows
+each block is in cache.  With at most ``DIRECT_MAX_IN_CHANNELS`` input
+channels per group (depthwise) a GEMM would have a tiny k: the same gather then
+multiplies the input rows by the weights itself ("direct mode").  It serves every transposed convolution torch allows
 (any stride, padding, output_padding, dilation, groups; 1d, 2d, 3d).
 
 Blocking, chosen from the problem and the input shape only (never the thread
@@ -28,6 +30,8 @@ GEMM_COLUMNS = 256              # target n = input rows x input width per GEMM
 MIN_COLUMNS = 32
 PRODUCTS_BYTES = 384 * 1024     # GEMM results one task holds (all its (kd, kh)), per thread
 MIN_TASKS = 8                   # when the output is large enough to split
+DIRECT_MAX_IN_CHANNELS = 1      # up to this many input channels per group: no GEMM (direct mode)
+DIRECT_CHANNELS = 32            # output channels per task in direct mode
 
 
 class GemmConvTranspose:
@@ -46,10 +50,17 @@ class GemmConvTranspose:
         out_per_group = weight.shape[1]
         kernel_w = weight.shape[4]
         self.kernel_size = weight.shape[2:]
-        self.co_block = _channel_block(out_per_group, kernel_w)
-        size = packed_weights_size(groups, in_per_group, out_per_group, *self.kernel_size, self.co_block)[0]
-        self.packed = np.empty(size, dtype=problem.dtype)
-        pack_weights(weight, groups, self.co_block, self.packed)
+        self.direct = in_per_group <= DIRECT_MAX_IN_CHANNELS
+        # direct mode: output channels of any group per task
+        self.co_block = min(problem.out_channels, DIRECT_CHANNELS) if self.direct else _channel_block(
+            out_per_group, kernel_w)
+        if self.direct:  # (C_out, kD, kH, kW, C_in / groups)
+            self.packed = np.ascontiguousarray(
+                weight.reshape(groups, in_per_group, out_per_group, -1).transpose(0, 2, 3, 1)).reshape(-1)
+        else:
+            size = packed_weights_size(groups, in_per_group, out_per_group, *self.kernel_size, self.co_block)[0]
+            self.packed = np.empty(size, dtype=problem.dtype)
+            pack_weights(weight, groups, self.co_block, self.packed)
 
     def run(self, input, output, epilogue, residual, num_threads):
         p = self.problem
@@ -59,7 +70,7 @@ class GemmConvTranspose:
         band, tile = self.blocking(input5.shape, output5.shape)
         conv_transpose_gemm_forward(
             input5, self.packed, output5, self.kernel_size, _lift(p.stride, dims, 1), _lift(p.pad_before, dims, 0),
-            _lift(p.dilation, dims, 1), p.groups, self.co_block, band, tile,
+            _lift(p.dilation, dims, 1), p.groups, self.direct, self.co_block, band, tile,
             *epilogue.kernel_args(residual), num_threads=num_threads)
 
     def blocking(self, input_shape, output_shape):
@@ -76,7 +87,10 @@ class GemmConvTranspose:
         if tiles >= 2:  # long rows: one input row per GEMM, output columns in tiles
             return min(out_h, stride_h), -(-out_w // tiles)
         band = min(out_h, max(1, columns // in_w) * stride_h)
-        channel_blocks = p.groups * -(-(p.out_channels // p.groups) // self.co_block)
+        if self.direct:
+            channel_blocks = -(-p.out_channels // self.co_block)
+        else:
+            channel_blocks = p.groups * -(-(p.out_channels // p.groups) // self.co_block)
         while band > 1 and output_shape[0] * channel_blocks * out_d * -(-out_h // band) < MIN_TASKS:
             band = max(1, band // 2)
         return band, out_w
