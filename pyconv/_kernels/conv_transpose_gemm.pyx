@@ -137,6 +137,7 @@ cdef enum:
     ALIGN = 64    # bytes: alignment of each scratch area
     REACH = 4     # elements read past either end of a products row at most (see phase_sums)
     CI_BLOCK = 8     # input channels per block of the weight transposition
+    CHUNK = 16       # output channels gathered together (see phase_sums)
 
 
 ctypedef struct Geometry:
@@ -265,27 +266,31 @@ cdef inline floating exact_sum(const floating* col, const Index* index, Py_ssize
     return total
 
 
-cdef inline const floating* phase_sums(const floating* col, const Index* index, Py_ssize_t c,
-                                       Py_ssize_t phase, floating* sums, bint may_alias) noexcept nogil:
-    """The index.phase_length[phase] sums of output channel c (of the block) in the current row,
-    column phase ``phase``: written to ``sums``, or, if ``may_alias`` and one products row
-    covers them all, a pointer into col.
+cdef inline bint phase_sums(const floating* col, const Index* index, Py_ssize_t c0, Py_ssize_t channels,
+                            Py_ssize_t phase, floating* sums, Py_ssize_t sums_stride, bint may_alias) noexcept nogil:
+    """The index.phase_length[phase] sums of column phase ``phase`` of the current row, for the
+    output channels c0 + i (i < channels) of the block, into sums + i * sums_stride.  If
+    ``may_alias`` and one products row covers the phase, writes nothing and returns True: the
+    sums are then that row of col (see products_row).
 
-    A contribution that reaches all but at most REACH outputs at either end is added over the
+    The loops run over the channels innermost (independent rows, in flight together).  A
+    contribution that reaches all but at most REACH outputs at either end is added over the
     whole phase (so the loop runs over full vectors), reading a few values next to its products
     row; the outputs where that happened are then summed again from the contributions that
     reach them, in the same order, so the result is exact."""
     cdef Py_ssize_t e0 = index.phase_start[phase], e1 = index.phase_start[phase + 1]
     cdef Py_ssize_t length = index.phase_length[phase]
-    cdef Py_ssize_t e, q, q0, q1
+    cdef Py_ssize_t e, i, q, q0, q1, stride
     cdef const floating* src
     if e0 == e1:
-        memset(sums, 0, length * sizeof(floating))
-        return sums
+        for i in range(channels):
+            memset(sums + i * sums_stride, 0, length * sizeof(floating))
+        return False
     if may_alias and e1 - e0 == 1 and index.first[e0] == 0 and index.end[e0] == length:
-        return col + index.offset[e0] + c * index.channel_stride[e0]
+        return True
     for e in range(e0, e1):
-        src = col + index.offset[e] + c * index.channel_stride[e]
+        src = col + index.offset[e] + c0 * index.channel_stride[e]
+        stride = index.channel_stride[e]
         q0 = index.first[e]
         q1 = index.end[e]
         if q0 <= REACH and length - q1 <= REACH:
@@ -293,21 +298,71 @@ cdef inline const floating* phase_sums(const floating* col, const Index* index, 
             q1 = length
         if e == e0:
             if q0 == 0 and q1 == length:
-                copy_row(sums, src, length)
+                for i in range(channels):
+                    copy_row(sums + i * sums_stride, src + i * stride, length)
                 continue
-            memset(sums, 0, length * sizeof(floating))
-        add_row(sums + q0, src + q0, q1 - q0)
-    for q in range(min(index.exact_from[phase], length)):
-        sums[q] = exact_sum(col, index, c, e0, e1, q)
-    for q in range(max(index.exact_to[phase], index.exact_from[phase]), length):
-        sums[q] = exact_sum(col, index, c, e0, e1, q)
-    return sums
+            for i in range(channels):
+                memset(sums + i * sums_stride, 0, length * sizeof(floating))
+        for i in range(channels):
+            add_row(sums + i * sums_stride + q0, src + i * stride + q0, q1 - q0)
+    if index.exact_from[phase] > 0 or index.exact_to[phase] < length:
+        for i in range(channels):
+            for q in range(min(index.exact_from[phase], length)):
+                sums[i * sums_stride + q] = exact_sum(col, index, c0 + i, e0, e1, q)
+            for q in range(max(index.exact_to[phase], index.exact_from[phase]), length):
+                sums[i * sums_stride + q] = exact_sum(col, index, c0 + i, e0, e1, q)
+    return False
+
+
+cdef inline const floating* products_row(const floating* col, const Index* index, Py_ssize_t c,
+                                         Py_ssize_t phase) noexcept nogil:
+    """The products row that alone makes up the sums of ``phase`` for channel c (see phase_sums)."""
+    cdef Py_ssize_t e = index.phase_start[phase]
+    return col + index.offset[e] + c * index.channel_stride[e]
+
+
+cdef inline void gather_rows(const floating* col, const Index* index, Py_ssize_t c0, Py_ssize_t channels,
+                             floating* out_row, Py_ssize_t out_stride, floating* phases,
+                             const Geometry* g) noexcept nogil:
+    """Writes the output row segments out_row + i * out_stride [0:tile width] (channels c0 + i of
+    the block, i < channels <= CHUNK, the current row) from the products in col: per column phase
+    the sums, then one interleaved store per channel."""
+    cdef Py_ssize_t sw = g.stride_w, size = g.phase_size
+    cdef Py_ssize_t phase, i, q, length, length0, length1
+    cdef bint alias, alias0, alias1
+    cdef const floating* sums
+    cdef const floating* sums0
+    cdef const floating* sums1
+    cdef floating* dst
+    if sw == 1:
+        phase_sums(col, index, c0, channels, 0, out_row, out_stride, False)
+    elif sw == 2 and index.phases == 2:
+        length0 = index.phase_length[0]
+        length1 = index.phase_length[1]
+        alias0 = phase_sums(col, index, c0, channels, 0, phases, size, True)
+        alias1 = phase_sums(col, index, c0, channels, 1, phases + CHUNK * size, size, True)
+        for i in range(channels):
+            sums0 = products_row(col, index, c0 + i, 0) if alias0 else phases + i * size
+            sums1 = products_row(col, index, c0 + i, 1) if alias1 else phases + (CHUNK + i) * size
+            dst = out_row + i * out_stride
+            interleave_rows(dst, sums0, sums1, length1)
+            if length0 > length1:
+                dst[2 * length1] = sums0[length1]
+    else:
+        for phase in range(index.phases):
+            length = index.phase_length[phase]
+            alias = phase_sums(col, index, c0, channels, phase, phases, size, True)
+            for i in range(channels):
+                sums = products_row(col, index, c0 + i, phase) if alias else phases + i * size
+                dst = out_row + i * out_stride
+                for q in range(length):
+                    dst[q * sw + phase] = sums[q]
 
 
 cdef inline const floating* direct_phase_sums(const floating* x_group, const floating* weights,
                                               const Index* index, Py_ssize_t phase, floating* sums,
                                               Py_ssize_t in_channels) noexcept nogil:
-    """As phase_sums without products (direct mode): the sums of one output channel, whose
+    """As phase_sums without products (direct mode), for one output channel, whose
     weights[tap * in_channels + ci] multiply the input rows x_group + offset + ci * channel_stride,
     summed in the order (contribution, ci)."""
     cdef Py_ssize_t e0 = index.phase_start[phase], e1 = index.phase_start[phase + 1]
@@ -333,39 +388,29 @@ cdef inline const floating* direct_phase_sums(const floating* x_group, const flo
     return sums
 
 
-cdef inline const floating* any_phase_sums(const floating* col, const floating* weights, const Index* index,
-                                           Py_ssize_t c, Py_ssize_t phase, floating* sums, bint may_alias,
-                                           const Geometry* g) noexcept nogil:
-    """phase_sums, or direct_phase_sums when weights is not NULL (then col is the group's input)."""
-    if weights != NULL:
-        return direct_phase_sums(col, weights, index, phase, sums, g.in_per_group)
-    return phase_sums(col, index, c, phase, sums, may_alias)
-
-
-cdef inline void gather_row(const floating* col, const floating* weights, const Index* index, Py_ssize_t c,
-                            floating* out_row, floating* phases, const Geometry* g) noexcept nogil:
-    """Writes one output row segment out_row[0:tile width] (channel c of the block, the current
-    row) from the products in col: per column phase the sums, then one interleaved store.
-    Direct mode: weights (this channel's) is not NULL and col is the group's input."""
+cdef inline void gather_row_direct(const floating* x_group, const floating* weights, const Index* index,
+                                   floating* out_row, floating* phases, const Geometry* g) noexcept nogil:
+    """Direct mode: writes one output row segment out_row[0:tile width] of the output channel
+    whose weights are ``weights``, from its group's input x_group."""
     cdef Py_ssize_t sw = g.stride_w
     cdef Py_ssize_t phase, q, length, length0, length1
     cdef const floating* sums
     cdef const floating* sums0
     cdef const floating* sums1
     if sw == 1:
-        any_phase_sums(col, weights, index, c, 0, out_row, False, g)
+        direct_phase_sums(x_group, weights, index, 0, out_row, g.in_per_group)
     elif sw == 2 and index.phases == 2:
         length0 = index.phase_length[0]
         length1 = index.phase_length[1]
-        sums0 = any_phase_sums(col, weights, index, c, 0, phases, True, g)
-        sums1 = any_phase_sums(col, weights, index, c, 1, phases + g.phase_size, True, g)
+        sums0 = direct_phase_sums(x_group, weights, index, 0, phases, g.in_per_group)
+        sums1 = direct_phase_sums(x_group, weights, index, 1, phases + g.phase_size, g.in_per_group)
         interleave_rows(out_row, sums0, sums1, length1)
         if length0 > length1:
             out_row[2 * length1] = sums0[length1]
     else:
         for phase in range(index.phases):
             length = index.phase_length[phase]
-            sums = any_phase_sums(col, weights, index, c, phase, phases, True, g)
+            sums = direct_phase_sums(x_group, weights, index, phase, phases, g.in_per_group)
             for q in range(length):
                 out_row[q * sw + phase] = sums[q]
 
@@ -452,7 +497,8 @@ cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, f
     cdef const floating* x_group = x + (n * g.in_channels + grp * g.in_per_group) * in_channel_stride
     cdef const floating* x_image = x + n * g.in_channels * in_channel_stride
     cdef Py_ssize_t slot, c, kd, kh, t, id, base, ih0, ih1, rows, tile, ow0, ow1, iw_lo, iw_hi, width
-    cdef Py_ssize_t row, offset
+    cdef Py_ssize_t row, first, chunk
+    cdef Py_ssize_t channel_stride = g.out_d * out_plane
     cdef bint whole_rows = g.tile >= g.out_w
     cdef bint finish = not epilogue_is_identity(ep)
 
@@ -496,15 +542,19 @@ cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, f
         index_phases(index, ow0, ow1, g)
         for row in range(oh0, oh1):
             index_row(index, row, ow0, iw_lo, width, g)
+            first = ((n * g.out_channels + co0) * g.out_d + od) * out_plane + row * g.out_w + ow0
+            if not g.direct:
+                for chunk in range(ceil_div(cb, CHUNK)):
+                    c = chunk * CHUNK
+                    gather_rows(col, index, c, min(<Py_ssize_t>CHUNK, cb - c), out + first + c * channel_stride,
+                                channel_stride, phases, g)
             for c in range(cb):
-                offset = ((n * g.out_channels + co0 + c) * g.out_d + od) * out_plane + row * g.out_w + ow0
                 if g.direct:  # the input channels of output channel co0 + c's group
-                    gather_row(x_image + (co0 + c) / g.out_per_group * k * in_channel_stride,
-                               packed + (co0 + c) * g.taps * k, index, c, out + offset, phases, g)
-                else:
-                    gather_row(col, NULL, index, c, out + offset, phases, g)
+                    gather_row_direct(x_image + (co0 + c) / g.out_per_group * k * in_channel_stride,
+                                      packed + (co0 + c) * g.taps * k, index, out + first + c * channel_stride,
+                                      phases, g)
                 if finish:
-                    epilogue_row(ep, out, offset, ow1 - ow0, co0 + c)
+                    epilogue_row(ep, out, first + c * channel_stride, ow1 - ow0, co0 + c)
 
 
 def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const floating[::1] packed,
@@ -570,7 +620,7 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
     g.slot_size = round_up(m_max * g.max_columns, ALIGN)
     # per thread: the products of every slot, the phase buffers, the index arrays, the GEMM workspace
     cdef Py_ssize_t col_bytes = 0 if direct else slots * g.slot_size * sizeof(floating)
-    cdef Py_ssize_t phase_bytes = min(g.stride_w, 2) * g.phase_size * sizeof(floating)
+    cdef Py_ssize_t phase_bytes = min(g.stride_w, 2) * CHUNK * g.phase_size * sizeof(floating)
     cdef Py_ssize_t phases = min(g.stride_w, g.tile)
     cdef Py_ssize_t contributions = slots * g.kernel_w
     cdef Py_ssize_t index_count = 3 * slots + 4 * phases + 1 + 5 * contributions
