@@ -24,7 +24,7 @@ __all__ = ["Graph", "Node", "Value", "GraphError", "BATCH", "resolve_shape", "DT
 
 BATCH = "N"
 DTYPES = {"float32": np.dtype(np.float32), "int64": np.dtype(np.int64)}
-MAX_ELEMENTS = 2 ** 31       # per value and per batch item
+MAX_ELEMENTS = 2 ** 28       # per value and batch item (1 GiB of float32): bounds what a file can make us allocate
 MAX_RANK = 8
 _SCALED_BATCH = re.compile(r"^([1-9][0-9]{0,8})\*N$")
 
