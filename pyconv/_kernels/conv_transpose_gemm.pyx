@@ -20,15 +20,17 @@ A task runs the GEMM of each (kd, kh) over exactly the input rows that land
 in its band (no input row is multiplied twice for the same kernel row), then
 builds each output row once, by gathering ("col2im"): output column
 ``ow = m * sw + phase`` receives the taps kw with (kw * dw - pw) = phase
-(mod sw), each a contiguous run of a ``col`` row, so the sums are formed
-per phase in a small contiguous buffer and interleaved into the output row
-in one pass (sw = 1: summed in the output row itself).  The fused epilogue
-then finishes the row while it is in L1.  Long rows are cut into column tiles
-(a GEMM per tile over the input columns that reach it, the few shared edge
-columns computed twice).
+(mod sw), each a contiguous run of a ``col`` row, so the sums are formed per
+phase in a small contiguous buffer (16 output channels at a time, channels
+innermost) and interleaved into the output rows in one pass (sw = 1: summed
+in the output rows themselves; a phase made of one products row is
+interleaved straight from it).  The fused epilogue then finishes each row
+while it is in L1.  Long rows are cut into column tiles (a GEMM per tile
+over the input columns that reach it, the few shared edge columns computed
+twice).
 
-Direct mode (few input channels per group, e.g. depthwise, where the GEMM
-would have k <= 4): no GEMM and no products; the gather multiplies the input
+Direct mode (one input channel per group, i.e. depthwise, where the GEMM
+would have k = 1): no GEMM and no products; the gather multiplies the input
 rows by the weights itself, and a task's output channels may span groups
 (the row index is shared by all of them).
 
