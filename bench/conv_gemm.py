@@ -6,12 +6,15 @@
 
 pyconv runs prepacked (weights packed once, as pyconv.nn and the graph
 executor hold them; the bias is fused into the epilogue).  Samples alternate
-between engines; each sample sleeps 50 ms, makes one untimed call (wakes the
-engine's own threads, see bench/GEMM.md) and times `--inner` calls back to
-back.  Medians of `--repeat` samples.  GFLOP/s = 2 x direct MACs / time; %
-of numpy's fp32 GEMM peak (2048^3) measured in the same run at the same
-thread count.  speed-up = 1-thread time / 2-thread time per engine, next to
-numpy's own 2-thread speed-up.
+between engines; each round first waits (up to 6 s) for the CPUs to be idle
+(other processes on this shared machine otherwise stall one of the two
+threads for a whole time slice), each sample sleeps 50 ms, makes one untimed
+call (wakes the engine's own threads, see bench/GEMM.md) and times `--inner`
+calls back to back.  Medians of `--repeat` samples (`--statistic min` for
+the best).  GFLOP/s = 2 x direct MACs / time; % of numpy's fp32 GEMM peak
+(2048^3) measured in the same run at the same thread count.  speed-up =
+1-thread time / 2-thread time per engine, next to numpy's own 2-thread
+speed-up.
 """
 import argparse
 import statistics
@@ -75,11 +78,33 @@ def onnx_session(case, w, threads):
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def time_engines(calls, repeat, inner):
+def cpu_idle(interval=0.3):
+    """Share of the machine's CPU time that was idle over ``interval`` seconds (Linux; 1.0 elsewhere)."""
+    def read():
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return values[3] + values[4], sum(values)
+    try:
+        idle0, total0 = read()
+        time.sleep(interval)
+        idle1, total1 = read()
+    except OSError:
+        return 1.0
+    return (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_until_idle(limit=0.9, attempts=20):
+    for _ in range(attempts):
+        if cpu_idle() >= limit:
+            return
+
+
+def time_engines(calls, repeat, inner, statistic):
     samples = {name: [] for name in calls}
     for call in calls.values():
         call()
     for _ in range(repeat):
+        wait_until_idle()
         for name, call in calls.items():
             time.sleep(SLEEP)
             call()
@@ -87,7 +112,7 @@ def time_engines(calls, repeat, inner):
             for _ in range(inner):
                 call()
             samples[name].append((time.perf_counter() - start) / inner)
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return {name: statistic(s) for name, s in samples.items()}
 
 
 def main():
@@ -97,6 +122,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--inner", type=int, default=3)
     parser.add_argument("--engines", default="gemm,direct,torch", help="of gemm, direct, torch, onnx")
+    parser.add_argument("--statistic", default="median", choices=["median", "min"])
     args = parser.parse_args()
     block = np.ones(30 * 2 ** 20 // 8)
     block[::4096] += 1
@@ -141,7 +167,8 @@ def main():
                     session = onnx_session(case, w, threads)
                     if session is not None:
                         calls[engine] = lambda s=session: s.run(None, {"x": x})
-            seconds = time_engines(calls, args.repeat, args.inner)
+            seconds = time_engines(calls, args.repeat, args.inner,
+                                   statistics.median if args.statistic == "median" else min)
             results[case.id, threads] = seconds
             gflops = 2 * macs / seconds["gemm"] / 1e9
             line = f"{case.id:27s} {threads:3d} " + " ".join(
