@@ -1,0 +1,188 @@
+"""The ``pyconv`` command: export, run, summarise and time .pyconv models.
+
+    pyconv export MODULE:FACTORY --input-shape 1,3,224,224 -o m.pyconv   (needs torch)
+    pyconv run m.pyconv --input x.npy [-o y.npy] [--top 5] [--outputs layer1.0.conv1 ...]
+    pyconv summary m.pyconv [--batch 8]
+    pyconv bench m.pyconv [--batch 1,8] [--threads 1,2] [--repeat 10]
+
+Bad arguments and files give a one-line message on stderr and exit status 2, never a traceback.
+"""
+import argparse
+import importlib
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+class _Failure(Exception):
+    """An error to report as one line (exit status 2)."""
+
+
+def _ints(text):
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="pyconv", description="Export, run and time CNNs on the CPU, "
+                                     "without torch at run time.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    export = commands.add_parser("export", help="capture a torch model into a .pyconv file (needs torch)")
+    export.add_argument("factory", metavar="MODULE:FACTORY",
+                        help="a function returning the torch model, e.g. torchvision.models:resnet18")
+    export.add_argument("--input-shape", type=_ints, required=True, metavar="N,C,H,W",
+                        help="shape of the example input (the batch size stays free)")
+    export.add_argument("-o", "--output", required=True, help="the .pyconv file to write")
+    export.add_argument("--static-batch", action="store_true", help="export for the example's batch size only")
+
+    run = commands.add_parser("run", help="run a model on an input array (.npy)")
+    run.add_argument("model", help="a .pyconv file")
+    run.add_argument("--input", required=True, action="append", metavar="X.npy",
+                     help="input array (float, NCHW); repeat for models with several inputs")
+    run.add_argument("-o", "--output", help="write the (first) output to this .npy file")
+    run.add_argument("--top", type=int, default=5, metavar="K", help="classes to print for a classifier")
+    run.add_argument("--outputs", nargs="+", metavar="NAME",
+                     help="module paths (or value names) whose values to compute instead; with -o, an .npz")
+
+    summary = commands.add_parser("summary", help="print the model's table of nodes")
+    summary.add_argument("model", help="a .pyconv file")
+    summary.add_argument("--batch", type=int, default=1, help="batch size for shapes and MACs")
+
+    bench = commands.add_parser("bench", help="time the model at some batch sizes and thread counts")
+    bench.add_argument("model", help="a .pyconv file")
+    bench.add_argument("--batch", type=_ints, default=[1], metavar="B,...", help="batch sizes (default 1)")
+    bench.add_argument("--threads", type=_ints, default=None, metavar="T,...",
+                       help="thread counts (default: the current one)")
+    bench.add_argument("--repeat", type=int, default=10, help="timed runs per configuration (median shown)")
+    return parser
+
+
+def main(argv=None):
+    """Run the command line ``argv`` (default sys.argv[1:]); returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return {"export": _export, "run": _run, "summary": _summary, "bench": _bench}[args.command](args) or 0
+    except _Failure as error:
+        message = str(error)
+    except (ValueError, TypeError, OSError, ImportError) as error:
+        message = f"{type(error).__name__}: {error}" if not isinstance(error, ValueError) else str(error)
+    except KeyboardInterrupt:
+        return 130
+    print(f"pyconv {args.command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _load(path):
+    import pyconv
+    if not os.path.isfile(path):
+        raise _Failure(f"no such file: {path}")
+    return pyconv.load(path)
+
+
+def _export(args):
+    module_name, _, attribute = args.factory.partition(":")
+    if not module_name or not attribute:
+        raise _Failure(f"expected MODULE:FACTORY (e.g. torchvision.models:resnet18), got {args.factory!r}")
+    try:
+        import torch
+    except ImportError:
+        raise _Failure("export needs torch (pip install torch)") from None
+    sys.path.insert(0, os.getcwd())
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise _Failure(f"cannot find {args.factory!r}: {error}") from None
+    import pyconv
+    model = factory()
+    if not isinstance(model, torch.nn.Module):
+        raise _Failure(f"{args.factory} returned {type(model).__name__}, not a torch.nn.Module")
+    example = torch.randn(*args.input_shape)
+    pyconv.export(model.eval(), example, args.output, dynamic_batch=not args.static_batch)
+    print(f"wrote {args.output} ({os.path.getsize(args.output):,} bytes)")
+
+
+def _array(path):
+    if not path.endswith(".npy"):
+        raise _Failure(f"expected an input array in a .npy file, got {path!r}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise _Failure(f"cannot read {path}: {error}") from None
+
+
+def _run(args):
+    model = _load(args.model)
+    inputs = [_array(path) for path in args.input]
+    if args.outputs:
+        values = model(*inputs, outputs=args.outputs)
+        for name, value in values.items():
+            print(f"{name}: {value.shape}, min {value.min():.4g}, max {value.max():.4g}")
+        if args.output:
+            np.savez(args.output, **values)
+        return
+    outputs = model(*inputs)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    for name, value in zip(model.output_names, outputs):
+        print(f"{name}: {value.shape}")
+    first = outputs[0]
+    if first.ndim == 2 and args.top > 0:
+        shifted = np.exp(first - first.max(axis=1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+        for sample, row in enumerate(probabilities):
+            top = np.argsort(-row, kind="stable")[:args.top]
+            print(f"sample {sample}: " + ", ".join(f"class {c} ({row[c]:.3f})" for c in top))
+    if args.output:
+        np.save(args.output, first)
+
+
+def _summary(args):
+    print(_load(args.model).summary(batch=args.batch))
+
+
+def _bench(args):
+    import pyconv
+    from tabulate import tabulate
+
+    from .graph.ir import resolve_shape
+    model = _load(args.model)
+    shapes = [v.shape for v in model.graph.inputs]
+    threads = args.threads or [pyconv.get_num_threads()]
+    before = pyconv.get_num_threads()
+    configurations = [(b, t) for b in args.batch for t in threads]
+    rows = []
+    try:
+        for index, (batch, count) in enumerate(configurations, 1):
+            print(f"\r[{index}/{len(configurations)}] batch {batch}, {count} thread(s)", end="", file=sys.stderr,
+                  flush=True)
+            pyconv.set_num_threads(count)
+            rng = np.random.default_rng(0)
+            inputs = [rng.standard_normal(resolve_shape(shape, batch)).astype(np.float32) for shape in shapes]
+            for _ in range(2):
+                model(*inputs)
+            samples = []
+            for _ in range(max(1, args.repeat)):
+                start = time.perf_counter()
+                model(*inputs)
+                samples.append(time.perf_counter() - start)
+            median = statistics.median(samples)
+            macs = model.summary(batch=batch).totals["MACs"]
+            rows.append([batch, count, median * 1e3, batch / median, 2 * macs / median / 1e9])
+    finally:
+        pyconv.set_num_threads(before)
+        print(file=sys.stderr)
+    print(tabulate(rows, headers=["batch", "threads", "ms (median)", "images/s", "GFLOP/s"], floatfmt=".3g"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The pyconv command: run, summary, bench and export, and clear one-line errors (exit status 2)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pyconv.cli import main
+from pyconv.graph import Model, save_graph
+from graphs import block_inputs, residual_block
+
+
+@pytest.fixture
+def files(tmp_path):
+    save_graph(residual_block(), tmp_path / "block.pyconv")
+    x, s = block_inputs(2)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "s.npy", s)
+    return tmp_path
+
+
+def _run(capsys, *argv):
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_run_prints_top_classes_and_saves_output(files, capsys):
+    status, out, _ = _run(capsys, "run", files / "block.pyconv", "--input", files / "x.npy", "--input",
+                          files / "s.npy", "--top", "2", "-o", files / "y.npy")
+    assert status == 0
+    assert "logits: (2, 5)" in out and "out: (2, 4, 8, 8)" in out
+    assert out.count("sample ") == 2 and out.count("class ") == 4
+    expected = Model(residual_block())(*block_inputs(2))[0]
+    np.testing.assert_array_equal(np.load(files / "y.npy"), expected)
+
+
+def test_run_intermediate_values(files, capsys):
+    status, out, _ = _run(capsys, "run", files / "block.pyconv", "--input", files / "x.npy", "--input",
+                          files / "s.npy", "--outputs", "stem", "block", "-o", files / "values.npz")
+    assert status == 0 and "stem: (2, 4, 8, 8)" in out
+    assert sorted(np.load(files / "values.npz").files) == ["block", "stem"]
+
+
+def test_summary_and_bench(files, capsys):
+    status, out, _ = _run(capsys, "summary", files / "block.pyconv", "--batch", "4")
+    assert status == 0 and "conv2d+batch_norm+relu" in out and "params: 297" in out
+    status, out, err = _run(capsys, "bench", files / "block.pyconv", "--batch", "1,2", "--threads", "1",
+                            "--repeat", "2")
+    assert status == 0 and "images/s" in out and len(out.strip().splitlines()) == 4 and "[2/2]" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "missing.pyconv", "--input", "x.npy"], "no such file: missing.pyconv"),
+    (["run", "block.pyconv", "--input", "x.txt"], "expected an input array in a .npy file"),
+    (["run", "block.pyconv", "--input", "x.npy"], "expected 2 input arrays"),
+    (["run", "block.pyconv", "--input", "x.npy", "--input", "x.npy"], "input 's' of shape"),
+    (["run", "block.pyconv", "--input", "x.npy", "--input", "s.npy", "--outputs", "nowhere"], "'nowhere' is neither"),
+    (["summary", "x.npy"], "not a valid .pyconv file"),
+    (["export", "no_colon", "--input-shape", "1,3,8,8", "-o", "m.pyconv"], "expected MODULE:FACTORY"),
+])
+def test_errors_are_one_line(files, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(files)
+    status, out, err = _run(capsys, *argv)
+    assert status == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_arguments_exit_with_usage(files, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", str(files / "block.pyconv"), "--batch", "0"])
+    assert exit_.value.code == 2 and "expected positive integers" in capsys.readouterr().err
+
+
+def test_module_entry_point_has_no_traceback(files):
+    (files / "broken.pyconv").write_bytes(b"\x00" * 64)
+    result = subprocess.run([sys.executable, "-m", "pyconv", "summary", "broken.pyconv"], cwd=files,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "broken.pyconv" in result.stderr
+
+
+def test_export_command(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("torch")
+    (tmp_path / "tiny_models.py").write_text(
+        "import torch\n\ndef tiny():\n    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    status, out, err = _run(capsys, "export", "tiny_models:tiny", "--input-shape", "1,3,8,8", "-o", "tiny.pyconv")
+    assert status == 0 and "wrote tiny.pyconv" in out, err
+    assert main(["run", "tiny.pyconv", "--input", str(_saved(tmp_path))]) == 0
+    status, _, err = _run(capsys, "export", "tiny_models:nothing", "--input-shape", "1,3,8,8", "-o", "t.pyconv")
+    assert status == 2 and "cannot find 'tiny_models:nothing'" in err
+
+
+def _saved(folder):
+    np.save(folder / "tiny_in.npy", np.ones((3, 3, 8, 8), np.float32))
+    return folder / "tiny_in.npy"
