@@ -4,6 +4,7 @@
     pyconv run m.pyconv --input x.npy [-o y.npy] [--top 5] [--outputs layer1.0.conv1 ...]
     pyconv summary m.pyconv [--batch 8]
     pyconv bench m.pyconv [--batch 1,8] [--threads 1,2] [--repeat 10]
+    pyconv demo                    (a digit classifier trained with torch, run without it)
 
 Bad arguments and files give a one-line message on stderr and exit status 2, never a traceback.
 """
@@ -65,6 +66,8 @@ def _parser():
     bench.add_argument("--threads", type=_ints, default=None, metavar="T,...",
                        help="thread counts (default: the current one)")
     bench.add_argument("--repeat", type=int, default=10, help="timed runs per configuration (median shown)")
+
+    commands.add_parser("demo", help="classify 400 held-out digits with a shipped model, without torch")
     return parser
 
 
@@ -72,7 +75,8 @@ def main(argv=None):
     """Run the command line ``argv`` (default sys.argv[1:]); returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        return {"export": _export, "run": _run, "summary": _summary, "bench": _bench}[args.command](args) or 0
+        commands = {"export": _export, "run": _run, "summary": _summary, "bench": _bench, "demo": _demo}
+        return commands[args.command](args) or 0
     except _Failure as error:
         message = str(error)
     except (ValueError, TypeError, OSError, ImportError) as error:
@@ -148,6 +152,11 @@ def _run(args):
 
 def _summary(args):
     print(_load(args.model).summary(batch=args.batch))
+
+
+def _demo(args):
+    from .demo import run
+    run()
 
 
 def _bench(args):

@@ -47,9 +47,11 @@ def save_graph(graph, path):
     tensors = {name: np.ascontiguousarray(array) for name, array in graph.constants.items()}
     metadata = {_FORMAT_KEY: FORMAT, _VERSION_KEY: str(FORMAT_VERSION), _GRAPH_KEY: text,
                 _CHECKSUM_KEY: _checksum(text, tensors)}
+    data = safetensors.numpy.save(tensors, metadata=metadata)
     partial = f"{path}.{os.getpid()}.partial"
     try:
-        safetensors.numpy.save_file(tensors, partial, metadata=metadata)
+        with open(partial, "wb") as file:
+            file.write(data)
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):

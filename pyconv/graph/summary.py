@@ -1,7 +1,6 @@
 """``Model.summary`` and ``Model.profile``: tables per planned node, with totals, through ``tabulate``."""
 import statistics
 
-import numpy as np
 from tabulate import tabulate
 
 from .ops import OPS
@@ -65,8 +64,16 @@ def _totals(model, plan, rows):
             "MACs": sum(r["MACs"] for r in rows), "peak activation bytes": plan.arena_bytes}
 
 
+def _cell(value):
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.3g}"
+    return f"{value:,}" if isinstance(value, int) else value
+
+
 def _text(rows, totals, batch, columns):
-    table = tabulate([[r[c] for c in columns] for r in rows], headers=columns, intfmt=",", floatfmt=".3g")
+    numeric = [isinstance(rows[0][c], (int, float)) if rows else False for c in columns]
+    table = tabulate([[_cell(r[c]) for c in columns] for r in rows], headers=columns, disable_numparse=True,
+                     colalign=["right" if n else "left" for n in numeric])
     lines = [f"{k}: {v:,}" for k, v in totals.items() if isinstance(v, int)]
     lines += [f"{k}: {v:.4g}" for k, v in totals.items() if isinstance(v, float)]
     return f"{table}\n(batch {batch}) " + ", ".join(lines)
@@ -92,7 +99,7 @@ def profile(model, program, batch, inputs, repeat):
     total = sum(medians) or 1.0
     for row, seconds in zip(rows, medians):
         row["ms"] = seconds * 1e3
-        row["GFLOP/s"] = 2 * row["MACs"] / seconds / 1e9 if row["MACs"] and seconds > 0 else np.nan
+        row["GFLOP/s"] = 2 * row["MACs"] / seconds / 1e9 if row["MACs"] and seconds > 0 else float("nan")
         row["share %"] = 100 * seconds / total
     totals = _totals(model, plan, rows)
     totals["ms"] = sum(medians) * 1e3
