@@ -81,9 +81,26 @@ def column_bytes(request, monkeypatch):
     ((2, 6, 7, 61), (6, 3, 1, 1), dict(groups=2)),
     ((1, 4, 3, 5, 7), (5, 4, 1, 1, 1), dict()),
 ])
-def test_pointwise_column_blocks(input_shape, weight_shape, kwargs, dtype, column_bytes, rng):
+def test_pointwise_gemm_column_blocks(input_shape, weight_shape, kwargs, dtype, column_bytes, monkeypatch, rng):
+    monkeypatch.setattr(GemmConv, "POINTWISE_IMPLICIT_FROM", 2 ** 62)
     x, w, b = _arrays(rng, input_shape, weight_shape, dtype)
     assert_close(_run(x, w, b, kwargs, "gemm"), _torch(x, w, b, kwargs))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("input_shape, weight_shape, kwargs", [
+    ((1, 6, 19, 23), (4, 6, 1, 1), dict()),                 # the last tile gathered (it would read past the end)
+    ((3, 6, 7, 61), (12, 3, 1, 1), dict(groups=2)),
+    ((1, 4, 3, 5, 7), (5, 4, 1, 1, 1), dict()),
+    ((2, 5, 1, 16), (9, 5, 1, 1), dict()),                  # whole vectors only
+])
+def test_pointwise_in_place(input_shape, weight_shape, kwargs, dtype, monkeypatch, rng):
+    monkeypatch.setattr(GemmConv, "POINTWISE_IMPLICIT_FROM", 0)
+    x, w, b = _arrays(rng, input_shape, weight_shape, dtype)
+    expected = _torch(x, w, b, kwargs)
+    one = _run_threads(x, w, b, kwargs, 1)
+    assert_close(one, expected)
+    assert np.array_equal(_run_threads(x, w, b, kwargs, 2), one)
 
 
 def _run_threads(x, w, b, kwargs, threads):
@@ -209,8 +226,11 @@ ACTIVATIONS = [
 @pytest.mark.parametrize("weight_shape, kwargs", [((6, 4, 3, 3), dict(padding=1, stride=(2, 1))),
                                                   ((6, 2, 1, 1), dict(groups=2))])
 @pytest.mark.parametrize("activation, args, reference", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
-def test_fused_epilogue_equals_unfused(activation, args, reference, weight_shape, kwargs, dtype, monkeypatch, rng):
-    monkeypatch.setattr(GemmConv, "COLUMN_BYTES", 1)  # pointwise: several column blocks, each finished on its own
+@pytest.mark.parametrize("pointwise_implicit_from", [0, 2 ** 62], ids=["in-place", "pointwise-gemm"])
+def test_fused_epilogue_equals_unfused(activation, args, reference, weight_shape, kwargs, dtype,
+                                       pointwise_implicit_from, monkeypatch, rng):
+    monkeypatch.setattr(GemmConv, "COLUMN_BYTES", 1)  # pointwise GEMM: several column blocks, each finished on its own
+    monkeypatch.setattr(GemmConv, "POINTWISE_IMPLICIT_FROM", pointwise_implicit_from)
     x, w, b = _arrays(rng, (2, 4, 9, 11), weight_shape, dtype)
     scale, shift = rng.standard_normal(6).astype(dtype), rng.standard_normal(6).astype(dtype)
     conv = F.prepack_conv(w, None, algorithm="gemm", scale=scale, shift=shift, activation=activation,
@@ -259,7 +279,8 @@ def configurations(draw):
                  column_bytes=draw(st.sampled_from([1, 200, GemmConv.COLUMN_BYTES])),
                  block_bytes=draw(st.sampled_from([1, 2000, GemmConv.BLOCK_BYTES])),
                  thrown_away_limit=draw(st.sampled_from([0.0, GemmConv.THROWN_AWAY_LIMIT, 1.0])),
-                 tiling=draw(st.sampled_from(["auto", "linear", "rows"])))
+                 tiling=draw(st.sampled_from(["auto", "linear", "rows"])),
+                 pointwise_implicit_from=draw(st.sampled_from([0, GemmConv.POINTWISE_IMPLICIT_FROM])))
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
     x = rng.uniform(-1, 1, (batch, in_channels) + tuple(size)).astype(dtype)
     w = rng.uniform(-1, 1, (out_channels, in_channels // groups) + tuple(kernel)).astype(dtype)

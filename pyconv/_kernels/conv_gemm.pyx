@@ -383,16 +383,20 @@ cdef struct Implicit:
     Py_ssize_t tiles_per_block, blocks
     Py_ssize_t tasks
     const void* input
-    void* xp
+    const void* xp                             # the copy, or the input itself (in_place)
+    bint in_place                              # xp is the input: no slack after its end
+    Py_ssize_t xp_size                         # values readable from xp
+    Py_ssize_t max_offset                      # of offsets
     const void* packed                         # pack_implicit's layout
     const Py_ssize_t* offsets
+    const Py_ssize_t* gathered_offsets         # k * nr: the columns of a tile gathered (in_place)
     void* output
 
 
 cdef void fill_xp(const Implicit* im, Py_ssize_t row_block, const floating* tag) noexcept nogil:
     """Fill the xp planes of one (image and channel, depth slice, row phase) with padded input values."""
     cdef const floating* x = <const floating*>im.input
-    cdef floating* xp = <floating*>im.xp
+    cdef floating* xp = <floating*>im.xp              # written only here, before any task reads it
     cdef Py_ssize_t phase_index = row_block % im.n_row_phases, rest = row_block // im.n_row_phases
     cdef Py_ssize_t slice_ = rest % im.ext_d, channel = rest // im.ext_d      # channel counts over images too
     cdef Py_ssize_t ph = im.row_phases[phase_index], id_ = slice_ - im.pad_d
@@ -431,25 +435,42 @@ cdef void fill_xp(const Implicit* im, Py_ssize_t row_block, const floating* tag)
 
 
 cdef inline void micro_kernel(const Implicit* im, Py_ssize_t columns, const floating* a, const floating* x,
-                              floating* c, Py_ssize_t ldc) noexcept nogil:
+                              const Py_ssize_t* offsets, floating* c, Py_ssize_t ldc) noexcept nogil:
     """c = tile of im.mr rows and the fewest vectors covering ``columns`` (<= im.nr) outputs."""
     cdef Py_ssize_t vl = VBYTES // sizeof(floating)
     cdef int nv = <int>((columns + vl - 1) // vl)
     if floating is float:
-        tile_f32(<int>im.mr, nv, im.patch_rows, a, x, im.offsets, c, ldc)
+        tile_f32(<int>im.mr, nv, im.patch_rows, a, x, offsets, c, ldc)
     else:
-        tile_f64(<int>im.mr, nv, im.patch_rows, a, x, im.offsets, c, ldc)
+        tile_f64(<int>im.mr, nv, im.patch_rows, a, x, offsets, c, ldc)
+
+
+cdef void gather_columns(const Implicit* im, const floating* x_tile, Py_ssize_t columns, Py_ssize_t width,
+                         floating* gathered) noexcept nogil:
+    """gathered[k * nr + j] = x_tile[offsets[k] + j] for j < columns, zero up to width."""
+    cdef Py_ssize_t k, j
+    cdef const floating* src
+    cdef floating* dst
+    for k in range(im.patch_rows):
+        src = x_tile + im.offsets[k]
+        dst = gathered + k * im.nr
+        for j in range(columns):
+            dst[j] = src[j]
+        for j in range(columns, width):
+            dst[j] = 0
 
 
 cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t first, Py_ssize_t last,
-                         floating* tile) noexcept nogil:
+                         floating* tile, floating* gathered) noexcept nogil:
     """Tasks first .. last - 1 (one thread).  Task order: n, group, depth slice, tile block, channel chunk.
 
     A task runs its channel panels one after the other over its block of
     tiles (nr outputs, or fewer at the block's end or, with row_tiles, at an
     output row's end).  A tile whose outputs are consecutive in the output is
     stored there; any other (thrown-away columns, partial vector, short
-    panel) goes through ``tile`` (this thread's mr x nr scratch).  Each panel's outputs
+    panel) goes through ``tile`` (this thread's mr x nr scratch).  Reading
+    the input in place, a tile whose vectors would run past the input's end
+    reads its columns from ``gathered`` (K x nr, zero-padded) instead.  Each panel's outputs
     are then finished with the epilogue, output row by output row.
     """
     cdef const floating* xp = <const floating*>im.xp
@@ -462,6 +483,8 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
     cdef Py_ssize_t task, rest, chunk, block, od, group, n, q0, q1, qa, qb
     cdef Py_ssize_t panel, panel_end, rows, r, j, co, out_row, row_start, seg0, seg1, ow0
     cdef const floating* x_slice
+    cdef const floating* x_tile
+    cdef const Py_ssize_t* offsets
     cdef const floating* a
     cdef floating* y_panel
     cdef floating* dst
@@ -496,11 +519,17 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
                 q1 = min(q0 + im.nr, qb)
                 if im.row_tiles:
                     q1 = min(q1, out_row * im.row_pitch + im.out_w)
+                x_tile = x_slice + q0
+                offsets = im.offsets
+                if im.in_place and (x_tile - xp) + im.max_offset + round_up(q1 - q0, vl) > im.xp_size:
+                    gather_columns(im, x_tile, q1 - q0, round_up(q1 - q0, vl), gathered)
+                    x_tile = gathered
+                    offsets = im.gathered_offsets
                 if rows == im.mr and (q1 - q0) % vl == 0 and (dense or ow0 + q1 - q0 <= im.out_w):
                     # The tile's outputs are consecutive in the output: store it in place.
-                    micro_kernel(im, q1 - q0, a, x_slice + q0, y_panel + out_row * im.out_w + ow0, out_plane)
+                    micro_kernel(im, q1 - q0, a, x_tile, offsets, y_panel + out_row * im.out_w + ow0, out_plane)
                     continue
-                micro_kernel(im, q1 - q0, a, x_slice + q0, tile, im.nr)
+                micro_kernel(im, q1 - q0, a, x_tile, offsets, tile, im.nr)
                 # Copy the tile's outputs, output row by output row, skipping thrown-away columns.
                 seg0 = q0
                 while seg0 < q1:
@@ -595,7 +624,7 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
                   floating[:, :, :, :, ::1] output, stride, padding,
                   const Py_ssize_t[::1] offsets, const Py_ssize_t[::1] row_phases,
                   const Py_ssize_t[::1] column_shifts, Py_ssize_t ext_d, Py_ssize_t hq, Py_ssize_t row_pitch,
-                  Py_ssize_t channel_stride, bint row_tiles, Py_ssize_t groups, Py_ssize_t mr,
+                  Py_ssize_t channel_stride, bint row_tiles, bint in_place, Py_ssize_t groups, Py_ssize_t mr,
                   Py_ssize_t tiles_per_block, Py_ssize_t chunks,
                   const floating[::1] scale, const floating[::1] shift, const floating[::1] residual,
                   int activation, double p0, double p1, double p2, int num_threads):
@@ -607,10 +636,12 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
     Implicit) and the K tap offsets in it come from the caller
     (GemmConv.layout): every offset of an output that is kept must land in
     the input's copy.  row_tiles: tiles end at output row ends (else they
-    run on over the thrown-away columns).  mr: a tile height of
-    tile_shapes(); tiles_per_block: tiles of one task; chunks: how many
-    tasks share one block's channel panels.  Epilogue arguments as in epilogue.pxd (empty arrays = absent).
-    Nothing is checked here.
+    run on over the thrown-away columns).  in_place: the input itself is
+    xp, no copy (its layout must then be the input's, e.g. a pointwise
+    convolution with stride 1 seen as (N, C, 1, 1, P)).  mr: a tile height
+    of tile_shapes(); tiles_per_block: tiles of one task; chunks: how many
+    tasks share one block's channel panels.  Epilogue arguments as in
+    epilogue.pxd (empty arrays = absent).  Nothing is checked here.
     """
     cdef Implicit im
     im.in_channels = input.shape[1]
@@ -641,45 +672,56 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
     im.tasks = batch * groups * im.out_d * im.blocks * im.chunks
     if im.tasks == 0:
         return
-    # The last tile of the last channel reads up to nr - 1 values past the used part.
-    cdef Py_ssize_t xp_size = batch * im.in_channels * channel_stride + im.nr
-    cdef Py_ssize_t scratch_size = im.mr * im.nr         # per thread: one tile (see implicit_tasks)
+    cdef Py_ssize_t k, c
+    im.max_offset = 0
+    for k in range(im.patch_rows):
+        im.max_offset = max(im.max_offset, offsets[k])
+    im.in_place = in_place
+    # A copy has nr values of slack: the last tile of the last channel reads up to nr - 1 past its end.
+    im.xp_size = batch * im.in_channels * channel_stride + (0 if in_place else im.nr)
+    cdef Py_ssize_t tile_size = im.mr * im.nr, gathered_size = im.patch_rows * im.nr if in_place else 0
     cdef Py_ssize_t threads = max(1, min(<Py_ssize_t>num_threads, im.tasks)), t
-    cdef char* xp_memory = <char*>malloc(xp_size * sizeof(floating) + ALIGN)
-    cdef floating* scratch = <floating*>malloc(scratch_size * threads * sizeof(floating))
+    cdef char* xp_memory = NULL if in_place else <char*>malloc(im.xp_size * sizeof(floating) + ALIGN)
+    # Per thread: one tile (see implicit_tasks), and the gathered columns of a tile (in place).
+    cdef floating* scratch = <floating*>malloc((tile_size + gathered_size) * threads * sizeof(floating))
     cdef Py_ssize_t* first_task = <Py_ssize_t*>malloc((threads + 1) * sizeof(Py_ssize_t))
-    if xp_memory == NULL or scratch == NULL or first_task == NULL:
+    cdef Py_ssize_t* gathered_offsets = <Py_ssize_t*>malloc(im.patch_rows * sizeof(Py_ssize_t))
+    if ((xp_memory == NULL and not in_place) or scratch == NULL or first_task == NULL or gathered_offsets == NULL
+            or split_tasks(&im, threads, VBYTES // sizeof(floating), first_task) < 0):
         free(xp_memory)
         free(scratch)
         free(first_task)
+        free(gathered_offsets)
         raise MemoryError()
-    if split_tasks(&im, threads, VBYTES // sizeof(floating), first_task) < 0:
-        free(xp_memory)
-        free(scratch)
-        free(first_task)
-        raise MemoryError()
+    for k in range(im.patch_rows):
+        gathered_offsets[k] = k * im.nr
     im.input = &input[0, 0, 0, 0, 0]
-    im.xp = aligned_scratch(xp_memory)
+    im.xp = im.input if in_place else aligned_scratch(xp_memory)
     im.packed = &packed[0]
     im.offsets = &offsets[0]
+    im.gathered_offsets = gathered_offsets
     im.row_phases = &row_phases[0]
     im.column_shifts = &column_shifts[0]
     im.output = &output[0, 0, 0, 0, 0]
     cdef floating* xp = <floating*>im.xp
-    cdef Py_ssize_t used = im.ext_d * im.slice_size, c
-    for c in range(batch * im.in_channels):          # channel padding and the tail: zeros, never garbage
-        memset(xp + c * channel_stride + used, 0, (channel_stride - used) * sizeof(floating))
-    memset(xp + batch * im.in_channels * channel_stride, 0, im.nr * sizeof(floating))
+    cdef Py_ssize_t used = im.ext_d * im.slice_size
+    if not in_place:
+        for c in range(batch * im.in_channels):          # channel padding and the tail: zeros, never garbage
+            memset(xp + c * channel_stride + used, 0, (channel_stride - used) * sizeof(floating))
+        memset(xp + batch * im.in_channels * channel_stride, 0, im.nr * sizeof(floating))
 
     cdef Epilogue ep = make_epilogue(scale, shift, residual, activation, p0, p1, p2)
     cdef Py_ssize_t row_blocks = batch * im.in_channels * im.ext_d * im.n_row_phases
     cdef Py_ssize_t copy_threads = max(1, min(<Py_ssize_t>num_threads, row_blocks))
     with nogil:
-        for t in prange(row_blocks, schedule="static", num_threads=copy_threads):
-            fill_xp(&im, t, <const floating*>NULL)
+        if not in_place:
+            for t in prange(row_blocks, schedule="static", num_threads=copy_threads):
+                fill_xp(&im, t, <const floating*>NULL)
         # One iteration per thread, each over a fixed contiguous range of tasks.
         for t in prange(threads, schedule="static", chunksize=1, num_threads=threads):
-            implicit_tasks(&im, &ep, first_task[t], first_task[t + 1], scratch + t * scratch_size)
+            implicit_tasks(&im, &ep, first_task[t], first_task[t + 1], scratch + t * (tile_size + gathered_size),
+                           scratch + t * (tile_size + gathered_size) + tile_size)
     free(xp_memory)
     free(scratch)
     free(first_task)
+    free(gathered_offsets)

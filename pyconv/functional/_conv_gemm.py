@@ -1,10 +1,11 @@
 """GEMM convolution (algorithm "gemm"): packed weights times input columns, never a column matrix.
 
-Pointwise convolutions (1x1x1, stride 1, no padding) run the packed GEMM core
-on the input in place; every other convolution runs the implicit GEMM of
-``pyconv._kernels.conv_gemm``: a zero-padded copy of the input ("xp") in which
-every kernel tap reads consecutive outputs from consecutive values, read by a
-register-tiled micro-kernel through per-tap offsets.  The weights are packed
+Convolutions run the implicit GEMM of ``pyconv._kernels.conv_gemm``: a
+zero-padded copy of the input ("xp") in which every kernel tap reads
+consecutive outputs from consecutive values, read by a register-tiled
+micro-kernel through per-tap offsets.  Pointwise convolutions (1x1x1, stride
+1, no padding) need no copy: the micro-kernel reads the input in place, or,
+for small images, the packed GEMM core multiplies it in place.  The weights are packed
 once here; the copy's layout is computed once per input size (``layout``) and
 each call picks the work split so there are enough tasks for the threads.
 bench/conv_gemm.py measures it.
@@ -23,7 +24,7 @@ _TILES = tile_shapes()
 
 
 class GemmConv:
-    """GEMM for every (non-transposed) convolution: in place for pointwise ones, implicit for the rest."""
+    """GEMM for every (non-transposed) convolution: implicit GEMM, on the input in place for pointwise ones."""
     name = "gemm"
 
     # Pointwise: bytes of the input block (in_channels x columns) one GEMM call packs; it stays in L2.
@@ -42,6 +43,11 @@ class GemmConv:
     TILING = "auto"
     # Implicit: tasks per thread wanted before the work is cut finer than one tile block.
     TASKS_PER_THREAD = 4
+    # Pointwise, stride 1: the implicit micro-kernel on the input in place from this many output
+    # positions per image on, the packed GEMM core below (bench/conv_gemm.py: the micro-kernel
+    # measured 3-23 % faster at 28^2 and 56^2, the GEMM 6-31 % faster at 14^2 and 7^2, where
+    # a few columns cost the micro-kernel a whole vector).
+    POINTWISE_IMPLICIT_FROM = 512
 
     @staticmethod
     def unsupported(problem):
@@ -49,26 +55,35 @@ class GemmConv:
 
     def __init__(self, problem, weight):
         self.problem = problem
-        groups = problem.groups
-        out_per_group = problem.out_channels // groups
         self.patch_rows = prod(weight.shape[1:])
-        weight = weight.reshape(problem.out_channels, self.patch_rows)
-        self.pointwise = problem.pointwise and all(s == 1 for s in problem.stride)
+        self.weight = weight.reshape(problem.out_channels, self.patch_rows)
+        self.in_place = problem.pointwise and all(s == 1 for s in problem.stride)
+        out_per_group = problem.out_channels // problem.groups
+        # The tile height that pads the fewest rows (ties: the wide tile).
+        self.mr = min((_TILES["wide"][0], _TILES["narrow"][0]), key=lambda mr: -(-out_per_group // mr) * mr)
+        self.nr = _TILES["wide" if self.mr == _TILES["wide"][0] else "narrow"][1 if problem.dtype == np.float32 else 2]
+        self.panels = -(-out_per_group // self.mr)
+        # Pointwise GEMM: blocks of the GEMM's row blocking, so layers with few positions still split.
+        self.block = min(out_per_group, _GEMM_BLOCKING["MC"])
+        self._packed = {}
         self._layouts = {}
-        if self.pointwise:
-            # Blocks of the GEMM's row blocking: layers with few positions still split across threads.
-            self.block = min(out_per_group, _GEMM_BLOCKING["MC"])
-            self.packed = np.empty(pointwise_packed_size(groups, out_per_group, self.patch_rows, self.block),
-                                   problem.dtype)
-            pack_pointwise(weight, groups, self.block, self.packed)
-        else:
-            # The tile height that pads the fewest rows (ties: the wide tile).
-            self.mr = min((_TILES["wide"][0], _TILES["narrow"][0]), key=lambda mr: -(-out_per_group // mr) * mr)
-            self.nr = _TILES["wide" if self.mr == _TILES["wide"][0] else "narrow"][
-                1 if problem.dtype == np.float32 else 2]
-            self.panels = -(-out_per_group // self.mr)
-            self.packed = np.empty(groups * self.panels * self.mr * self.patch_rows, problem.dtype)
-            pack_implicit(weight, groups, self.mr, self.packed)
+        if not self.in_place:
+            self.packed("implicit")
+
+    def packed(self, kernel):
+        """The weights packed for ``kernel`` ("implicit" or "pointwise"), packed on first use."""
+        packed = self._packed.get(kernel)
+        if packed is None:
+            p = self.problem
+            if kernel == "implicit":
+                packed = np.empty(p.groups * self.panels * self.mr * self.patch_rows, p.dtype)
+                pack_implicit(self.weight, p.groups, self.mr, packed)
+            else:
+                packed = np.empty(pointwise_packed_size(p.groups, p.out_channels // p.groups, self.patch_rows,
+                                                        self.block), p.dtype)
+                pack_pointwise(self.weight, p.groups, self.block, packed)
+            self._packed[kernel] = packed
+        return packed
 
     def columns(self, batch, positions, num_threads):
         """Pointwise: output positions per task for ``batch`` images of ``positions`` positions.
@@ -95,6 +110,17 @@ class GemmConv:
         if layout is not None:
             return layout
         p = self.problem
+        if len(self._layouts) >= 16:
+            self._layouts.clear()
+        if self.in_place:
+            # The input itself, seen as (N, C, 1, 1, P): channel c of a tile at c * P.
+            positions = prod(out_spatial)
+            zero = np.zeros(1, np.intp)
+            layout = self._layouts[out_spatial] = dict(
+                offsets=np.arange(p.in_channels // p.groups, dtype=np.intp) * positions, row_phases=zero,
+                column_shifts=zero, ext_d=1, hq=1, row_pitch=positions, channel_stride=positions, row_tiles=False,
+                outputs=positions, view=(1, 1, positions))
+            return layout
         (kd, kh, kw), (sd, sh, sw) = _lift(p.kernel_size, p.dims, 1), _lift(p.stride, p.dims, 1)
         (dd, dh, dw), (od, oh, ow) = _lift(p.dilation, p.dims, 1), _lift(out_spatial, p.dims, 1)
         ext_d = (od - 1) * sd + (kd - 1) * dd + 1
@@ -131,9 +157,8 @@ class GemmConv:
                    + h * dh // sh * row_pitch + column_of_tap[w])
         layout = dict(offsets=offsets.astype(np.intp).ravel(), row_phases=row_phases.astype(np.intp),
                       column_shifts=column_shifts.astype(np.intp), ext_d=ext_d, hq=hq, row_pitch=row_pitch,
-                      channel_stride=channel_stride, row_tiles=bool(row_tiles), outputs=(oh - 1) * row_pitch + ow)
-        if len(self._layouts) >= 16:
-            self._layouts.clear()
+                      channel_stride=channel_stride, row_tiles=bool(row_tiles), outputs=(oh - 1) * row_pitch + ow,
+                      view=(od, oh, ow))
         self._layouts[out_spatial] = layout
         return layout
 
@@ -142,7 +167,7 @@ class GemmConv:
         p = self.problem
         layout = self.layout(out_spatial)
         tiles = -(-layout["outputs"] // self.nr)
-        slices = batch * p.groups * _lift(out_spatial, p.dims, 1)[0]
+        slices = batch * p.groups * layout["view"][0]
         per_block = max(1, min(tiles, self.BLOCK_BYTES // (self.patch_rows * p.dtype.itemsize * self.nr)))
         wanted = self.TASKS_PER_THREAD * num_threads if num_threads > 1 else 1
         if slices * -(-tiles // per_block) < wanted:
@@ -152,11 +177,11 @@ class GemmConv:
 
     def run(self, input, output, epilogue, residual, num_threads):
         p = self.problem
-        if self.pointwise:
+        positions = prod(output.shape[2:])
+        if self.in_place and positions < self.POINTWISE_IMPLICIT_FROM:
             batch = input.shape[0]
-            positions = prod(output.shape[2:])
             conv_pointwise(
-                input.reshape(batch, p.in_channels, positions), self.packed,
+                input.reshape(batch, p.in_channels, positions), self.packed("pointwise"),
                 output.reshape(batch, p.out_channels, positions), p.groups, self.block,
                 self.columns(batch, positions, num_threads), *epilogue.kernel_args(residual),
                 num_threads=num_threads)
@@ -165,9 +190,13 @@ class GemmConv:
         out_spatial = output.shape[2:]
         layout = self.layout(out_spatial)
         tiles_per_block, chunks = self.split(input.shape[0], out_spatial, num_threads)
+        if self.in_place:
+            input = input.reshape(input.shape[:2] + layout["view"])
+            output = output.reshape(output.shape[:2] + layout["view"])
+        else:
+            input, output = _as_3d(input, dims), _as_3d(output, dims)
         conv_implicit(
-            _as_3d(input, dims), self.packed, _as_3d(output, dims), _lift(p.stride, dims, 1),
-            _lift(p.pad_before, dims, 0), layout["offsets"], layout["row_phases"], layout["column_shifts"],
-            layout["ext_d"], layout["hq"], layout["row_pitch"], layout["channel_stride"], layout["row_tiles"],
-            p.groups, self.mr,
+            input, self.packed("implicit"), output, _lift(p.stride, dims, 1), _lift(p.pad_before, dims, 0),
+            layout["offsets"], layout["row_phases"], layout["column_shifts"], layout["ext_d"], layout["hq"],
+            layout["row_pitch"], layout["channel_stride"], layout["row_tiles"], self.in_place, p.groups, self.mr,
             tiles_per_block, chunks, *epilogue.kernel_args(residual), num_threads=num_threads)
