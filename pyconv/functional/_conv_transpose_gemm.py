@@ -4,9 +4,11 @@ The kernel (``_kernels.conv_transpose_gemm``) multiplies packed weights with
 the input rows read in place (no im2col, no zero-stuffed input) and gathers
 the products into the output block by block, applying the fused epilogue while
 each block is in cache.  With at most ``DIRECT_MAX_IN_CHANNELS`` input
-channels per group (depthwise) a GEMM would have a tiny k: the same gather then
-multiplies the input rows by the weights itself ("direct mode").  It serves every transposed convolution torch allows
-(any stride, padding, output_padding, dilation, groups; 1d, 2d, 3d).
+channels per group (depthwise) the GEMM's k would be tiny: the same gather
+then multiplies the input rows by the weights itself ("direct mode").  It
+serves every transposed convolution torch allows (any stride, padding,
+output_padding, dilation, groups; 1d, 2d, 3d).  bench/CONV_TRANSPOSE.md has
+the measurements behind the design and the constants below.
 
 Blocking, chosen from the problem and the input shape only (never the thread
 count, so results do not depend on it):
