@@ -5,10 +5,10 @@ zero-padded copy of the input ("xp") in which every kernel tap reads
 consecutive outputs from consecutive values, read by a register-tiled
 micro-kernel through per-tap offsets.  Pointwise convolutions (1x1x1, stride
 1, no padding) need no copy: the micro-kernel reads the input in place, or,
-for small images, the packed GEMM core multiplies it in place.  The weights are packed
-once here; the copy's layout is computed once per input size (``layout``) and
-each call picks the work split so there are enough tasks for the threads.
-bench/conv_gemm.py measures it.
+for small images, the packed GEMM core multiplies it in place.  The weights
+are packed once here; the copy's layout is computed once per input size
+(``layout``) and each call picks the work split so there are enough tasks for
+the threads.  bench/conv_gemm.py measures it.
 """
 from math import prod
 
@@ -54,36 +54,25 @@ class GemmConv:
         return "it computes convolutions, not transposed ones" if problem.transposed else None
 
     def __init__(self, problem, weight):
-        self.problem = problem
+        self.problem = p = problem
         self.patch_rows = prod(weight.shape[1:])
-        self.weight = weight.reshape(problem.out_channels, self.patch_rows)
-        self.in_place = problem.pointwise and all(s == 1 for s in problem.stride)
-        out_per_group = problem.out_channels // problem.groups
+        weight = weight.reshape(p.out_channels, self.patch_rows)
+        self.in_place = p.pointwise and all(s == 1 for s in p.stride)
+        out_per_group = p.out_channels // p.groups
         # The tile height that pads the fewest rows (ties: the wide tile).
         self.mr = min((_TILES["wide"][0], _TILES["narrow"][0]), key=lambda mr: -(-out_per_group // mr) * mr)
-        self.nr = _TILES["wide" if self.mr == _TILES["wide"][0] else "narrow"][1 if problem.dtype == np.float32 else 2]
+        self.nr = _TILES["wide" if self.mr == _TILES["wide"][0] else "narrow"][1 if p.dtype == np.float32 else 2]
         self.panels = -(-out_per_group // self.mr)
-        # Pointwise GEMM: blocks of the GEMM's row blocking, so layers with few positions still split.
-        self.block = min(out_per_group, _GEMM_BLOCKING["MC"])
-        self._packed = {}
+        self.packed = np.empty(p.groups * self.panels * self.mr * self.patch_rows, p.dtype)
+        pack_implicit(weight, p.groups, self.mr, self.packed)
+        if self.in_place:
+            # Small images take the packed GEMM (run): its weights too, in blocks of the GEMM's row
+            # blocking so that layers with few positions still split across threads.
+            self.block = min(out_per_group, _GEMM_BLOCKING["MC"])
+            self.packed_pointwise = np.empty(pointwise_packed_size(p.groups, out_per_group, self.patch_rows,
+                                                                   self.block), p.dtype)
+            pack_pointwise(weight, p.groups, self.block, self.packed_pointwise)
         self._layouts = {}
-        if not self.in_place:
-            self.packed("implicit")
-
-    def packed(self, kernel):
-        """The weights packed for ``kernel`` ("implicit" or "pointwise"), packed on first use."""
-        packed = self._packed.get(kernel)
-        if packed is None:
-            p = self.problem
-            if kernel == "implicit":
-                packed = np.empty(p.groups * self.panels * self.mr * self.patch_rows, p.dtype)
-                pack_implicit(self.weight, p.groups, self.mr, packed)
-            else:
-                packed = np.empty(pointwise_packed_size(p.groups, p.out_channels // p.groups, self.patch_rows,
-                                                        self.block), p.dtype)
-                pack_pointwise(self.weight, p.groups, self.block, packed)
-            self._packed[kernel] = packed
-        return packed
 
     def columns(self, batch, positions, num_threads):
         """Pointwise: output positions per task for ``batch`` images of ``positions`` positions.
@@ -104,7 +93,8 @@ class GemmConv:
         """Implicit: the copy xp and tap offsets for outputs of spatial size ``out_spatial`` (cached).
 
         A dict: offsets (K,), row_phases, column_shifts, ext_d, hq, row_pitch,
-        channel_stride, row_tiles (see conv_implicit) and outputs (q per depth slice).
+        channel_stride, row_tiles (see conv_implicit), outputs (q per depth
+        slice) and view: the (D, H, W) the kernel sees the output as.
         """
         layout = self._layouts.get(out_spatial)
         if layout is not None:
@@ -181,7 +171,7 @@ class GemmConv:
         if self.in_place and positions < self.POINTWISE_IMPLICIT_FROM:
             batch = input.shape[0]
             conv_pointwise(
-                input.reshape(batch, p.in_channels, positions), self.packed("pointwise"),
+                input.reshape(batch, p.in_channels, positions), self.packed_pointwise,
                 output.reshape(batch, p.out_channels, positions), p.groups, self.block,
                 self.columns(batch, positions, num_threads), *epilogue.kernel_args(residual),
                 num_threads=num_threads)
@@ -196,7 +186,7 @@ class GemmConv:
         else:
             input, output = _as_3d(input, dims), _as_3d(output, dims)
         conv_implicit(
-            input, self.packed("implicit"), output, _lift(p.stride, dims, 1), _lift(p.pad_before, dims, 0),
+            input, self.packed, output, _lift(p.stride, dims, 1), _lift(p.pad_before, dims, 0),
             layout["offsets"], layout["row_phases"], layout["column_shifts"], layout["ext_d"], layout["hq"],
             layout["row_pitch"], layout["channel_stride"], layout["row_tiles"], self.in_place, p.groups, self.mr,
             tiles_per_block, chunks, *epilogue.kernel_args(residual), num_threads=num_threads)
