@@ -157,3 +157,12 @@ def test_summary_table(block):
     profile = Model(block).profile(*block_inputs(2), repeat=2)
     assert abs(sum(row["share %"] for row in profile.rows) - 100) < 1e-6
     assert profile.totals["ms"] > 0
+
+
+def test_programs_for_requested_outputs_are_bounded(block):
+    model = Model(block)
+    x, s = block_inputs(1)
+    names = ["stem", "bn", "relu", "conv", "bn2", "biased", "sum", "summed", "out", "pooled", "logits"]
+    for name in names:
+        assert model(x, s, outputs=[name])[name].shape[0] == 1
+    assert len(model._programs) <= 9 and frozenset() in model._programs

@@ -26,7 +26,8 @@ from .passes import DEFAULT_PASSES
 
 __all__ = ["Model"]
 
-_MAX_PLANS = 16  # plans kept per program (one per batch size), least recently built dropped first
+_MAX_PLANS = 16    # plans kept per program (one per batch size), least recently built dropped first
+_MAX_PROGRAMS = 9  # programs kept per model: the plain one and 8 for sets of requested outputs
 
 
 class Model:
@@ -96,6 +97,8 @@ class Model:
                 program = self._programs.get(keep)
                 if program is None:
                     program = self._programs[keep] = _Program(self.graph, keep, self.passes, self.debug)
+                    if len(self._programs) > _MAX_PROGRAMS:  # drop the oldest set of requested outputs
+                        del self._programs[next(k for k in self._programs if k)]
         return program
 
     def _check_inputs(self, inputs):
