@@ -126,6 +126,22 @@ def test_nan_and_inf_propagate_like_torch(rng, mode):
     assert_close(result[finite], expected[finite])
 
 
+@pytest.mark.parametrize("kwargs", [dict(stride=2, padding=1), dict(stride=1, padding=2),
+                                    dict(stride=3, output_padding=2)])
+def test_non_finite_weights_like_torch(rng, mode, kwargs):
+    """inf and nan weights give torch's nan/inf pattern (no padding zeros are multiplied)."""
+    x, w, b = _arrays(rng, 2, (6, 7), (4, 4), {}, (4, 3), np.float32)
+    w[1, 2, 0, 3] = np.inf
+    w[2, 0, 1, 1] = np.nan
+    x[0, 0, 0, 0] = 0.0
+    expected = _torch(x, w, b, **kwargs)
+    result = _pyconv(x, w, b, **kwargs)
+    assert np.array_equal(np.isnan(result), np.isnan(expected))
+    assert np.array_equal(np.isinf(result), np.isinf(expected))
+    finite = np.isfinite(expected)
+    assert_close(result[finite], expected[finite])
+
+
 @pytest.mark.parametrize("spatial, kernel, kwargs", [CASES[1], CASES[2], CASES[8], CASES[15], CASES[16], CASES[18]])
 def test_thread_count_does_not_change_bits(rng, num_threads, mode, spatial, kernel, kwargs):
     x, w, b = _arrays(rng, len(spatial), spatial, kernel, kwargs, (6, 70), np.float32, batch=3)
