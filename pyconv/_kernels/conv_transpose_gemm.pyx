@@ -29,10 +29,11 @@ while it is in L1.  Long rows are cut into column tiles (a GEMM per tile
 over the input columns that reach it, the few shared edge columns computed
 twice).
 
-Direct mode (one input channel per group, i.e. depthwise, where the GEMM
-would have k = 1): no GEMM and no products; the gather multiplies the input
-rows by the weights itself, and a task's output channels may span groups
-(the row index is shared by all of them).
+Direct mode (at most a few input channels per group, e.g. depthwise, where
+the GEMM's k would be tiny; the Python layer decides): no GEMM and no
+products; the gather multiplies the input rows by the weights itself, 16
+output channels at a time, and a task's output channels may span groups (the
+row index is shared by all of them).
 
 Tasks never share an output element, each element is written once, summed
 in the fixed order (kd, kh, kw), each product summed over ci in the GEMM's
@@ -361,60 +362,72 @@ cdef inline void gather_rows(const floating* col, const Index* index, Py_ssize_t
                     dst[q * sw + phase] = sums[q]
 
 
-cdef inline const floating* direct_phase_sums(const floating* x_group, const floating* weights,
-                                              const Index* index, Py_ssize_t phase, floating* sums,
-                                              Py_ssize_t in_channels) noexcept nogil:
-    """As phase_sums without products (direct mode), for one output channel, whose
-    weights[tap * in_channels + ci] multiply the input rows x_group + offset + ci * channel_stride,
-    summed in the order (contribution, ci)."""
+cdef inline void direct_phase_sums(const floating* x_image, const floating* weights, const Index* index,
+                                   Py_ssize_t co, Py_ssize_t channels, Py_ssize_t phase, floating* sums,
+                                   Py_ssize_t sums_stride, const Geometry* g) noexcept nogil:
+    """Direct mode's phase_sums: the sums of output channels co + i (i < channels, absolute
+    indices), into sums + i * sums_stride, from their groups' input rows (x_image: the image's
+    first channel) times their weights (C_out, taps, C_in / groups), summed in the order
+    (contribution, ci); channels innermost."""
     cdef Py_ssize_t e0 = index.phase_start[phase], e1 = index.phase_start[phase + 1]
     cdef Py_ssize_t length = index.phase_length[phase]
-    cdef Py_ssize_t e, ci, q0, count
+    cdef Py_ssize_t k = g.in_per_group, per_weights = g.taps * g.in_per_group
+    cdef Py_ssize_t group_stride = g.in_per_group * g.in_d * g.in_h * g.in_w
+    cdef Py_ssize_t e, ci, i, q0, count
     cdef const floating* src
     cdef const floating* tap_weights
     if e0 == e1:
-        memset(sums, 0, length * sizeof(floating))
-        return sums
+        for i in range(channels):
+            memset(sums + i * sums_stride, 0, length * sizeof(floating))
+        return
     for e in range(e0, e1):
         q0 = index.first[e]
         count = index.end[e] - q0
-        tap_weights = weights + index.tap[e] * in_channels
-        for ci in range(in_channels):
-            src = x_group + index.offset[e] + ci * index.channel_stride[e] + q0
+        for ci in range(k):
+            tap_weights = weights + co * per_weights + index.tap[e] * k + ci
+            src = x_image + index.offset[e] + ci * index.channel_stride[e] + q0
             if e == e0 and ci == 0:
                 if count == length:
-                    scale_row(sums, tap_weights[0], src, length)
+                    for i in range(channels):
+                        scale_row(sums + i * sums_stride, tap_weights[i * per_weights],
+                                  src + (co + i) / g.out_per_group * group_stride, length)
                     continue
-                memset(sums, 0, length * sizeof(floating))
-            axpy_row(sums + q0, tap_weights[ci], src, count)
-    return sums
+                for i in range(channels):
+                    memset(sums + i * sums_stride, 0, length * sizeof(floating))
+            for i in range(channels):
+                axpy_row(sums + i * sums_stride + q0, tap_weights[i * per_weights],
+                         src + (co + i) / g.out_per_group * group_stride, count)
 
 
-cdef inline void gather_row_direct(const floating* x_group, const floating* weights, const Index* index,
-                                   floating* out_row, floating* phases, const Geometry* g) noexcept nogil:
-    """Direct mode: writes one output row segment out_row[0:tile width] of the output channel
-    whose weights are ``weights``, from its group's input x_group."""
-    cdef Py_ssize_t sw = g.stride_w
-    cdef Py_ssize_t phase, q, length, length0, length1
+cdef inline void gather_rows_direct(const floating* x_image, const floating* weights, const Index* index,
+                                    Py_ssize_t co, Py_ssize_t channels, floating* out_row,
+                                    Py_ssize_t out_stride, floating* phases, const Geometry* g) noexcept nogil:
+    """Direct mode's gather_rows: output channels co + i (absolute, i < channels <= CHUNK)."""
+    cdef Py_ssize_t sw = g.stride_w, size = g.phase_size
+    cdef Py_ssize_t phase, i, q, length, length0, length1
     cdef const floating* sums
-    cdef const floating* sums0
-    cdef const floating* sums1
+    cdef floating* dst
     if sw == 1:
-        direct_phase_sums(x_group, weights, index, 0, out_row, g.in_per_group)
+        direct_phase_sums(x_image, weights, index, co, channels, 0, out_row, out_stride, g)
     elif sw == 2 and index.phases == 2:
         length0 = index.phase_length[0]
         length1 = index.phase_length[1]
-        sums0 = direct_phase_sums(x_group, weights, index, 0, phases, g.in_per_group)
-        sums1 = direct_phase_sums(x_group, weights, index, 1, phases + g.phase_size, g.in_per_group)
-        interleave_rows(out_row, sums0, sums1, length1)
-        if length0 > length1:
-            out_row[2 * length1] = sums0[length1]
+        direct_phase_sums(x_image, weights, index, co, channels, 0, phases, size, g)
+        direct_phase_sums(x_image, weights, index, co, channels, 1, phases + CHUNK * size, size, g)
+        for i in range(channels):
+            dst = out_row + i * out_stride
+            interleave_rows(dst, phases + i * size, phases + (CHUNK + i) * size, length1)
+            if length0 > length1:
+                dst[2 * length1] = phases[i * size + length1]
     else:
         for phase in range(index.phases):
             length = index.phase_length[phase]
-            sums = direct_phase_sums(x_group, weights, index, phase, phases, g.in_per_group)
-            for q in range(length):
-                out_row[q * sw + phase] = sums[q]
+            direct_phase_sums(x_image, weights, index, co, channels, phase, phases, size, g)
+            for i in range(channels):
+                sums = phases + i * size
+                dst = out_row + i * out_stride
+                for q in range(length):
+                    dst[q * sw + phase] = sums[q]
 
 
 cdef void index_phases(Index* index, Py_ssize_t ow0, Py_ssize_t ow1, const Geometry* g) noexcept nogil:
@@ -545,16 +558,15 @@ cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, f
         for row in range(oh0, oh1):
             index_row(index, row, ow0, iw_lo, width, g)
             first = ((n * g.out_channels + co0) * g.out_d + od) * out_plane + row * g.out_w + ow0
-            if not g.direct:
-                for chunk in range(ceil_div(cb, CHUNK)):
-                    c = chunk * CHUNK
+            for chunk in range(ceil_div(cb, CHUNK)):
+                c = chunk * CHUNK
+                if g.direct:
+                    gather_rows_direct(x_image, packed, index, co0 + c, min(<Py_ssize_t>CHUNK, cb - c),
+                                       out + first + c * channel_stride, channel_stride, phases, g)
+                else:
                     gather_rows(col, index, c, min(<Py_ssize_t>CHUNK, cb - c), out + first + c * channel_stride,
                                 channel_stride, phases, g)
             for c in range(cb):
-                if g.direct:  # the input channels of output channel co0 + c's group
-                    gather_row_direct(x_image + (co0 + c) / g.out_per_group * k * in_channel_stride,
-                                      packed + (co0 + c) * g.taps * k, index, out + first + c * channel_stride,
-                                      phases, g)
                 if finish:
                     epilogue_row(ep, out, first + c * channel_stride, ow1 - ow0, co0 + c)
 

@@ -32,7 +32,7 @@ GEMM_COLUMNS = 256              # target n = input rows x input width per GEMM
 MIN_COLUMNS = 32
 PRODUCTS_BYTES = 384 * 1024     # GEMM results one task holds (all its (kd, kh)), per thread
 MIN_TASKS = 8                   # when the output is large enough to split
-DIRECT_MAX_IN_CHANNELS = 1      # up to this many input channels per group: no GEMM (direct mode)
+DIRECT_MAX_IN_CHANNELS = 2      # up to this many input channels per group: no GEMM (direct mode)
 DIRECT_CHANNELS = 32            # output channels per task in direct mode
 
 
