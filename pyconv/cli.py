@@ -4,12 +4,16 @@
     pyconv run m.pyconv --input x.npy [-o y.npy] [--top 5] [--outputs layer1.0.conv1 ...]
     pyconv summary m.pyconv [--batch 8]
     pyconv bench m.pyconv [--batch 1,8] [--threads 1,2] [--repeat 10]
+    pyconv featuremaps m.pyconv img.png --layer layer1.0.conv1 -o maps.png
     pyconv demo                    (a digit classifier trained with torch, run without it)
+
+Inputs are .npy arrays, or images (.png, .jpg; needs Pillow) scaled to [0, 1] at the model's input size.
 
 Bad arguments and files give a one-line message on stderr and exit status 2, never a traceback.
 """
 import argparse
 import importlib
+import math
 import os
 import statistics
 import sys
@@ -49,8 +53,8 @@ def _parser():
 
     run = commands.add_parser("run", help="run a model on an input array (.npy)")
     run.add_argument("model", help="a .pyconv file")
-    run.add_argument("--input", required=True, action="append", metavar="X.npy",
-                     help="input array (float, NCHW); repeat for models with several inputs")
+    run.add_argument("--input", required=True, action="append", metavar="X.npy|IMAGE",
+                     help="input array (float, NCHW) or image; repeat for models with several inputs")
     run.add_argument("-o", "--output", help="write the (first) output to this .npy file")
     run.add_argument("--top", type=int, default=5, metavar="K", help="classes to print for a classifier")
     run.add_argument("--outputs", nargs="+", metavar="NAME",
@@ -67,6 +71,13 @@ def _parser():
                        help="thread counts (default: the current one)")
     bench.add_argument("--repeat", type=int, default=10, help="timed runs per configuration (median shown)")
 
+    maps = commands.add_parser("featuremaps", help="draw the channels of a layer's output as a PNG grid")
+    maps.add_argument("model", help="a .pyconv file")
+    maps.add_argument("input", metavar="X.npy|IMAGE", help="the (single) input")
+    maps.add_argument("--layer", required=True, help="torch module path (or value name) of the layer")
+    maps.add_argument("-o", "--output", required=True, help="the PNG file to write")
+    maps.add_argument("--sample", type=int, default=0, help="which batch item to draw")
+
     commands.add_parser("demo", help="classify 400 held-out digits with a shipped model, without torch")
     return parser
 
@@ -75,7 +86,8 @@ def main(argv=None):
     """Run the command line ``argv`` (default sys.argv[1:]); returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        commands = {"export": _export, "run": _run, "summary": _summary, "bench": _bench, "demo": _demo}
+        commands = {"export": _export, "run": _run, "summary": _summary, "bench": _bench, "demo": _demo,
+                    "featuremaps": _featuremaps}
         return commands[args.command](args) or 0
     except _Failure as error:
         message = str(error)
@@ -116,18 +128,52 @@ def _export(args):
     print(f"wrote {args.output} ({os.path.getsize(args.output):,} bytes)")
 
 
-def _array(path):
+def _pillow():
+    try:
+        from PIL import Image
+    except ImportError:
+        raise _Failure("images need Pillow (pip install pillow); or pass a .npy array") from None
+    return Image
+
+
+def _input(path, value):
+    """The array in ``path`` (.npy) or the image there, for graph input ``value``."""
+    if path.lower().endswith(_IMAGE_SUFFIXES):
+        return _image(path, value)
     if not path.endswith(".npy"):
-        raise _Failure(f"expected an input array in a .npy file, got {path!r}")
+        raise _Failure(f"expected an input array (.npy) or an image ({', '.join(_IMAGE_SUFFIXES)}), got {path!r}")
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
         raise _Failure(f"cannot read {path}: {error}") from None
 
 
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def _image(path, value):
+    """An image as a (1, C, H, W) float32 array in [0, 1], converted to the input's channels and size."""
+    shape = value.shape
+    if len(shape) != 4 or shape[1] not in (1, 3) or not all(isinstance(d, int) for d in shape[2:]):
+        shown = "(" + ", ".join(map(str, shape)) + ")"
+        raise _Failure(f"input {value.name!r} of shape {shown} does not take an image; pass a .npy array")
+    Image = _pillow()
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if shape[1] == 1 else "RGB").resize((shape[3], shape[2]))
+            pixels = np.asarray(image, dtype=np.float32) / 255.0
+    except OSError as error:
+        raise _Failure(f"cannot read the image {path}: {error}") from None
+    pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    return pixels[None]
+
+
 def _run(args):
     model = _load(args.model)
-    inputs = [_array(path) for path in args.input]
+    if len(args.input) != len(model.graph.inputs):
+        raise _Failure(f"the model takes {len(model.graph.inputs)} input(s) "
+                       f"({', '.join(model.input_names)}), got {len(args.input)} --input")
+    inputs = [_input(path, value) for path, value in zip(args.input, model.graph.inputs)]
     if args.outputs:
         values = model(*inputs, outputs=args.outputs)
         for name, value in values.items():
@@ -152,6 +198,40 @@ def _run(args):
 
 def _summary(args):
     print(_load(args.model).summary(batch=args.batch))
+
+
+def _featuremaps(args):
+    model = _load(args.model)
+    if len(model.graph.inputs) != 1:
+        raise _Failure(f"featuremaps takes models with one input, this one has {len(model.graph.inputs)}")
+    x = _input(args.input, model.graph.inputs[0])
+    maps = model(x, outputs=[args.layer])[args.layer]
+    if maps.ndim != 4:
+        raise _Failure(f"{args.layer!r} gives shape {maps.shape}, not feature maps (N, C, H, W)")
+    if not 0 <= args.sample < maps.shape[0]:
+        raise _Failure(f"--sample {args.sample} is not in the batch of {maps.shape[0]}")
+    grid = feature_grid(maps[args.sample])
+    _pillow().fromarray(grid).save(args.output, format="PNG")
+    print(f"wrote {args.output}: {maps.shape[1]} channels of {args.layer!r}, each {maps.shape[2]}x{maps.shape[3]}")
+
+
+def feature_grid(maps, min_side=48):
+    """(C, H, W) maps as a uint8 grey image: a near-square grid, each map scaled to 0..255 on its own and
+    enlarged by a whole factor to at least ``min_side`` pixels, separated by 2-pixel lines."""
+    channels, height, width = maps.shape
+    columns = math.ceil(math.sqrt(channels))
+    rows = math.ceil(channels / columns)
+    zoom = max(1, math.ceil(min_side / max(height, width)))
+    low = maps.min(axis=(1, 2), keepdims=True)
+    span = maps.max(axis=(1, 2), keepdims=True) - low
+    scaled = np.where(span > 0, (maps - low) / np.where(span > 0, span, 1), 0.0)
+    tiles = (scaled * 255).round().astype(np.uint8).repeat(zoom, axis=1).repeat(zoom, axis=2)
+    tile_h, tile_w, gap = height * zoom, width * zoom, 2
+    grid = np.full((rows * (tile_h + gap) - gap, columns * (tile_w + gap) - gap), 128, np.uint8)
+    for index, tile in enumerate(tiles):
+        top, left = (index // columns) * (tile_h + gap), (index % columns) * (tile_w + gap)
+        grid[top:top + tile_h, left:left + tile_w] = tile
+    return grid
 
 
 def _demo(args):

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from pyconv.cli import main
+from pyconv.cli import feature_grid, main
 from pyconv.graph import Model, save_graph
 from graphs import block_inputs, residual_block
 
@@ -52,8 +52,10 @@ def test_summary_and_bench(files, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["run", "missing.pyconv", "--input", "x.npy"], "no such file: missing.pyconv"),
-    (["run", "block.pyconv", "--input", "x.txt"], "expected an input array in a .npy file"),
-    (["run", "block.pyconv", "--input", "x.npy"], "expected 2 input arrays"),
+    (["run", "block.pyconv", "--input", "x.txt", "--input", "s.npy"], "expected an input array (.npy) or an image"),
+    (["run", "block.pyconv", "--input", "x.npy"], "the model takes 2 input(s) (x, s), got 1 --input"),
+    (["run", "block.pyconv", "--input", "x.npy", "--input", "s.png"], "input 's' of shape (N, 4, 8, 8) does not take an image"),
+    (["featuremaps", "block.pyconv", "x.npy", "--layer", "stem", "-o", "m.png"], "models with one input"),
     (["run", "block.pyconv", "--input", "x.npy", "--input", "x.npy"], "input 's' of shape"),
     (["run", "block.pyconv", "--input", "x.npy", "--input", "s.npy", "--outputs", "nowhere"], "'nowhere' is neither"),
     (["summary", "x.npy"], "not a valid .pyconv file"),
@@ -94,3 +96,39 @@ def test_export_command(tmp_path, capsys, monkeypatch):
 def _saved(folder):
     np.save(folder / "tiny_in.npy", np.ones((3, 3, 8, 8), np.float32))
     return folder / "tiny_in.npy"
+
+
+def test_feature_grid_layout():
+    maps = np.stack([np.full((3, 4), c, np.float32) for c in range(5)])
+    maps[1, 0, 0] = 10.0
+    grid = feature_grid(maps, min_side=8)
+    assert grid.dtype == np.uint8 and grid.shape == (2 * 6 + 2, 3 * 8 + 4)   # 2 rows x 3 columns, zoom 2
+    assert grid[0, 0] == 0 and grid[:2, 10:12].tolist() == [[255, 255], [255, 255]]  # channel 1: its max at (0, 0)
+    assert grid[6:8].min() == grid[6:8].max() == 128                            # the gap between rows
+
+
+def test_featuremaps_and_image_inputs(tmp_path, capsys, monkeypatch):
+    image_module = pytest.importorskip("PIL.Image")
+    graph = residual_block()
+    one_input = graph.replace(inputs=graph.inputs[:1], outputs=("relu",), nodes=graph.nodes[:3])
+    save_graph(one_input, tmp_path / "stem.pyconv")
+    pixels = (np.random.default_rng(0).random((11, 13, 3)) * 255).astype(np.uint8)
+    image_module.fromarray(pixels).save(tmp_path / "img.png")
+    monkeypatch.chdir(tmp_path)
+    status, out, err = _run(capsys, "featuremaps", "stem.pyconv", "img.png", "--layer", "stem", "-o", "maps.png")
+    assert status == 0, err
+    assert "4 channels of 'stem', each 8x8" in out
+    with image_module.open(tmp_path / "maps.png") as drawn:
+        assert drawn.size == (2 * 48 + 2, 2 * 48 + 2) and drawn.mode == "L"
+    status, out, _ = _run(capsys, "run", "stem.pyconv", "--input", "img.png", "-o", "y.npy")
+    expected = Model(one_input)(np.asarray(image_module.fromarray(pixels).resize((8, 8)), np.float32)
+                                .transpose(2, 0, 1)[None] / 255)
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, rtol=1e-6)
+
+
+def test_images_without_pillow_fail_clearly(files, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    monkeypatch.chdir(files)
+    (files / "img.png").write_bytes(b"not read")
+    status, _, err = _run(capsys, "run", "block.pyconv", "--input", "img.png", "--input", "s.npy")
+    assert status == 2 and "images need Pillow (pip install pillow)" in err
