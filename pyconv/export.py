@@ -152,8 +152,8 @@ class _Lowering:
                 self._output(node)
         if self.unsupported:
             lines = [f"  {target} at {source}" for target, source in dict.fromkeys(self.unsupported)]
-            raise ExportError(f"export: {len(self.unsupported)} operation(s) of the model are not supported by "
-                              f"pyconv:\n" + "\n".join(lines))
+            raise ExportError(f"export: {len(lines)} operation(s) of the model are not supported by pyconv:\n"
+                              + "\n".join(lines))
         graph = Graph(tuple(self.inputs), tuple(self.outputs), tuple(self.nodes), self.constants,
                       frozenset(self.parameters))
         return eliminate_dead_nodes(graph)
@@ -183,7 +183,8 @@ class _Lowering:
             self.env[node] = _SYMBOLIC  # sizes, and asserts on them (no outputs)
             return
         items = list(self._flat(args))
-        lower = _getitem if node.target is operator.getitem else _LOWERINGS.get(str(node.target).replace("aten.", "", 1))
+        name = str(node.target).replace("aten.", "", 1)
+        lower = _getitem if node.target is operator.getitem else _LOWERINGS.get(name)
         try:
             if not any(isinstance(a, str) or a is _SYMBOLIC or a is _UNKNOWN for a in items):
                 self.env[node] = self._fold(node)
@@ -200,14 +201,19 @@ class _Lowering:
 
     def _output(self, node):
         specs = self.program.graph_signature.output_specs
-        for spec, arg in zip(specs, node.args[0]):
+        for index, (spec, arg) in enumerate(zip(specs, node.args[0])):
             if spec.kind.name != "USER_OUTPUT":
                 raise ExportError(f"export: the model mutates {spec.target!r} in forward; pyconv runs models "
                                   f"without state (call model.eval() and avoid in-place buffer updates)")
-            item = self.env.get(arg, _UNKNOWN) if hasattr(arg, "op") else _UNKNOWN
-            if item is _UNKNOWN:
+            if not hasattr(arg, "op"):
+                raise ExportError(f"export: output {index} of the model is {arg!r}, not a tensor")
+            item = self.env[arg]
+            if item is _UNKNOWN:  # the unsupported node is reported
                 continue
-            self.outputs.append(self.value(item))
+            try:
+                self.outputs.append(self.value(item))
+            except _Unsupported as error:
+                self.unsupported.append((f"output {index} ({error})", self._source(arg)))
 
     def _flat(self, args):
         """The IR items of the fx nodes in ``args`` (nested lists flattened, multi-output items too)."""
@@ -281,7 +287,7 @@ class _Lowering:
                 if item.parameter:
                     self.parameters.add(name)
             return name
-        raise _Unsupported("an input computed from sizes or an unsupported value")
+        raise _Unsupported("a size or number computed at run time, not a tensor")
 
     def optional(self, item):
         return None if item is None else self.value(item)

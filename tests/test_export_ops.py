@@ -130,3 +130,13 @@ def test_export_arguments_checked(tmp_path):
         pyconv.from_torch(conv.eval(), (torch.randn(1, 3, 8, 8), torch.randn(2, 3, 8, 8)))
     model = pyconv.from_torch(conv, np.ones((1, 3, 8, 8), np.float32))   # numpy examples are accepted
     assert model.input_names == ("input",) and model(np.ones((2, 3, 8, 8), np.float32)).shape == (2, 4, 6, 6)
+
+
+class NotTensorOutputs(nn.Module):
+    def forward(self, x):
+        return x + 1, x.shape[0]
+
+
+def test_outputs_must_be_tensors():
+    with pytest.raises(ExportError, match=r"output 1 \(a size or number computed at run time, not a tensor\)"):
+        pyconv.from_torch(NotTensorOutputs().eval(), torch.randn(2, 3))
