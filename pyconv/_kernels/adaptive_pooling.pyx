@@ -12,6 +12,8 @@ The Python layer validates the arguments and allocates the outputs.
 """
 from cython cimport floating
 from cython.parallel cimport prange
+
+from pyconv._kernels.parallel cimport parallel_for
 from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
 
@@ -157,18 +159,48 @@ cdef inline double _plane_sum(const floating* plane, Py_ssize_t n) noexcept nogi
         return pyconv_plane_sum_f64(plane, n)
 
 
+cdef enum:
+    GLOBAL_TASK_ELEMENTS = 8192   # elements summed per task of global_avg_pool (claiming one costs ~0.1 us)
+
+
+cdef struct GlobalJob:
+    bint double_precision
+    const void* x
+    void* out
+    Py_ssize_t planes, n, planes_per_task
+
+
+cdef void _global_task(void* context, Py_ssize_t task, int thread) noexcept nogil:
+    cdef GlobalJob* job = <GlobalJob*>context
+    cdef Py_ssize_t p, stop = min(job.planes, (task + 1) * job.planes_per_task)
+    for p in range(task * job.planes_per_task, stop):
+        if job.double_precision:
+            (<double*>job.out)[p] = _plane_sum(<const double*>job.x + p * job.n, job.n) / job.n
+        else:
+            (<float*>job.out)[p] = <float>(_plane_sum(<const float*>job.x + p * job.n, job.n) / job.n)
+
+
 def global_avg_pool(const floating[:, ::1] x, floating[::1] out, int num_threads):
     """Mean of each plane: ``x`` (P, n) with n >= 1, ``out`` (P,) allocated by the caller.
 
     Adaptive average pooling to size 1 (torch computes it as a mean): the
     plane's sum in a fixed vectorised order (chunks of 512 in the element
-    type, chunk sums in double), divided by n; one plane per task.
+    type, chunk sums in double), divided by n.  Tasks are runs of planes of
+    about GLOBAL_TASK_ELEMENTS elements (parallel.pxd's parallel_for).
     """
-    cdef Py_ssize_t planes = x.shape[0], n = x.shape[1], p
-    if planes == 0:
+    cdef GlobalJob job
+    cdef Py_ssize_t tasks
+    if x.shape[0] == 0:
         return
-    for p in prange(planes, nogil=True, schedule='static', num_threads=num_threads):
-        out[p] = <floating>(_plane_sum(&x[p, 0], n) / n)
+    job.double_precision = floating is double
+    job.x = &x[0, 0]
+    job.out = &out[0]
+    job.planes = x.shape[0]
+    job.n = x.shape[1]
+    job.planes_per_task = max(1, GLOBAL_TASK_ELEMENTS // job.n)
+    tasks = (job.planes + job.planes_per_task - 1) // job.planes_per_task
+    with nogil:
+        parallel_for(_global_task, &job, tasks, num_threads)
 
 
 def adaptive_max_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,

@@ -1,51 +1,57 @@
 """Depthwise convolution (groups == in_channels, channel multiplier m >= 1), 1-D and 2-D.
 
 Output channel c * m + j reads input channel c only, through its own
-KH x KW filter.  One task is a band of output rows of one input plane
-(n, c): for each output row it fetches the KH padded input rows it needs
-from a per-thread row cache (row_cache.pxd: padding written once, stride-s
-rows split into s phases so every tap is a unit-stride run), then computes
-the row of each of the m output channels with a row kernel and finishes it
-with the fused epilogue while it is in cache.
+KH x KW filter.  A task is a band of output rows of one input plane (n, c)
+for its m output channels.  The band kernel (GNU C vector extensions, width
+from the compiler's target macros) computes an output row from the KH input
+rows it reads, a row of zeros standing for one outside the input (so a
+non-finite weight meets the padding as in torch: inf * 0 is NaN there too):
 
-Row kernels (GNU C vector extensions, vector width from the compiler's
-target macros): dedicated ones for 3x3 and 5x5 with stride 1 and 2
-(horizontal dilation 1; any vertical stride and dilation) keep the filter in registers and compute two vectors per step;
-a generic one serves every other kernel size, stride and dilation.  Each
-computes whole vectors; a row whose width is not a multiple of the vector
-length ends with a vector overlapping the previous one (recomputing some
-outputs with the same operations, hence the same bits), a row narrower
-than one vector is computed as a vector and stored partially.
+* the interior columns, whose taps all lie inside the row, as whole vectors,
+  two at a time, the last one moved back to end at the interior's end
+  (overlapping vectors recompute some outputs with the same operations,
+  hence the same bits).  Stride 1 loads each tap unaligned; stride 2 takes
+  the even elements of two loads with a shuffle, two adjacent taps sharing
+  their loads as the even and odd elements; other strides gather.  Each
+  kernel row's taps are summed into their own partial sum (independent FMA
+  chains), the partial sums added in kernel-row order;
+* the few edge columns, whose taps reach into the padding, one at a time in
+  the same order with zeros for the padding;
+* or, when the edge columns would cost more than copying the band's input
+  rows (narrow rows, wide windows: 5x5 on 28 columns), the rows are first
+  copied into zero-padded ones in which every column is interior.
 
-Every output element is the sum over (kh, kw) in that order of
-weight * input, padding included as zeros (so a non-finite weight meets
-the padding as torch's kernels do), computed by one thread: the bits do not
-depend on the thread count.  Tasks are (n, c) planes, split into bands of
-output rows when there are fewer than 4 planes per thread.
+Dedicated kernels for 3x3 and 5x5 with stride 1 and 2 (horizontal dilation
+1; any vertical stride and dilation) keep the filter in registers; a generic
+one serves every other kernel size, stride and dilation.  Every output
+element is computed by one thread in a fixed order: the bits do not depend
+on the thread count.  The fused epilogue (epilogue.pxd) finishes each band
+of output rows (at most OUTPUT_BUDGET bytes) right after it is computed,
+while it is in L1.  Tasks are (n, c) planes, split into bands of output rows
+when a plane's output exceeds the budget or there are fewer than 4 planes
+per thread; they run through parallel.pxd's parallel_for (the caller never
+waits for a worker that has not started).
 """
 from cython cimport floating
-from cython.parallel cimport prange, threadid
-from libc.stdint cimport uintptr_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free
 
 from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_row
-from pyconv._kernels.window_rows cimport (WindowRows, window_rows_fill, window_rows_init, window_rows_phase_len,
-                                          window_rows_row_len)
+from pyconv._kernels.parallel cimport parallel_for
 
 cdef extern from *:
     """
     #include <stddef.h>
     #include <string.h>
 
-    /* Vector width from the compiler's target macros (-march=...). */
-    #if defined(__AVX512F__)
-    #define PYCONV_DW_VBYTES 32
-    #elif defined(__AVX__)
+    /* Vector width from the compiler's target macros (-march=...): 32 bytes
+       with AVX, AVX-512 included (measured faster on the suite's 28-112
+       wide rows on Zen 4, where 64-byte vectors waste more of a row's tail
+       and run at half rate; bench/DEPTHWISE_POOLING.md). */
+    #if defined(__AVX__)
     #define PYCONV_DW_VBYTES 32
     #else
     #define PYCONV_DW_VBYTES 16
     #endif
-    #define PYCONV_DW_VL_MAX (PYCONV_DW_VBYTES / 4)
 
     #if defined(_MSC_VER)
     #define PYCONV_DW_RESTRICT __restrict
@@ -53,279 +59,395 @@ cdef extern from *:
     #define PYCONV_DW_RESTRICT restrict
     #endif
 
-    /* Band kernels: output rows r < rows, each n elements, out_step apart:
-         out[r * out_step + ow] = sum over kh, kw (in that order) of
-                                  w[kh * KW + kw] * in[r * in_step + kh * tap_step + offset(kw) + ow]
-       where offset(kw) = (kw * d) % s * L + (kw * d) / s addresses tap kw in a
-       phase-split buffered row (window_rows.pxd).
-       A row is computed two vectors at a time while they fit, then one at a
-       time, the last vector moved back to end at n (overlapping vectors
-       recompute some outputs with the same operations, hence the same bits);
-       a row narrower than a vector is one vector at 0, stored in part. */
-    #if defined(__GNUC__)
-    #define PYCONV_DW_STORE(T, VL, o, at, v)                                         \\
-        if (n >= VL) memcpy((o) + (at), &(v), sizeof(v));                            \\
-        else memcpy((o), &(v), n * sizeof(T));
-    #define PYCONV_DW_ROW_LOOP(VL, PAIR, ONE)                                        \\
-        {                                                                            \\
-            ptrdiff_t ow = 0;                                                        \\
-            for (; ow + 2 * VL <= n; ow += 2 * VL) { PAIR }                          \\
-            while (ow < n) {                                                         \\
-                ptrdiff_t at = ow + VL <= n ? ow : (n >= VL ? n - VL : 0);           \\
-                ONE                                                                  \\
-                ow = at + VL;                                                        \\
-            }                                                                        \\
-        }
-    /* K x K taps, stride S along the row, dilation 1 along the row.  When
-       consecutive output rows are one input row apart (in_step == tap_step),
-       rows go in pairs that load each shared input vector once. */
-    #define PYCONV_DW_SPECIAL(NAME, T, K, S)                                         \\
-    static void NAME(T *PYCONV_DW_RESTRICT out, ptrdiff_t rows, ptrdiff_t n,         \\
-                     ptrdiff_t out_step, const T *PYCONV_DW_RESTRICT in,             \\
-                     ptrdiff_t in_step, ptrdiff_t tap_step, ptrdiff_t L,             \\
-                     const T *PYCONV_DW_RESTRICT w)                                  \\
-    {                                                                                \\
-        typedef T vec __attribute__((vector_size(PYCONV_DW_VBYTES)));                \\
-        enum { VL = PYCONV_DW_VBYTES / sizeof(T) };                                  \\
-        vec wv[K * K];                                                               \\
-        _Pragma("GCC unroll 32")                                                     \\
-        for (int i = 0; i < K * K; i++) wv[i] = (vec){0} + w[i];                     \\
-        ptrdiff_t r = 0;                                                             \\
-        if (in_step == tap_step) {                                                   \\
-            for (; r + 2 <= rows; r += 2) {                                          \\
-                T *o = out + r * out_step, *o1 = o + out_step;                       \\
-                const T *p[K + 1][S];                                                \\
-                _Pragma("GCC unroll 8")                                              \\
-                for (int i = 0; i <= K; i++)                                         \\
-                    _Pragma("GCC unroll 8")                                          \\
-                    for (int ph = 0; ph < S; ph++)                                   \\
-                        p[i][ph] = in + (r + i) * tap_step + ph * L;                 \\
-                PYCONV_DW_ROW_LOOP(VL,                                               \\
-                    vec a0 = {0}; vec a1 = {0}; vec b0 = {0}; vec b1 = {0};          \\
-                    _Pragma("GCC unroll 8")                                          \\
-                    for (int i = 0; i <= K; i++)                                     \\
-                        _Pragma("GCC unroll 8")                                      \\
-                        for (int kw = 0; kw < K; kw++) {                             \\
-                            const T *q = p[i][kw % S] + kw / S + ow;                 \\
-                            vec x0; vec x1;                                          \\
-                            memcpy(&x0, q, sizeof x0);                               \\
-                            memcpy(&x1, q + VL, sizeof x1);                          \\
-                            if (i < K) {                                             \\
-                                a0 += wv[i * K + kw] * x0;                           \\
-                                a1 += wv[i * K + kw] * x1;                           \\
-                            }                                                        \\
-                            if (i > 0) {                                             \\
-                                b0 += wv[(i - 1) * K + kw] * x0;                     \\
-                                b1 += wv[(i - 1) * K + kw] * x1;                     \\
-                            }                                                        \\
-                        }                                                            \\
-                    memcpy(o + ow, &a0, sizeof a0);                                  \\
-                    memcpy(o + ow + VL, &a1, sizeof a1);                             \\
-                    memcpy(o1 + ow, &b0, sizeof b0);                                 \\
-                    memcpy(o1 + ow + VL, &b1, sizeof b1);                            \\
-                ,                                                                    \\
-                    vec a0 = {0}; vec b0 = {0};                                      \\
-                    _Pragma("GCC unroll 8")                                          \\
-                    for (int i = 0; i <= K; i++)                                     \\
-                        _Pragma("GCC unroll 8")                                      \\
-                        for (int kw = 0; kw < K; kw++) {                             \\
-                            vec x0;                                                  \\
-                            memcpy(&x0, p[i][kw % S] + kw / S + at, sizeof x0);      \\
-                            if (i < K) a0 += wv[i * K + kw] * x0;                    \\
-                            if (i > 0) b0 += wv[(i - 1) * K + kw] * x0;              \\
-                        }                                                            \\
-                    PYCONV_DW_STORE(T, VL, o, at, a0)                                \\
-                    PYCONV_DW_STORE(T, VL, o1, at, b0)                               \\
-                )                                                                    \\
-            }                                                                        \\
-        }                                                                            \\
-        for (; r < rows; r++) {                                                      \\
-            T *o = out + r * out_step;                                               \\
-            const T *p[K][S];                                                        \\
-            _Pragma("GCC unroll 8")                                                  \\
-            for (int kh = 0; kh < K; kh++)                                           \\
-                _Pragma("GCC unroll 8")                                              \\
-                for (int ph = 0; ph < S; ph++)                                       \\
-                    p[kh][ph] = in + r * in_step + kh * tap_step + ph * L;           \\
-            PYCONV_DW_ROW_LOOP(VL,                                                   \\
-                vec a0 = {0}; vec a1 = {0};                                          \\
-                _Pragma("GCC unroll 8")                                              \\
-                for (int kh = 0; kh < K; kh++)                                       \\
-                    _Pragma("GCC unroll 8")                                          \\
-                    for (int kw = 0; kw < K; kw++) {                                 \\
-                        const T *q = p[kh][kw % S] + kw / S + ow;                    \\
-                        vec x0; vec x1;                                              \\
-                        memcpy(&x0, q, sizeof x0);                                   \\
-                        memcpy(&x1, q + VL, sizeof x1);                              \\
-                        a0 += wv[kh * K + kw] * x0;                                  \\
-                        a1 += wv[kh * K + kw] * x1;                                  \\
-                    }                                                                \\
-                memcpy(o + ow, &a0, sizeof a0);                                      \\
-                memcpy(o + ow + VL, &a1, sizeof a1);                                 \\
-            ,                                                                        \\
-                vec a0 = {0};                                                        \\
-                _Pragma("GCC unroll 8")                                              \\
-                for (int kh = 0; kh < K; kh++)                                       \\
-                    _Pragma("GCC unroll 8")                                          \\
-                    for (int kw = 0; kw < K; kw++) {                                 \\
-                        vec x0;                                                      \\
-                        memcpy(&x0, p[kh][kw % S] + kw / S + at, sizeof x0);         \\
-                        a0 += wv[kh * K + kw] * x0;                                  \\
-                    }                                                                \\
-                PYCONV_DW_STORE(T, VL, o, at, a0)                                    \\
-            )                                                                        \\
-        }                                                                            \\
-    }
-    /* Any KH x KW, stride and dilation: tap (kh, kw) of a row starts at
-       kh * tap_step + offsets[kw].  One row at a time. */
-    #define PYCONV_DW_GENERIC(NAME, T)                                               \\
-    static void NAME(T *PYCONV_DW_RESTRICT out, ptrdiff_t rows, ptrdiff_t n,         \\
-                     ptrdiff_t out_step, const T *PYCONV_DW_RESTRICT in,             \\
-                     ptrdiff_t in_step, ptrdiff_t tap_step, ptrdiff_t kh_count,      \\
-                     const ptrdiff_t *offsets, ptrdiff_t kw_count,                   \\
-                     const T *PYCONV_DW_RESTRICT w)                                  \\
-    {                                                                                \\
-        typedef T vec __attribute__((vector_size(PYCONV_DW_VBYTES)));                \\
-        enum { VL = PYCONV_DW_VBYTES / sizeof(T) };                                  \\
-        for (ptrdiff_t r = 0; r < rows; r++) {                                       \\
-            T *o = out + r * out_step;                                               \\
-            const T *base = in + r * in_step;                                        \\
-            PYCONV_DW_ROW_LOOP(VL,                                                   \\
-                vec a0 = {0}; vec a1 = {0};                                          \\
-                for (ptrdiff_t kh = 0; kh < kh_count; kh++)                          \\
-                    for (ptrdiff_t kw = 0; kw < kw_count; kw++) {                    \\
-                        const T *q = base + kh * tap_step + offsets[kw] + ow;        \\
-                        T wk = w[kh * kw_count + kw];                                \\
-                        vec x0; vec x1;                                              \\
-                        memcpy(&x0, q, sizeof x0);                                   \\
-                        memcpy(&x1, q + VL, sizeof x1);                              \\
-                        a0 += wk * x0;                                               \\
-                        a1 += wk * x1;                                               \\
-                    }                                                                \\
-                memcpy(o + ow, &a0, sizeof a0);                                      \\
-                memcpy(o + ow + VL, &a1, sizeof a1);                                 \\
-            ,                                                                        \\
-                vec a0 = {0};                                                        \\
-                for (ptrdiff_t kh = 0; kh < kh_count; kh++)                          \\
-                    for (ptrdiff_t kw = 0; kw < kw_count; kw++) {                    \\
-                        vec x0;                                                      \\
-                        memcpy(&x0, base + kh * tap_step + offsets[kw] + at,         \\
-                               sizeof x0);                                           \\
-                        a0 += w[kh * kw_count + kw] * x0;                            \\
-                    }                                                                \\
-                PYCONV_DW_STORE(T, VL, o, at, a0)                                    \\
-            )                                                                        \\
-        }                                                                            \\
-    }
-    #else
+    #if !defined(__GNUC__)
     #error "pyconv's depthwise kernels need GNU C vector extensions (gcc or clang)"
     #endif
 
-    PYCONV_DW_SPECIAL(pyconv_dw_3x3s1_f32, float, 3, 1)
-    PYCONV_DW_SPECIAL(pyconv_dw_3x3s2_f32, float, 3, 2)
-    PYCONV_DW_SPECIAL(pyconv_dw_5x5s1_f32, float, 5, 1)
-    PYCONV_DW_SPECIAL(pyconv_dw_5x5s2_f32, float, 5, 2)
-    PYCONV_DW_GENERIC(pyconv_dw_generic_f32, float)
-    PYCONV_DW_SPECIAL(pyconv_dw_3x3s1_f64, double, 3, 1)
-    PYCONV_DW_SPECIAL(pyconv_dw_3x3s2_f64, double, 3, 2)
-    PYCONV_DW_SPECIAL(pyconv_dw_5x5s1_f64, double, 5, 1)
-    PYCONV_DW_SPECIAL(pyconv_dw_5x5s2_f64, double, 5, 2)
-    PYCONV_DW_GENERIC(pyconv_dw_generic_f64, double)
+    /* What a band kernel needs to know about the convolution: the output
+       columns [interior_lo, interior_hi) whose taps all lie inside the row
+       are computed as whole vectors (at least one vector wide, else empty),
+       the others one at a time (zeros for the padding); a row narrower than
+       a vector is one vector whose loads put zeros outside the row, stored
+       in part. */
+    typedef struct {
+        ptrdiff_t in_h, in_w, out_w;
+        ptrdiff_t kernel_h, kernel_w;
+        ptrdiff_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+        ptrdiff_t interior_lo, interior_hi;
+        const void *zeros;                   /* in_w zeros of the element type */
+    } pyconv_dw_geometry;
+
+    #if defined(__clang__)
+    #define PYCONV_DW_HAVE_SHUFFLE 0
+    #define PYCONV_DW_SHUFFLE(a, b, m) pyconv_dw_no_shuffle
+    #else
+    #define PYCONV_DW_HAVE_SHUFFLE 1
+    #define PYCONV_DW_SHUFFLE(a, b, m) __builtin_shuffle(a, b, m)
+    #endif
+
+    /* v = row[c:c+VL]: the plain load of the interior. */
+    #define PYCONV_DW_PLAIN(v, row, c) memcpy(&v, (row) + (c), sizeof v);
+    /* v = row[c:c+VL] with zeros outside [0, in_w): a plain load when inside,
+       else a load from the row's end shuffled against zeros (masks made once
+       per call: shift_in[k] moves lanes up by k, shift_out[k] down by k), or
+       element by element on a row narrower than a vector. */
+    #define PYCONV_DW_PADDED(v, row, c)                                              \\
+        {                                                                            \\
+            const ptrdiff_t c_ = (c), width_ = g->in_w;                              \\
+            if (c_ >= 0 && c_ + VL <= width_) {                                      \\
+                memcpy(&v, (row) + c_, sizeof v);                                    \\
+            } else if (width_ >= VL && c_ < 0 && c_ > -VL) {                         \\
+                vec a_;                                                              \\
+                memcpy(&a_, (row), sizeof a_);                                       \\
+                v = PYCONV_DW_SHUFFLE((vec){0}, a_, shift_in[-c_]);                  \\
+            } else if (width_ >= VL && c_ >= 0 && c_ < width_) {                     \\
+                vec a_;                                                              \\
+                memcpy(&a_, (row) + width_ - VL, sizeof a_);                         \\
+                v = PYCONV_DW_SHUFFLE(a_, (vec){0}, shift_out[c_ - (width_ - VL)]);  \\
+            } else {                                                                 \\
+                for (int j_ = 0; j_ < VL; j_++)                                      \\
+                    v[j_] = c_ + j_ >= 0 && c_ + j_ < width_ ? (row)[c_ + j_] : 0;   \\
+            }                                                                        \\
+        }
+    /* Any stride: row[c], row[c + s], ... gathered (zeros outside the row). */
+    #define PYCONV_DW_GATHER(v, row, c)                                              \\
+        for (int j_ = 0; j_ < VL; j_++) {                                            \\
+            ptrdiff_t c_ = (c) + j_ * stride;                                        \\
+            v[j_] = c_ >= 0 && c_ < g->in_w ? (row)[c_] : 0;                         \\
+        }
+
+    /* Masks: pick_even / pick_odd take the even / odd elements of two vectors,
+       pick_short the even elements of a vector and of one starting one
+       element early (so stride 2 never reads past the last element it
+       needs); shift_in[k] (0 < k < VL) shifts a vector up by k lanes over
+       zeros, shift_out[k] down by k lanes. */
+    #define PYCONV_DW_MASKS()                                                        \\
+        ivec pick_even, pick_odd, pick_short, shift_in[VL], shift_out[VL];           \\
+        for (int j = 0; j < VL; j++) {                                               \\
+            pick_even[j] = 2 * j;                                                    \\
+            pick_odd[j] = 2 * j + 1;                                                 \\
+            pick_short[j] = j < VL / 2 ? 2 * j : 2 * j + 1;                          \\
+        }                                                                            \\
+        for (int k = 0; k < VL; k++)                                                 \\
+            for (int j = 0; j < VL; j++) {                                           \\
+                shift_in[k][j] = j >= k ? VL + j - k : j;                            \\
+                shift_out[k][j] = j + k;                                             \\
+            }                                                                        \\
+        (void)pick_even; (void)pick_odd; (void)pick_short; (void)shift_in; (void)shift_out;
+
+    /* The taps of the vector of output columns at..at+VL-1 into acc, loaded by
+       LOAD(v, row, column); a tap's column for output column at is
+       at * S - pad_w + kw * dilation.  Each kernel row kh sums its taps in
+       kw order into its own partial sum part[kh % PARTS] (PARTS independent
+       chains hide the FMA latency on narrow rows, where a vector's taps
+       would otherwise form one long dependent chain); acc is then
+       part[0] + part[1] + ... in that order. */
+    #define PYCONV_DW_TAPS(LOAD, rows, at, acc, KH, KW, DW, W, S)                    \\
+        {                                                                            \\
+            vec part[PARTS];                                                         \\
+            _Pragma("GCC unroll 8")                                                  \\
+            for (int p_ = 0; p_ < PARTS; p_++) part[p_] = (vec){0};                  \\
+            _Pragma("GCC unroll 8")                                                  \\
+            for (int kh = 0; kh < (KH); kh++) {                                      \\
+                PYCONV_DW_ROW_TAPS_S##S(LOAD, rows[kh], at, part[kh % PARTS], kh, KW, DW, W) \\
+            }                                                                        \\
+            _Pragma("GCC unroll 8")                                                  \\
+            for (int p_ = 0; p_ < PARTS; p_++) acc += part[p_];                      \\
+        }
+    #define PYCONV_DW_ROW_TAPS_S1(LOAD, row, at, sum, kh, KW, DW, W)                 \\
+        _Pragma("GCC unroll 8")                                                      \\
+        for (int kw = 0; kw < (KW); kw++) {                                          \\
+            vec v;                                                                   \\
+            LOAD(v, row, (at) - g->pad_w + kw * (DW))                                \\
+            sum += W(kh, kw) * v;                                                    \\
+        }
+    /* stride 2, dilation 1: taps kw, kw + 1 are the even and odd elements of
+       the two vectors at their column; a last odd-numbered tap takes the even
+       elements of two loads one element apart (never past the last element
+       it needs). */
+    #define PYCONV_DW_ROW_TAPS_S2(LOAD, row, at, sum, kh, KW, DW, W)                 \\
+        {                                                                            \\
+            const ptrdiff_t c = 2 * (at) - g->pad_w;                                 \\
+            int kw = 0;                                                              \\
+            if ((DW) == 1) {                                                         \\
+                _Pragma("GCC unroll 8")                                              \\
+                for (; kw + 1 < (KW); kw += 2) {                                     \\
+                    vec lo, hi, v, u;                                                \\
+                    LOAD(lo, row, c + kw)                                            \\
+                    LOAD(hi, row, c + kw + VL)                                       \\
+                    v = PYCONV_DW_SHUFFLE(lo, hi, pick_even);                        \\
+                    u = PYCONV_DW_SHUFFLE(lo, hi, pick_odd);                         \\
+                    sum += W(kh, kw) * v;                                            \\
+                    sum += W(kh, kw + 1) * u;                                        \\
+                }                                                                    \\
+            }                                                                        \\
+            _Pragma("GCC unroll 8")                                                  \\
+            for (; kw < (KW); kw++) {                                                \\
+                vec lo, hi, v;                                                       \\
+                LOAD(lo, row, c + kw * (DW))                                         \\
+                LOAD(hi, row, c + kw * (DW) + VL - 1)                                \\
+                v = PYCONV_DW_SHUFFLE(lo, hi, pick_short);                           \\
+                sum += W(kh, kw) * v;                                                \\
+            }                                                                        \\
+        }
+    #define PYCONV_DW_ROW_TAPS_SN(LOAD, row, at, sum, kh, KW, DW, W)                 \\
+        for (ptrdiff_t kw = 0; kw < (KW); kw++) {                                    \\
+            vec v;                                                                   \\
+            PYCONV_DW_GATHER(v, row, (at) * stride - g->pad_w + kw * (DW))           \\
+            sum += W(kh, kw) * v;                                                    \\
+        }
+
+    /* The band's rows: interior vectors with plain loads, edge vectors with
+       padded ones; S is 1, 2 or N (any stride, gathered). */
+    #define PYCONV_DW_BAND(S, KH, KW, DW, W)                                      \\
+        for (ptrdiff_t oh = oh_start; oh < oh_stop; oh++) {                          \\
+            elem *o = out + (oh - oh_start) * g->out_w;                              \\
+            const elem *rows[KH];                                                    \\
+            for (ptrdiff_t kh = 0; kh < (KH); kh++) {                                \\
+                ptrdiff_t ih = oh * g->stride_h - g->pad_h + kh * g->dilation_h;      \\
+                rows[kh] = ih >= 0 && ih < g->in_h ? plane + ih * g->in_w : zeros;   \\
+            }                                                                        \\
+            const ptrdiff_t lo = g->interior_lo, hi = g->interior_hi;                \\
+            ptrdiff_t ow = lo;                                                       \\
+            for (; ow + 2 * VL <= hi; ow += 2 * VL) {                                \\
+                vec a0 = {0}, a1 = {0};                                              \\
+                PYCONV_DW_TAPS(PYCONV_DW_PLAIN, rows, ow, a0, KH, KW, DW, W, S)                   \\
+                PYCONV_DW_TAPS(PYCONV_DW_PLAIN, rows, ow + VL, a1, KH, KW, DW, W, S)              \\
+                memcpy(o + ow, &a0, sizeof a0);                                      \\
+                memcpy(o + ow + VL, &a1, sizeof a1);                                 \\
+            }                                                                        \\
+            while (ow < hi) {                                                        \\
+                ptrdiff_t at = ow + VL <= hi ? ow : hi - VL;                         \\
+                vec a0 = {0};                                                        \\
+                PYCONV_DW_TAPS(PYCONV_DW_PLAIN, rows, at, a0, KH, KW, DW, W, S)                   \\
+                memcpy(o + at, &a0, sizeof a0);                                      \\
+                ow = at + VL;                                                        \\
+            }                                                                        \\
+            if (g->out_w < VL) {                                                     \\
+                vec a0 = {0};                                                        \\
+                PYCONV_DW_TAPS(PYCONV_DW_PADDED, rows, 0, a0, KH, KW, DW, W, S)      \\
+                memcpy(o, &a0, g->out_w * sizeof(elem));                             \\
+                continue;                                                            \\
+            }                                                                        \\
+            PYCONV_DW_EDGES(0, lo, KH, KW, DW, W)                                    \\
+            PYCONV_DW_EDGES(hi, g->out_w, KH, KW, DW, W)                             \\
+        }
+
+    /* Output columns [c0, c1) one at a time, taps outside the row as zeros,
+       in the vectors' order (partial sums by kernel row). */
+    #define PYCONV_DW_EDGES(c0, c1, KH, KW, DW, W)                                   \\
+        for (ptrdiff_t ow = (c0); ow < (c1); ow++) {                                 \\
+            elem part[PARTS], acc = 0;                                               \\
+            for (int p_ = 0; p_ < PARTS; p_++) part[p_] = 0;                         \\
+            for (ptrdiff_t kh = 0; kh < (KH); kh++)                                  \\
+                for (ptrdiff_t kw = 0; kw < (KW); kw++) {                            \\
+                    ptrdiff_t col = ow * g->stride_w - g->pad_w + kw * (DW);         \\
+                    elem v = col >= 0 && col < g->in_w ? rows[kh][col] : 0;          \\
+                    part[kh % PARTS] += w[kh * (KW) + kw] * v;                       \\
+                }                                                                    \\
+            for (int p_ = 0; p_ < PARTS; p_++) acc += part[p_];                      \\
+            o[ow] = acc;                                                             \\
+        }
+
+    #define PYCONV_DW_PROLOGUE(T, I)                                                 \\
+        typedef T elem;                                                              \\
+        typedef T vec __attribute__((vector_size(PYCONV_DW_VBYTES)));                \\
+        typedef I ivec __attribute__((vector_size(PYCONV_DW_VBYTES)));               \\
+        enum { VL = PYCONV_DW_VBYTES / sizeof(T) };                                  \\
+        const T *zeros = (const T *)g->zeros;                                        \\
+        PYCONV_DW_MASKS()
+
+    /* K x K taps, stride S along the row (1 or 2), dilation 1 along the row:
+       the filter stays in registers. */
+    #define PYCONV_DW_SPECIAL(NAME, T, I, K, S, P)                                   \\
+    static void NAME(const pyconv_dw_geometry *g, T *PYCONV_DW_RESTRICT out,         \\
+                     ptrdiff_t oh_start, ptrdiff_t oh_stop,                          \\
+                     const T *PYCONV_DW_RESTRICT plane, const T *PYCONV_DW_RESTRICT w) \\
+    {                                                                                \\
+        PYCONV_DW_PROLOGUE(T, I)                                                     \\
+        vec wv[K * K];                                                               \\
+        _Pragma("GCC unroll 32")                                                     \\
+        for (int i = 0; i < K * K; i++) wv[i] = (vec){0} + w[i];                     \\
+        enum { PARTS = P };                                                          \\
+        PYCONV_DW_BAND(S, K, K, 1, PYCONV_DW_WV##K)                                  \\
+    }
+    #define PYCONV_DW_WV3(kh, kw) wv[(kh) * 3 + (kw)]
+    #define PYCONV_DW_WV5(kh, kw) wv[(kh) * 5 + (kw)]
+    #define PYCONV_DW_WN(kh, kw) w[(kh) * kernel_w + (kw)]
+
+    /* Any KH x KW, stride and dilation (stride 1 and 2 loaded as above,
+       others gathered). */
+    #define PYCONV_DW_GENERIC(NAME, T, I)                                            \\
+    static void NAME(const pyconv_dw_geometry *g, T *PYCONV_DW_RESTRICT out,         \\
+                     ptrdiff_t oh_start, ptrdiff_t oh_stop,                          \\
+                     const T *PYCONV_DW_RESTRICT plane, const T *PYCONV_DW_RESTRICT w) \\
+    {                                                                                \\
+        PYCONV_DW_PROLOGUE(T, I)                                                     \\
+        const ptrdiff_t kernel_h = g->kernel_h, kernel_w = g->kernel_w;              \\
+        const ptrdiff_t stride = g->stride_w, dilation = g->dilation_w;              \\
+        enum { PARTS = 2 };                                                          \\
+        if (stride == 1) {                                                           \\
+            PYCONV_DW_BAND(1, kernel_h, kernel_w, dilation, PYCONV_DW_WN)            \\
+        } else if (stride == 2 && PYCONV_DW_HAVE_SHUFFLE) {                          \\
+            PYCONV_DW_BAND(2, kernel_h, kernel_w, dilation, PYCONV_DW_WN)            \\
+        } else {                                                                     \\
+            PYCONV_DW_BAND(N, kernel_h, kernel_w, dilation, PYCONV_DW_WN)            \\
+        }                                                                            \\
+    }
+
+    /* Buffer rows i < count (width apart) := input rows first + i of plane
+       (in_h x in_w) placed at column pad_w, as much of them as the row holds;
+       rows outside the input are zeros.  The buffer's other columns are
+       zeros from its allocation and never written. */
+    #define PYCONV_DW_FILL(NAME, T)                                                  \\
+    static void NAME(T *buffer, ptrdiff_t width, ptrdiff_t count, const T *plane,    \\
+                     ptrdiff_t in_h, ptrdiff_t in_w, ptrdiff_t first, ptrdiff_t pad_w) \\
+    {                                                                                \\
+        typedef T vec __attribute__((vector_size(PYCONV_DW_VBYTES)));                \\
+        enum { VL = PYCONV_DW_VBYTES / sizeof(T) };                                  \\
+        ptrdiff_t n = width - pad_w < in_w ? width - pad_w : in_w;                   \\
+        for (ptrdiff_t i = 0; i < count; i++) {                                      \\
+            T *dst = buffer + i * width + pad_w;                                     \\
+            ptrdiff_t ih = first + i;                                                \\
+            if (ih < 0 || ih >= in_h) {                                              \\
+                for (ptrdiff_t j = 0; j < n; j++) dst[j] = 0;                        \\
+                continue;                                                            \\
+            }                                                                        \\
+            const T *src = plane + ih * in_w;                                        \\
+            vec v;                                                                   \\
+            if (n < VL) {                                                            \\
+                for (ptrdiff_t j = 0; j < n; j++) dst[j] = src[j];                   \\
+                continue;                                                            \\
+            }                                                                        \\
+            for (ptrdiff_t j = 0; j + VL < n; j += VL) {                             \\
+                memcpy(&v, src + j, sizeof v);                                       \\
+                memcpy(dst + j, &v, sizeof v);                                       \\
+            }                                                                        \\
+            memcpy(&v, src + n - VL, sizeof v);                                      \\
+            memcpy(dst + n - VL, &v, sizeof v);                                      \\
+        }                                                                            \\
+    }
+    PYCONV_DW_FILL(pyconv_dw_fill_f32, float)
+    PYCONV_DW_FILL(pyconv_dw_fill_f64, double)
+
+    /* Partial sums per vector (PYCONV_DW_TAPS): one per kernel row. */
+    #define PARTS_31 3
+    #define PARTS_32 3
+    #define PARTS_51 5
+    #define PARTS_52 5
+    #define PYCONV_DW_KERNELS(SUFFIX, T, I)                                          \\
+    PYCONV_DW_SPECIAL(pyconv_dw_3x3s1_##SUFFIX, T, I, 3, 1, PARTS_31)                \\
+    PYCONV_DW_SPECIAL(pyconv_dw_3x3s2_##SUFFIX, T, I, 3, 2, PARTS_32)                \\
+    PYCONV_DW_SPECIAL(pyconv_dw_5x5s1_##SUFFIX, T, I, 5, 1, PARTS_51)                \\
+    PYCONV_DW_SPECIAL(pyconv_dw_5x5s2_##SUFFIX, T, I, 5, 2, PARTS_52)                \\
+    PYCONV_DW_GENERIC(pyconv_dw_generic_##SUFFIX, T, I)                              \\
+    typedef void (*pyconv_dw_band_##SUFFIX)(const pyconv_dw_geometry *, T *, ptrdiff_t, ptrdiff_t, \\
+                                            const T *, const T *);                   \\
+    /* The band kernel for a kernel size, stride and dilation along the row. */     \\
+    static void *pyconv_dw_choose_##SUFFIX(ptrdiff_t kernel_h, ptrdiff_t kernel_w,   \\
+                                          ptrdiff_t stride_w, ptrdiff_t dilation_w)  \\
+    {                                                                                \\
+        if (kernel_h == kernel_w && dilation_w == 1 && PYCONV_DW_HAVE_SHUFFLE) {     \\
+            if (kernel_w == 3 && stride_w == 1) return (void *)pyconv_dw_3x3s1_##SUFFIX; \\
+            if (kernel_w == 3 && stride_w == 2) return (void *)pyconv_dw_3x3s2_##SUFFIX; \\
+            if (kernel_w == 5 && stride_w == 1) return (void *)pyconv_dw_5x5s1_##SUFFIX; \\
+            if (kernel_w == 5 && stride_w == 2) return (void *)pyconv_dw_5x5s2_##SUFFIX; \\
+        }                                                                            \\
+        return (void *)pyconv_dw_generic_##SUFFIX;                                   \\
+    }                                                                                \\
+    static void pyconv_dw_band_call_##SUFFIX(void *kernel, const pyconv_dw_geometry *g, T *out, \\
+                                             ptrdiff_t oh_start, ptrdiff_t oh_stop,  \\
+                                             const T *plane, const T *w)             \\
+    {                                                                                \\
+        ((pyconv_dw_band_##SUFFIX)kernel)(g, out, oh_start, oh_stop, plane, w);      \\
+    }
+    PYCONV_DW_KERNELS(f32, float, int)
+    PYCONV_DW_KERNELS(f64, double, long long)
     """
+    ctypedef struct DwGeometry "pyconv_dw_geometry":
+        Py_ssize_t in_h, in_w, out_w
+        Py_ssize_t kernel_h, kernel_w
+        Py_ssize_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w
+        Py_ssize_t interior_lo, interior_hi
+        const void* zeros
     enum:
-        DW_VL_MAX "PYCONV_DW_VL_MAX"   # the most elements in one vector (float32)
-    void pyconv_dw_3x3s1_f32(float* out, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t out_step, const float* inp,
-                           Py_ssize_t in_step, Py_ssize_t tap_step, Py_ssize_t L, const float* w) noexcept nogil
-    void pyconv_dw_3x3s2_f32(float* out, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t out_step, const float* inp,
-                           Py_ssize_t in_step, Py_ssize_t tap_step, Py_ssize_t L, const float* w) noexcept nogil
-    void pyconv_dw_5x5s1_f32(float* out, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t out_step, const float* inp,
-                           Py_ssize_t in_step, Py_ssize_t tap_step, Py_ssize_t L, const float* w) noexcept nogil
-    void pyconv_dw_5x5s2_f32(float* out, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t out_step, const float* inp,
-                           Py_ssize_t in_step, Py_ssize_t tap_step, Py_ssize_t L, const float* w) noexcept nogil
-    void pyconv_dw_generic_f32(float* out, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t out_step, const float* inp,
-                               Py_ssize_t in_step, Py_ssize_t tap_step, Py_ssize_t kh_count,
-                               const Py_ssize_t* offsets, Py_ssize_t kw_count, const float* w) noexcept nogil
-    void pyconv_dw_3x3s1_f64(double* out, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t out_step, const double* inp,
-                           Py_ssize_t in_step, Py_ssize_t tap_step, Py_ssize_t L, const double* w) noexcept nogil
-    void pyconv_dw_3x3s2_f64(double* out, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t out_step, const double* inp,
-                           Py_ssize_t in_step, Py_ssize_t tap_step, Py_ssize_t L, const double* w) noexcept nogil
-    void pyconv_dw_5x5s1_f64(double* out, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t out_step, const double* inp,
-                           Py_ssize_t in_step, Py_ssize_t tap_step, Py_ssize_t L, const double* w) noexcept nogil
-    void pyconv_dw_5x5s2_f64(double* out, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t out_step, const double* inp,
-                           Py_ssize_t in_step, Py_ssize_t tap_step, Py_ssize_t L, const double* w) noexcept nogil
-    void pyconv_dw_generic_f64(double* out, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t out_step, const double* inp,
-                               Py_ssize_t in_step, Py_ssize_t tap_step, Py_ssize_t kh_count,
-                               const Py_ssize_t* offsets, Py_ssize_t kw_count, const double* w) noexcept nogil
+        DW_VBYTES "PYCONV_DW_VBYTES"
+    void* pyconv_dw_choose_f32(Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t stride_w,
+                               Py_ssize_t dilation_w) noexcept nogil
+    void* pyconv_dw_choose_f64(Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t stride_w,
+                               Py_ssize_t dilation_w) noexcept nogil
+    void pyconv_dw_fill_f32(float* buffer, Py_ssize_t width, Py_ssize_t count, const float* plane,
+                            Py_ssize_t in_h, Py_ssize_t in_w, Py_ssize_t first, Py_ssize_t pad_w) noexcept nogil
+    void pyconv_dw_fill_f64(double* buffer, Py_ssize_t width, Py_ssize_t count, const double* plane,
+                            Py_ssize_t in_h, Py_ssize_t in_w, Py_ssize_t first, Py_ssize_t pad_w) noexcept nogil
+    void pyconv_dw_band_call_f32(void* kernel, const DwGeometry* g, float* out, Py_ssize_t oh_start,
+                                 Py_ssize_t oh_stop, const float* plane, const float* w) noexcept nogil
+    void pyconv_dw_band_call_f64(void* kernel, const DwGeometry* g, double* out, Py_ssize_t oh_start,
+                                 Py_ssize_t oh_stop, const double* plane, const double* w) noexcept nogil
 
-
-cdef enum RowKernel:
-    GENERIC
-    K3S1
-    K3S2
-    K5S1
-    K5S2
 
 cdef enum:
-    # Bytes of buffered input rows and of one band of output rows a task
-    # keeps in L1 (bench/DEPTHWISE_POOLING.md).
-    INPUT_BUDGET = 32768
+    # Bytes of one band of output rows: computed, then finished by the epilogue while in L1.
     OUTPUT_BUDGET = 16384
 
 
-cdef struct Geometry:
-    Py_ssize_t channels, multiplier, out_channels
-    Py_ssize_t out_h, out_w
-    Py_ssize_t kernel_h, kernel_w, stride_h, dilation_h
-    Py_ssize_t bands                 # output-row bands per plane
-    RowKernel kernel
-    const Py_ssize_t* offsets        # (kernel_w,) tap offsets in a buffered row (generic kernel)
+cdef struct Job:
+    bint double_precision
+    const void* x
+    const void* weight
+    void* out
+    DwGeometry geometry               # of the input
+    void* kernel                      # the band kernel (pyconv_dw_choose_*)
+    Py_ssize_t channels, multiplier, out_h, bands
+    const Epilogue* ep
+    # buffered: each band's input rows are first copied into zero-padded rows (buffer_geometry)
+    bint buffered
+    DwGeometry buffer_geometry
+    char* buffers                     # threads x buffer_bytes, zeroed
+    Py_ssize_t buffer_bytes
 
 
-cdef inline void _band_kernel(const Geometry* g, floating* out, Py_ssize_t rows, const floating* inp,
-                              const WindowRows* win, const floating* w) noexcept nogil:
-    """``rows`` output rows of one output channel (weights w) from the buffered input rows at inp."""
-    cdef Py_ssize_t n = g.out_w, in_step = g.stride_h * win.row_len, tap_step = g.dilation_h * win.row_len
-    cdef Py_ssize_t L = win.phase_len
-    if floating is float:
-        if g.kernel == K3S1:
-            pyconv_dw_3x3s1_f32(out, rows, n, n, inp, in_step, tap_step, L, w)
-        elif g.kernel == K3S2:
-            pyconv_dw_3x3s2_f32(out, rows, n, n, inp, in_step, tap_step, L, w)
-        elif g.kernel == K5S1:
-            pyconv_dw_5x5s1_f32(out, rows, n, n, inp, in_step, tap_step, L, w)
-        elif g.kernel == K5S2:
-            pyconv_dw_5x5s2_f32(out, rows, n, n, inp, in_step, tap_step, L, w)
-        else:
-            pyconv_dw_generic_f32(out, rows, n, n, inp, in_step, tap_step, g.kernel_h, g.offsets, g.kernel_w, w)
-    else:
-        if g.kernel == K3S1:
-            pyconv_dw_3x3s1_f64(out, rows, n, n, inp, in_step, tap_step, L, w)
-        elif g.kernel == K3S2:
-            pyconv_dw_3x3s2_f64(out, rows, n, n, inp, in_step, tap_step, L, w)
-        elif g.kernel == K5S1:
-            pyconv_dw_5x5s1_f64(out, rows, n, n, inp, in_step, tap_step, L, w)
-        elif g.kernel == K5S2:
-            pyconv_dw_5x5s2_f64(out, rows, n, n, inp, in_step, tap_step, L, w)
-        else:
-            pyconv_dw_generic_f64(out, rows, n, n, inp, in_step, tap_step, g.kernel_h, g.offsets, g.kernel_w, w)
-
-
-cdef void _task(const floating* x, const floating* weight, floating* out, Py_ssize_t task,
-                const Geometry* g, const WindowRows* win, floating* buffer, const Epilogue* ep) noexcept nogil:
+cdef void _task(const Job* job, const floating* x, const floating* weight, floating* out,
+                Py_ssize_t task, floating* buffer) noexcept nogil:
     """Band task % bands of input plane task // bands: its output rows of the plane's m output channels."""
-    cdef Py_ssize_t plane = task // g.bands, band = task % g.bands
-    cdef Py_ssize_t n = plane // g.channels, c = plane % g.channels
-    cdef Py_ssize_t oh_start = band * g.out_h // g.bands, oh_stop = (band + 1) * g.out_h // g.bands
-    cdef Py_ssize_t rows = oh_stop - oh_start, out_plane = g.out_h * g.out_w
+    cdef const DwGeometry* g = &job.geometry
+    cdef const DwGeometry* source = g
+    cdef Py_ssize_t plane = task // job.bands, band = task % job.bands
+    cdef Py_ssize_t n = plane // job.channels, c = plane % job.channels
+    cdef Py_ssize_t oh_start = band * job.out_h // job.bands, oh_stop = (band + 1) * job.out_h // job.bands
+    cdef Py_ssize_t first = oh_start, stop = oh_stop
+    cdef Py_ssize_t out_channels = job.channels * job.multiplier, taps = g.kernel_h * g.kernel_w
+    cdef const floating* rows = x + plane * g.in_h * g.in_w
     cdef Py_ssize_t j, oc, offset, oh
-    window_rows_fill(win, buffer, x + plane * win.in_h * win.in_w, oh_start * g.stride_h,
-                     (rows - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1, <floating>0)
-    for j in range(g.multiplier):
-        oc = c * g.multiplier + j
-        offset = (n * g.out_channels + oc) * out_plane + oh_start * g.out_w
-        _band_kernel(g, out + offset, rows, buffer, win, weight + oc * g.kernel_h * g.kernel_w)
-        for oh in range(rows):
-            epilogue_row(ep, out, offset + oh * g.out_w, g.out_w, oc)
+    if job.buffered:
+        source = &job.buffer_geometry
+        if floating is float:
+            pyconv_dw_fill_f32(buffer, source.in_w, (oh_stop - oh_start - 1) * g.stride_h + (g.kernel_h - 1)
+                               * g.dilation_h + 1, rows, g.in_h, g.in_w, oh_start * g.stride_h - g.pad_h, g.pad_w)
+        else:
+            pyconv_dw_fill_f64(buffer, source.in_w, (oh_stop - oh_start - 1) * g.stride_h + (g.kernel_h - 1)
+                               * g.dilation_h + 1, rows, g.in_h, g.in_w, oh_start * g.stride_h - g.pad_h, g.pad_w)
+        rows = buffer
+        first = 0
+        stop = oh_stop - oh_start
+    for j in range(job.multiplier):
+        oc = c * job.multiplier + j
+        offset = ((n * out_channels + oc) * job.out_h + oh_start) * g.out_w
+        if floating is float:
+            pyconv_dw_band_call_f32(job.kernel, source, out + offset, first, stop, rows, weight + oc * taps)
+        else:
+            pyconv_dw_band_call_f64(job.kernel, source, out + offset, first, stop, rows, weight + oc * taps)
+        for oh in range(oh_stop - oh_start):
+            epilogue_row(job.ep, out, offset + oh * g.out_w, g.out_w, oc)
+
+
+cdef void _run_task(void* context, Py_ssize_t task, int thread) noexcept nogil:
+    cdef const Job* job = <const Job*>context
+    cdef void* buffer = job.buffers + thread * job.buffer_bytes
+    if job.double_precision:
+        _task(job, <const double*>job.x, <const double*>job.weight, <double*>job.out, task, <double*>buffer)
+    else:
+        _task(job, <const float*>job.x, <const float*>job.weight, <float*>job.out, task, <float*>buffer)
 
 
 def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weight, floating[:, :, :, ::1] out,
@@ -342,69 +464,81 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
     epilogue arguments are those of epilogue.pxd (empty arrays: absent).
     A 1-D convolution is the case H = KH = 1.
     """
-    cdef Geometry g
-    cdef WindowRows win
-    cdef Py_ssize_t batch = x.shape[0], in_h = x.shape[2], in_w = x.shape[3]
-    cdef Py_ssize_t pad_h = padding[0], pad_w = padding[1], stride_w = stride[1], dilation_w = dilation[1]
-    cdef Py_ssize_t planes, tasks, threads, phase_len, row_bytes, band_rows, buffer_rows, buffer_len
-    cdef Py_ssize_t extent, task, kw, tap
-    cdef Py_ssize_t* offsets
-    cdef floating* buffers
-    cdef char* memory
+    cdef Job job
+    cdef DwGeometry* g = &job.geometry
+    cdef DwGeometry* b = &job.buffer_geometry
+    cdef Py_ssize_t planes, tasks, threads, band_rows, ow, col, out_w, edge_columns, in_rows, zeros_bytes
+    cdef Py_ssize_t vector_length = DW_VBYTES // sizeof(floating)
     cdef Epilogue ep = epilogue_init(&scale[0] if scale.shape[0] else NULL, &shift[0] if shift.shape[0] else NULL,
                                      &residual[0] if residual.shape[0] else NULL, activation, p0, p1, p2)
-    g.channels = x.shape[1]
-    g.out_channels = out.shape[1]
-    g.multiplier = g.out_channels // g.channels
-    g.out_h = out.shape[2]
-    g.out_w = out.shape[3]
+    cdef char* memory
+    g.in_h = x.shape[2]
+    g.in_w = x.shape[3]
+    g.out_w = out_w = out.shape[3]
     g.kernel_h = kernel_size[0]
     g.kernel_w = kernel_size[1]
     g.stride_h = stride[0]
+    g.stride_w = stride[1]
+    g.pad_h = padding[0]
+    g.pad_w = padding[1]
     g.dilation_h = dilation[0]
-    planes = batch * g.channels
-    if planes == 0 or g.out_h == 0 or g.out_w == 0:
+    g.dilation_w = dilation[1]
+    job.channels = x.shape[1]
+    job.multiplier = out.shape[1] // job.channels
+    job.out_h = out.shape[2]
+    planes = x.shape[0] * job.channels
+    if planes == 0 or job.out_h == 0 or out_w == 0:
         return
-    g.kernel = GENERIC
-    if dilation_w == 1 and g.kernel_h == g.kernel_w:
-        if g.kernel_h == 3 and stride_w == 1:
-            g.kernel = K3S1
-        elif g.kernel_h == 3 and stride_w == 2:
-            g.kernel = K3S2
-        elif g.kernel_h == 5 and stride_w == 1:
-            g.kernel = K5S1
-        elif g.kernel_h == 5 and stride_w == 2:
-            g.kernel = K5S2
-    phase_len = window_rows_phase_len(g.out_w, g.kernel_w, stride_w, dilation_w, DW_VL_MAX)
-    row_bytes = window_rows_row_len(phase_len, stride_w, sizeof(floating)) * sizeof(floating)
-    extent = (g.kernel_h - 1) * g.dilation_h + 1
-    # Bands of output rows: as many rows as fit the L1 budgets, and at least 4 tasks per thread.
-    band_rows = min(max(1, (INPUT_BUDGET // row_bytes - extent) // g.stride_h + 1),
-                    max(1, OUTPUT_BUDGET // (g.out_w * sizeof(floating))))
-    g.bands = (g.out_h + band_rows - 1) // band_rows
-    threads = max(1, num_threads)
-    if planes * g.bands < 4 * threads:
-        g.bands = min(g.out_h, (4 * threads + planes - 1) // planes)
-    tasks = planes * g.bands
-    threads = min(threads, tasks)
-    buffer_rows = ((g.out_h + g.bands - 1) // g.bands - 1) * g.stride_h + extent
-    buffer_len = buffer_rows * (row_bytes // sizeof(floating))
-    memory = <char*>malloc(threads * buffer_len * sizeof(floating) + g.kernel_w * sizeof(Py_ssize_t) + 64)
+    # The interior: ow * sw - pw >= 0 and ow * sw - pw + (KW - 1) * dw < W.
+    g.interior_lo = out_w
+    g.interior_hi = out_w
+    for ow in range(out_w):
+        col = ow * g.stride_w - g.pad_w
+        if col >= 0 and col + (g.kernel_w - 1) * g.dilation_w < g.in_w:
+            g.interior_hi = ow + 1
+            if g.interior_lo == out_w:
+                g.interior_lo = ow
+    if g.interior_hi - g.interior_lo < vector_length:
+        g.interior_lo = out_w
+        g.interior_hi = out_w
+    # Straight from the input, computing the edge columns one at a time, unless those cost more
+    # than copying the rows into zero-padded ones whose columns are all interior (measured:
+    # bench/DEPTHWISE_POOLING.md): 5x5 on 28 columns is buffered, 3x3 on 56 and 112 is not.
+    edge_columns = out_w - (g.interior_hi - g.interior_lo)
+    job.buffered = 2 * edge_columns * g.kernel_w > g.in_w * g.stride_h
+    # Bands of output rows: at most OUTPUT_BUDGET bytes each, and at least 4 tasks per thread.
+    band_rows = max(1, OUTPUT_BUDGET // (out_w * <Py_ssize_t>sizeof(floating)))
+    job.bands = (job.out_h + band_rows - 1) // band_rows
+    if planes * job.bands < 4 * num_threads:
+        job.bands = min(job.out_h, (4 * num_threads + planes - 1) // planes)
+    tasks = planes * job.bands
+    threads = max(1, min(num_threads, tasks))
+    b[0] = g[0]
+    b.in_w = (out_w - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1
+    b.in_h = ((job.out_h + job.bands - 1) // job.bands - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1
+    b.pad_h = 0
+    b.pad_w = 0
+    b.interior_lo = 0 if out_w >= vector_length else out_w
+    b.interior_hi = out_w
+    job.buffer_bytes = (b.in_h * b.in_w * sizeof(floating) + 63) // 64 * 64 if job.buffered else 0
+    zeros_bytes = (max(g.in_w, b.in_w) * sizeof(floating) + 63) // 64 * 64
+    memory = <char*>calloc(zeros_bytes + threads * job.buffer_bytes, 1)
     if memory == NULL:
         raise MemoryError("depthwise_conv2d: cannot allocate the row buffers")
-    buffers = <floating*>(memory + (-<uintptr_t>memory) % 64)
-    offsets = <Py_ssize_t*>(buffers + threads * buffer_len)
-    for kw in range(g.kernel_w):
-        tap = kw * dilation_w
-        offsets[kw] = (tap % stride_w) * phase_len + tap // stride_w
-    g.offsets = offsets
+    g.zeros = memory
+    b.zeros = memory
+    job.buffers = memory + zeros_bytes
+    job.double_precision = floating is double
+    job.x = &x[0, 0, 0, 0]
+    job.weight = &weight[0, 0]
+    job.out = &out[0, 0, 0, 0]
+    job.ep = &ep
+    if floating is float:
+        job.kernel = pyconv_dw_choose_f32(g.kernel_h, g.kernel_w, g.stride_w, g.dilation_w)
+    else:
+        job.kernel = pyconv_dw_choose_f64(g.kernel_h, g.kernel_w, g.stride_w, g.dilation_w)
     try:
         with nogil:
-            for task in range(threads):
-                win = window_rows_init(buffers + task * buffer_len, buffer_rows, <floating>0,
-                                       in_h, in_w, pad_h, pad_w, stride_w, phase_len)
-            for task in prange(tasks, schedule='static', num_threads=threads):
-                _task(&x[0, 0, 0, 0], &weight[0, 0], &out[0, 0, 0, 0], task, &g, &win,
-                      buffers + threadid() * buffer_len, &ep)
+            parallel_for(_run_task, &job, tasks, threads)
     finally:
         free(memory)

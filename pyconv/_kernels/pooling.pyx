@@ -25,11 +25,13 @@ computes the output size and allocates the outputs; these kernels only
 compute and never read or write outside the arrays they are given.
 """
 from cython cimport floating
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport prange
 from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
+
+from pyconv._kernels.parallel cimport parallel_for
 
 
 
@@ -458,6 +460,25 @@ cdef void _task(const floating* x, floating* out, Py_ssize_t task, const Window*
                                 rows, count, factor)
 
 
+cdef struct Job:
+    bint double_precision
+    const void* x
+    void* out
+    const Window* g
+    const void** rows                 # threads x window_rows row pointers
+    Py_ssize_t window_rows
+
+
+cdef void _run_task(void* context, Py_ssize_t task, int thread) noexcept nogil:
+    cdef Job* job = <Job*>context
+    if job.double_precision:
+        _task(<const double*>job.x, <double*>job.out, task, job.g,
+              <const double**>job.rows + thread * job.window_rows)
+    else:
+        _task(<const float*>job.x, <float*>job.out, task, job.g,
+              <const float**>job.rows + thread * job.window_rows)
+
+
 cdef void _divisors(double* factors, Py_ssize_t length, Py_ssize_t out, Py_ssize_t kernel, Py_ssize_t stride,
                     Py_ssize_t pad, bint count_include_pad, double override) noexcept nogil:
     """torch's average-pool divisor factor of each output along one axis: the window clipped to
@@ -493,6 +514,7 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
     cdef double* factors
     cdef floating* width_divisor
     cdef const floating** rows
+    cdef Job job
     g.average = average
     g.in_d = x.shape[1]
     g.in_h = x.shape[2]
@@ -572,10 +594,15 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
         g.depth_divisor = factors
         g.height_divisor = factors + g.out_d
     c.divisors = width_divisor
+    job.double_precision = floating is double
+    job.x = &x[0, 0, 0, 0]
+    job.out = &out[0, 0, 0, 0]
+    job.g = &g
+    job.rows = <const void**>rows
+    job.window_rows = window_rows
     try:
         with nogil:
-            for task in prange(tasks, schedule='static', num_threads=threads):
-                _task(&x[0, 0, 0, 0], &out[0, 0, 0, 0], task, &g, rows + threadid() * window_rows)
+            parallel_for(_run_task, &job, tasks, threads)
     finally:
         free(memory)
     return 0
