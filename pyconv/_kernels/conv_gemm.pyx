@@ -40,7 +40,7 @@ The fused epilogue (epilogue.pxd) finishes each output row piece right after
 its tiles are stored, while it is in cache.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
@@ -712,13 +712,14 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
 
     cdef Epilogue ep = make_epilogue(scale, shift, residual, activation, p0, p1, p2)
     cdef Py_ssize_t row_blocks = batch * im.in_channels * im.ext_d * im.n_row_phases
-    cdef Py_ssize_t copy_threads = max(1, min(<Py_ssize_t>num_threads, row_blocks))
-    with nogil:
-        if not in_place:
-            for t in prange(row_blocks, schedule="static", num_threads=copy_threads):
-                fill_xp(&im, t, <const floating*>NULL)
+    if in_place:
+        row_blocks = 0
+    with nogil, parallel(num_threads=threads):
+        # One team for both loops (the second starts after the first's barrier).
+        for t in prange(row_blocks, schedule="static"):
+            fill_xp(&im, t, <const floating*>NULL)
         # One iteration per thread, each over a fixed contiguous range of tasks.
-        for t in prange(threads, schedule="static", chunksize=1, num_threads=threads):
+        for t in prange(threads, schedule="static", chunksize=1):
             implicit_tasks(&im, &ep, first_task[t], first_task[t + 1], scratch + t * (tile_size + gathered_size),
                            scratch + t * (tile_size + gathered_size) + tile_size)
     free(xp_memory)
