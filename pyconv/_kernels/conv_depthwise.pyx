@@ -66,9 +66,9 @@ cdef extern from *:
     /* What a band kernel needs to know about the convolution: the output
        columns [interior_lo, interior_hi) whose taps all lie inside the row
        are computed as whole vectors (at least one vector wide, else empty),
-       the others one at a time (zeros for the padding); a row narrower than
-       a vector is one vector whose loads put zeros outside the row, stored
-       in part. */
+       the others one at a time (zeros for the padding).  A row narrower than
+       a vector (out_w < VL: only on zero-padded buffer rows wide enough for a
+       whole vector) is one vector at 0, stored in part. */
     typedef struct {
         ptrdiff_t in_h, in_w, out_w;
         ptrdiff_t kernel_h, kernel_w;
@@ -87,28 +87,6 @@ cdef extern from *:
 
     /* v = row[c:c+VL]: the plain load of the interior. */
     #define PYCONV_DW_PLAIN(v, row, c) memcpy(&v, (row) + (c), sizeof v);
-    /* v = row[c:c+VL] with zeros outside [0, in_w): a plain load when inside,
-       else a load from the row's end shuffled against zeros (masks made once
-       per call: shift_in[k] moves lanes up by k, shift_out[k] down by k), or
-       element by element on a row narrower than a vector. */
-    #define PYCONV_DW_PADDED(v, row, c)                                              \\
-        {                                                                            \\
-            const ptrdiff_t c_ = (c), width_ = g->in_w;                              \\
-            if (c_ >= 0 && c_ + VL <= width_) {                                      \\
-                memcpy(&v, (row) + c_, sizeof v);                                    \\
-            } else if (width_ >= VL && c_ < 0 && c_ > -VL) {                         \\
-                vec a_;                                                              \\
-                memcpy(&a_, (row), sizeof a_);                                       \\
-                v = PYCONV_DW_SHUFFLE((vec){0}, a_, shift_in[-c_]);                  \\
-            } else if (width_ >= VL && c_ >= 0 && c_ < width_) {                     \\
-                vec a_;                                                              \\
-                memcpy(&a_, (row) + width_ - VL, sizeof a_);                         \\
-                v = PYCONV_DW_SHUFFLE(a_, (vec){0}, shift_out[c_ - (width_ - VL)]);  \\
-            } else {                                                                 \\
-                for (int j_ = 0; j_ < VL; j_++)                                      \\
-                    v[j_] = c_ + j_ >= 0 && c_ + j_ < width_ ? (row)[c_ + j_] : 0;   \\
-            }                                                                        \\
-        }
     /* Any stride: row[c], row[c + s], ... gathered (zeros outside the row). */
     #define PYCONV_DW_GATHER(v, row, c)                                              \\
         for (int j_ = 0; j_ < VL; j_++) {                                            \\
@@ -119,29 +97,23 @@ cdef extern from *:
     /* Masks: pick_even / pick_odd take the even / odd elements of two vectors,
        pick_short the even elements of a vector and of one starting one
        element early (so stride 2 never reads past the last element it
-       needs); shift_in[k] (0 < k < VL) shifts a vector up by k lanes over
-       zeros, shift_out[k] down by k lanes. */
+       needs). */
     #define PYCONV_DW_MASKS()                                                        \\
-        ivec pick_even, pick_odd, pick_short, shift_in[VL], shift_out[VL];           \\
+        ivec pick_even, pick_odd, pick_short;                                        \\
         for (int j = 0; j < VL; j++) {                                               \\
             pick_even[j] = 2 * j;                                                    \\
             pick_odd[j] = 2 * j + 1;                                                 \\
             pick_short[j] = j < VL / 2 ? 2 * j : 2 * j + 1;                          \\
         }                                                                            \\
-        for (int k = 0; k < VL; k++)                                                 \\
-            for (int j = 0; j < VL; j++) {                                           \\
-                shift_in[k][j] = j >= k ? VL + j - k : j;                            \\
-                shift_out[k][j] = j + k;                                             \\
-            }                                                                        \\
-        (void)pick_even; (void)pick_odd; (void)pick_short; (void)shift_in; (void)shift_out;
+        (void)pick_even; (void)pick_odd; (void)pick_short;
 
     /* The taps of the vector of output columns at..at+VL-1 into acc, loaded by
        LOAD(v, row, column); a tap's column for output column at is
        at * S - pad_w + kw * dilation.  Each kernel row kh sums its taps in
        kw order into its own partial sum part[kh % PARTS] (PARTS independent
        chains hide the FMA latency on narrow rows, where a vector's taps
-       would otherwise form one long dependent chain); acc is then
-       part[0] + part[1] + ... in that order. */
+       would otherwise form one long dependent chain); the partial sums are
+       added pairwise ((0 + 1) + (2 + 3)) + 4 into acc. */
     #define PYCONV_DW_TAPS(LOAD, rows, at, acc, KH, KW, DW, W, S)                    \\
         {                                                                            \\
             vec part[PARTS];                                                         \\
@@ -152,7 +124,11 @@ cdef extern from *:
                 PYCONV_DW_ROW_TAPS_S##S(LOAD, rows[kh], at, part[kh % PARTS], kh, KW, DW, W) \\
             }                                                                        \\
             _Pragma("GCC unroll 8")                                                  \\
-            for (int p_ = 0; p_ < PARTS; p_++) acc += part[p_];                      \\
+            for (int step_ = 1; step_ < PARTS; step_ *= 2)                           \\
+                _Pragma("GCC unroll 8")                                              \\
+                for (int p_ = 0; p_ + step_ < PARTS; p_ += 2 * step_)                \\
+                    part[p_] += part[p_ + step_];                                    \\
+            acc += part[0];                                                          \\
         }
     #define PYCONV_DW_ROW_TAPS_S1(LOAD, row, at, sum, kh, KW, DW, W)                 \\
         _Pragma("GCC unroll 8")                                                      \\
@@ -223,9 +199,9 @@ cdef extern from *:
                 memcpy(o + at, &a0, sizeof a0);                                      \\
                 ow = at + VL;                                                        \\
             }                                                                        \\
-            if (g->out_w < VL) {                                                     \\
+            if (g->out_w < VL) {  /* rows are wide enough for a whole vector */      \\
                 vec a0 = {0};                                                        \\
-                PYCONV_DW_TAPS(PYCONV_DW_PADDED, rows, 0, a0, KH, KW, DW, W, S)      \\
+                PYCONV_DW_TAPS(PYCONV_DW_PLAIN, rows, 0, a0, KH, KW, DW, W, S)       \\
                 memcpy(o, &a0, g->out_w * sizeof(elem));                             \\
                 continue;                                                            \\
             }                                                                        \\
@@ -245,8 +221,10 @@ cdef extern from *:
                     elem v = col >= 0 && col < g->in_w ? rows[kh][col] : 0;          \\
                     part[kh % PARTS] += w[kh * (KW) + kw] * v;                       \\
                 }                                                                    \\
-            for (int p_ = 0; p_ < PARTS; p_++) acc += part[p_];                      \\
-            o[ow] = acc;                                                             \\
+            for (int step_ = 1; step_ < PARTS; step_ *= 2)                           \\
+                for (int p_ = 0; p_ + step_ < PARTS; p_ += 2 * step_)                \\
+                    part[p_] += part[p_ + step_];                                    \\
+            o[ow] = acc + part[0];                                                   \\
         }
 
     #define PYCONV_DW_PROLOGUE(T, I)                                                 \\
@@ -503,9 +481,10 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
         g.interior_hi = out_w
     # Straight from the input, computing the edge columns one at a time, unless those cost more
     # than copying the rows into zero-padded ones whose columns are all interior (measured:
-    # bench/DEPTHWISE_POOLING.md): 5x5 on 28 columns is buffered, 3x3 on 56 and 112 is not.
+    # bench/DEPTHWISE_POOLING.md): 5x5 on 28 columns is buffered, 3x3 on 56 and 112 is not;
+    # rows narrower than a vector always are (into rows wide enough for a whole vector).
     edge_columns = out_w - (g.interior_hi - g.interior_lo)
-    job.buffered = 2 * edge_columns * g.kernel_w > g.in_w * g.stride_h
+    job.buffered = out_w < vector_length or 2 * edge_columns * g.kernel_w > g.in_w * g.stride_h
     # Bands of output rows: at most OUTPUT_BUDGET bytes each, and at least 4 tasks per thread.
     band_rows = max(1, OUTPUT_BUDGET // (out_w * <Py_ssize_t>sizeof(floating)))
     job.bands = (job.out_h + band_rows - 1) // band_rows
@@ -514,7 +493,7 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
     tasks = planes * job.bands
     threads = max(1, min(num_threads, tasks))
     b[0] = g[0]
-    b.in_w = (out_w - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1
+    b.in_w = (max(out_w, vector_length) - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1
     b.in_h = ((job.out_h + job.bands - 1) // job.bands - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1
     b.pad_h = 0
     b.pad_w = 0
