@@ -156,25 +156,24 @@ def select_algorithm(op, problem, algorithm, input_shape, weight_finite):
 
 
 def choose(problem, input_shape, weight_finite):
-    """The name of the algorithm 'auto' runs for ``problem`` on input of ``input_shape``."""
+    """The name of the algorithm 'auto' runs for ``problem`` on input of ``input_shape``.
+
+    The rule and the measurements behind it are in bench/ALGORITHMS.md.
+    """
     if not weight_finite:
-        return "direct"
+        return "direct"  # pads explicitly: NaN/Inf spread exactly as torch's reference path
     if problem.transposed:
-        candidates = ("gemm",)
-    elif problem.depthwise:
-        candidates = ("depthwise",)
-    elif (problem.dims == 2 and problem.kernel_size == (3, 3) and problem.stride == (1, 1)
-          and problem.dilation == (1, 1)):
-        candidates = ("winograd", "gemm")
-    else:
-        candidates = ("gemm",)
-    for name in candidates:
-        if name in _REVIEWED and algorithm_class(problem.op, name).unsupported(problem) is None:
-            return name
-    return "direct"
+        return "gemm"
+    if problem.depthwise and problem.dims < 3:
+        return "depthwise"
+    if (problem.dims == 2 and problem.kernel_size == (3, 3) and problem.stride == (1, 1)
+            and problem.dilation == (1, 1) and problem.in_channels // problem.groups >= WINOGRAD_MIN_CHANNELS):
+        return "winograd"
+    return "gemm"
 
 
-_REVIEWED = set()  # TODO(lead): the measured rule replaces this while the fast algorithms land
+# Input channels per group from which Winograd beats the GEMM algorithm on 3x3 stride-1 convolutions.
+WINOGRAD_MIN_CHANNELS = 8
 
 
 def run_algorithm(implementation, input, output, epilogue, residual=None):
