@@ -7,7 +7,10 @@
 For each case and thread count the engines alternate; every sample sleeps
 50 ms (so the previous engine's spinning workers go idle), makes one untimed
 call (so this engine's own threads are awake, as they are inside a model
-run), then times ``--repeats`` calls back to back.  The table shows medians
+run), then times ``--repeats`` calls back to back.  ``--sleep 0`` measures
+steady state instead (cores awake and clocked up, as in a model run; on the
+shared VMs the first calls after a 50 ms sleep run up to 2x slower, on the
+second core for longer).  The table shows medians
 of ``--rounds`` samples, and the ratios torch/pyconv and ORT/pyconv (> 1:
 pyconv is faster).  ONNX Runtime runs a one-node model with
 intra_op_num_threads = the thread count and inter_op_num_threads = 1.
@@ -98,7 +101,9 @@ def main():
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="calls timed back to back per sample, after the sleep and the untimed call")
+    parser.add_argument("--sleep", type=float, default=0.05, help="seconds to sleep before each sample")
     parser.add_argument("--pyconv-algorithm", default="depthwise",
                         help="algorithm= for the depthwise cases ('auto' for pyconv's own choice)")
     args = parser.parse_args()
@@ -120,7 +125,7 @@ def main():
             ort_error = float(np.max(np.abs(theirs_ort() - expected)) / np.max(np.abs(expected)))
             seconds = time_round_robin(
                 {"pyconv": ours, "torch": lambda: case.run_torch(torch, tx, tw), "ort": theirs_ort},
-                args.rounds, args.repeats)
+                args.rounds, args.repeats, args.sleep)
             p, t, o = (seconds[k] * 1e3 for k in ("pyconv", "torch", "ort"))
             rows.append((case.id, threads, p, t, o, t / p, o / p, error, ort_error))
             print(f"{case.id:<22} {threads}t  pyconv {p:7.3f} ms  torch {t:7.3f} ms  ort {o:7.3f} ms  "

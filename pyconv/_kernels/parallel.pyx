@@ -5,8 +5,11 @@ when a later call asks for more), each spinning briefly after a job and then
 sleeping on a condition variable.  A job is published with a new generation
 number; tasks are claimed from one 64-bit counter holding (generation, next
 task), so a worker that wakes late cannot claim a task of a job it did not
-read.  The caller claims tasks like any worker and, once none is left to
-claim, waits only until the tasks claimed by workers have finished.
+read.  Tasks are claimed in contiguous chunks, 8 per thread (one atomic
+operation per chunk on a cache line both cores write: per task, they cost
+more than a pooling task's work).  The caller claims chunks like any worker
+and, once none is left to claim, waits only until the chunks claimed by
+workers have finished.
 """
 
 cdef extern from *:
@@ -45,9 +48,11 @@ cdef extern from *:
         _Atomic(pyconv_task_function) function;
         _Atomic(void *) context;
         atomic_llong tasks;
+        atomic_llong chunks;            /* tasks are claimed in this many contiguous chunks */
         atomic_int threads;
-        atomic_ullong claim;            /* generation << 32 | next task */
-        atomic_llong done;              /* tasks finished */
+        _Alignas(64) atomic_ullong claim;   /* generation << 32 | next chunk (own cache line) */
+        _Alignas(64) atomic_llong done;     /* chunks finished (own cache line) */
+        char padding[64 - sizeof(atomic_llong)];
     } pyconv_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
     static long long pyconv_now_ns(void)
@@ -57,12 +62,12 @@ cdef extern from *:
         return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
     }
 
-    /* The next task of job generation `generation`, or -1 when it has none left. */
-    static ptrdiff_t pyconv_claim(unsigned generation, long long tasks)
+    /* The next chunk of job generation `generation`, or -1 when it has none left. */
+    static ptrdiff_t pyconv_claim(unsigned generation, long long chunks)
     {
         unsigned long long claim = atomic_load_explicit(&pyconv_pool.claim, memory_order_relaxed);
         for (;;) {
-            if ((unsigned)(claim >> 32) != generation || (long long)(claim & 0xffffffffu) >= tasks)
+            if ((unsigned)(claim >> 32) != generation || (long long)(claim & 0xffffffffu) >= chunks)
                 return -1;
             if (atomic_compare_exchange_weak_explicit(&pyconv_pool.claim, &claim, claim + 1,
                                                       memory_order_acq_rel, memory_order_relaxed))
@@ -75,9 +80,11 @@ cdef extern from *:
         pyconv_task_function function = atomic_load_explicit(&pyconv_pool.function, memory_order_relaxed);
         void *context = atomic_load_explicit(&pyconv_pool.context, memory_order_relaxed);
         long long tasks = atomic_load_explicit(&pyconv_pool.tasks, memory_order_relaxed);
-        ptrdiff_t task;
-        while ((task = pyconv_claim(generation, tasks)) >= 0) {
-            function(context, task, thread);
+        long long chunks = atomic_load_explicit(&pyconv_pool.chunks, memory_order_relaxed);
+        ptrdiff_t chunk;
+        while ((chunk = pyconv_claim(generation, chunks)) >= 0) {
+            for (ptrdiff_t task = chunk * tasks / chunks; task < (chunk + 1) * tasks / chunks; task++)
+                function(context, task, thread);
             atomic_fetch_add_explicit(&pyconv_pool.done, 1, memory_order_release);
         }
     }
@@ -148,10 +155,14 @@ cdef extern from *:
             pyconv_pool.workers++;
         }
         if (threads > pyconv_pool.workers + 1) threads = pyconv_pool.workers + 1;
+        /* few claims (each an atomic operation on a line both cores write), enough chunks
+           for a late or preempted thread's share to be taken over */
+        long long chunks = tasks < 8LL * threads ? tasks : 8LL * threads;
         unsigned generation = atomic_load(&pyconv_pool.published) + 1;
         atomic_store_explicit(&pyconv_pool.function, function, memory_order_relaxed);
         atomic_store_explicit(&pyconv_pool.context, context, memory_order_relaxed);
         atomic_store_explicit(&pyconv_pool.tasks, tasks, memory_order_relaxed);
+        atomic_store_explicit(&pyconv_pool.chunks, chunks, memory_order_relaxed);
         atomic_store_explicit(&pyconv_pool.threads, threads, memory_order_relaxed);
         atomic_store_explicit(&pyconv_pool.done, 0, memory_order_relaxed);
         atomic_store_explicit(&pyconv_pool.claim, (unsigned long long)generation << 32, memory_order_relaxed);
@@ -162,7 +173,7 @@ cdef extern from *:
             pthread_cond_broadcast(&pyconv_pool.wake);
         }
         pyconv_run_claimed(generation, 0);
-        while (atomic_load_explicit(&pyconv_pool.done, memory_order_acquire) != tasks) PYCONV_RELAX();
+        while (atomic_load_explicit(&pyconv_pool.done, memory_order_acquire) != chunks) PYCONV_RELAX();
         pthread_mutex_unlock(&pyconv_pool.job_lock);
     }
     #else

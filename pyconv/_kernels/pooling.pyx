@@ -27,7 +27,7 @@ compute and never read or write outside the arrays they are given.
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport INFINITY
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
@@ -541,20 +541,23 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
         g.bands = min(g.out_h, (4 * threads + planes * g.out_d - 1) // (planes * g.out_d))
     tasks = planes * g.out_d * g.bands
     threads = min(threads, tasks)
-    # one block: taps, tap ranges, divisors (depth, height in double; width in the element
-    # type, one vector longer for the vector kernel's loads), the threads' row lists
-    memory = <char*>malloc((kernel_w + 2 * c.out_w) * sizeof(Py_ssize_t)
+    # one block: the threads' row lists (each on its own cache lines: written for every output
+    # row, a line shared by two threads would bounce between their cores), taps, tap ranges,
+    # divisors (depth, height in double; width in the element type, one vector longer for the
+    # vector kernel's loads)
+    window_rows = (window_rows * sizeof(void*) + 63) // 64 * 64 // sizeof(void*)
+    memory = <char*>malloc(64 + threads * window_rows * sizeof(void*)
+                           + (kernel_w + 2 * c.out_w) * sizeof(Py_ssize_t)
                            + (g.out_d + g.out_h + c.out_w) * sizeof(double)
-                           + (c.out_w + vector_length) * sizeof(floating)
-                           + threads * window_rows * sizeof(void*))
+                           + (c.out_w + vector_length) * sizeof(floating))
     if memory == NULL:
         raise MemoryError("pooling: cannot allocate the tap tables")
-    taps = <Py_ssize_t*>memory
+    rows = <const floating**>(memory + (-<uintptr_t>memory) % 64)
+    taps = <Py_ssize_t*>(rows + threads * window_rows)
     tap_lo = taps + kernel_w
     tap_hi = tap_lo + c.out_w
     factors = <double*>(tap_hi + c.out_w)
     width_divisor = <floating*>(factors + g.out_d + g.out_h + c.out_w)
-    rows = <const floating**>(width_divisor + c.out_w + vector_length)
     for kw in range(kernel_w):
         taps[kw] = kw * dilation_w - pad_w
     c.vector_lo = c.out_w
