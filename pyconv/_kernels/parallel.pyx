@@ -5,10 +5,10 @@ when a later call asks for more), each spinning briefly after a job and then
 sleeping on a condition variable.  A job is published with a new generation
 number; tasks are claimed from one 64-bit counter holding (generation, next
 task), so a worker that wakes late cannot claim a task of a job it did not
-read.  Tasks are claimed in contiguous chunks, 8 per thread (one atomic
-operation per chunk on a cache line both cores write: per task, they cost
-more than a pooling task's work).  The caller claims chunks like any worker
-and, once none is left to claim, waits only until the chunks claimed by
+read.  Tasks are claimed in runs, guided: half of an even share of what is
+left (few atomic operations on the line both cores write, and little work
+held by a slow thread near the end).  The caller claims like any worker
+and, once nothing is left to claim, waits only until the runs claimed by
 workers have finished.
 """
 
@@ -48,10 +48,9 @@ cdef extern from *:
         _Atomic(pyconv_task_function) function;
         _Atomic(void *) context;
         atomic_llong tasks;
-        atomic_llong chunks;            /* tasks are claimed in this many contiguous chunks */
         atomic_int threads;
-        _Alignas(64) atomic_ullong claim;   /* generation << 32 | next chunk (own cache line) */
-        _Alignas(64) atomic_llong done;     /* chunks finished (own cache line) */
+        _Alignas(64) atomic_ullong claim;   /* generation << 32 | next task (own cache line) */
+        _Alignas(64) atomic_llong done;     /* tasks finished (own cache line) */
         char padding[64 - sizeof(atomic_llong)];
     } pyconv_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
@@ -62,16 +61,25 @@ cdef extern from *:
         return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
     }
 
-    /* The next chunk of job generation `generation`, or -1 when it has none left. */
-    static ptrdiff_t pyconv_claim(unsigned generation, long long chunks)
+    /* The next run of tasks [first, first + count) of job generation `generation`,
+       count = 0 when it has none left.  Guided: a claim takes half of an even share
+       of what is left, so a thread that runs slowly (just woken, its core still
+       clocked down, or preempted) holds little of the work near the end, which is
+       what the caller waits for. */
+    static ptrdiff_t pyconv_claim(unsigned generation, long long tasks, int threads, ptrdiff_t *first)
     {
         unsigned long long claim = atomic_load_explicit(&pyconv_pool.claim, memory_order_relaxed);
         for (;;) {
-            if ((unsigned)(claim >> 32) != generation || (long long)(claim & 0xffffffffu) >= chunks)
-                return -1;
-            if (atomic_compare_exchange_weak_explicit(&pyconv_pool.claim, &claim, claim + 1,
-                                                      memory_order_acq_rel, memory_order_relaxed))
-                return (ptrdiff_t)(claim & 0xffffffffu);
+            long long next = (long long)(claim & 0xffffffffu);
+            if ((unsigned)(claim >> 32) != generation || next >= tasks)
+                return 0;
+            long long count = (tasks - next) / (2LL * threads);
+            if (count < 1) count = 1;
+            if (atomic_compare_exchange_weak_explicit(&pyconv_pool.claim, &claim, claim + (unsigned long long)count,
+                                                      memory_order_acq_rel, memory_order_relaxed)) {
+                *first = (ptrdiff_t)next;
+                return (ptrdiff_t)count;
+            }
         }
     }
 
@@ -80,12 +88,12 @@ cdef extern from *:
         pyconv_task_function function = atomic_load_explicit(&pyconv_pool.function, memory_order_relaxed);
         void *context = atomic_load_explicit(&pyconv_pool.context, memory_order_relaxed);
         long long tasks = atomic_load_explicit(&pyconv_pool.tasks, memory_order_relaxed);
-        long long chunks = atomic_load_explicit(&pyconv_pool.chunks, memory_order_relaxed);
-        ptrdiff_t chunk;
-        while ((chunk = pyconv_claim(generation, chunks)) >= 0) {
-            for (ptrdiff_t task = chunk * tasks / chunks; task < (chunk + 1) * tasks / chunks; task++)
+        int threads = atomic_load_explicit(&pyconv_pool.threads, memory_order_relaxed);
+        ptrdiff_t first, count;
+        while ((count = pyconv_claim(generation, tasks, threads, &first)) > 0) {
+            for (ptrdiff_t task = first; task < first + count; task++)
                 function(context, task, thread);
-            atomic_fetch_add_explicit(&pyconv_pool.done, 1, memory_order_release);
+            atomic_fetch_add_explicit(&pyconv_pool.done, count, memory_order_release);
         }
     }
 
@@ -155,14 +163,10 @@ cdef extern from *:
             pyconv_pool.workers++;
         }
         if (threads > pyconv_pool.workers + 1) threads = pyconv_pool.workers + 1;
-        /* few claims (each an atomic operation on a line both cores write), enough chunks
-           for a late or preempted thread's share to be taken over */
-        long long chunks = tasks < 8LL * threads ? tasks : 8LL * threads;
         unsigned generation = atomic_load(&pyconv_pool.published) + 1;
         atomic_store_explicit(&pyconv_pool.function, function, memory_order_relaxed);
         atomic_store_explicit(&pyconv_pool.context, context, memory_order_relaxed);
         atomic_store_explicit(&pyconv_pool.tasks, tasks, memory_order_relaxed);
-        atomic_store_explicit(&pyconv_pool.chunks, chunks, memory_order_relaxed);
         atomic_store_explicit(&pyconv_pool.threads, threads, memory_order_relaxed);
         atomic_store_explicit(&pyconv_pool.done, 0, memory_order_relaxed);
         atomic_store_explicit(&pyconv_pool.claim, (unsigned long long)generation << 32, memory_order_relaxed);
@@ -173,7 +177,7 @@ cdef extern from *:
             pthread_cond_broadcast(&pyconv_pool.wake);
         }
         pyconv_run_claimed(generation, 0);
-        while (atomic_load_explicit(&pyconv_pool.done, memory_order_acquire) != chunks) PYCONV_RELAX();
+        while (atomic_load_explicit(&pyconv_pool.done, memory_order_acquire) != tasks) PYCONV_RELAX();
         pthread_mutex_unlock(&pyconv_pool.job_lock);
     }
     #else
