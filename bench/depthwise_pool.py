@@ -10,7 +10,8 @@ call (so this engine's own threads are awake, as they are inside a model
 run), then times ``--repeats`` calls back to back.  ``--sleep 0`` measures
 steady state instead (cores awake and clocked up, as in a model run; on the
 shared VMs the first calls after a 50 ms sleep run up to 2x slower, on the
-second core for longer).  The table shows medians
+second core for longer).  ``--isolated`` runs each engine alone instead:
+30 warm-up calls, then the median of 60 timed back to back.  The table shows medians
 of ``--rounds`` samples, and the ratios torch/pyconv and ORT/pyconv (> 1:
 pyconv is faster).  ONNX Runtime runs a one-node model with
 intra_op_num_threads = the thread count and inter_op_num_threads = 1.
@@ -96,6 +97,22 @@ def time_round_robin(calls, rounds, repeats, sleep=0.05):
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
+def time_isolated(calls, samples=60, warm=30, pause=0.3):
+    """Median seconds of each call run alone, back to back (cores awake, no other engine's threads)."""
+    result = {}
+    for name, call in calls.items():
+        time.sleep(pause)
+        for _ in range(warm):
+            call()
+        times = []
+        for _ in range(samples):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+        result[name] = statistics.median(times)
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default=",".join(CASES))
@@ -104,6 +121,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=5,
                         help="calls timed back to back per sample, after the sleep and the untimed call")
     parser.add_argument("--sleep", type=float, default=0.05, help="seconds to sleep before each sample")
+    parser.add_argument("--isolated", action="store_true",
+                        help="each engine alone, 30 warm-up calls then 60 timed back to back (steady state)")
     parser.add_argument("--pyconv-algorithm", default="depthwise",
                         help="algorithm= for the depthwise cases ('auto' for pyconv's own choice)")
     args = parser.parse_args()
@@ -123,9 +142,11 @@ def main():
             theirs_ort = ort_session(case, x, w, expected.shape, threads)
             error = float(np.max(np.abs(ours() - expected)) / np.max(np.abs(expected)))
             ort_error = float(np.max(np.abs(theirs_ort() - expected)) / np.max(np.abs(expected)))
-            seconds = time_round_robin(
-                {"pyconv": ours, "torch": lambda: case.run_torch(torch, tx, tw), "ort": theirs_ort},
-                args.rounds, args.repeats, args.sleep)
+            calls = {"pyconv": ours, "torch": lambda: case.run_torch(torch, tx, tw), "ort": theirs_ort}
+            if args.isolated:
+                seconds = time_isolated(calls)
+            else:
+                seconds = time_round_robin(calls, args.rounds, args.repeats, args.sleep)
             p, t, o = (seconds[k] * 1e3 for k in ("pyconv", "torch", "ort"))
             rows.append((case.id, threads, p, t, o, t / p, o / p, error, ort_error))
             print(f"{case.id:<22} {threads}t  pyconv {p:7.3f} ms  torch {t:7.3f} ms  ort {o:7.3f} ms  "

@@ -176,7 +176,7 @@ cdef extern from *:
     /* The band's rows: interior vectors with plain loads, edge vectors with
        padded ones; S is 1, 2 or N (any stride, gathered). */
     #define PYCONV_DW_BAND(S, KH, KW, DW, W)                                      \\
-        for (ptrdiff_t oh = oh_start; oh < oh_stop; oh++) {                          \\
+        for (ptrdiff_t oh = oh_first; oh < oh_stop; oh++) {                          \\
             elem *o = out + (oh - oh_start) * g->out_w;                              \\
             const elem *rows[KH];                                                    \\
             for (ptrdiff_t kh = 0; kh < (KH); kh++) {                                \\
@@ -208,6 +208,57 @@ cdef extern from *:
             PYCONV_DW_EDGES(0, lo, KH, KW, DW, W)                                    \\
             PYCONV_DW_EDGES(hi, g->out_w, KH, KW, DW, W)                             \\
         }
+
+    /* Stride 1 and dilation 1 along the height: output rows oh and oh + 1
+       read K + 1 input rows between them, so a pair of rows loads each input
+       vector once (kept in a register) for both.  Each row gets the same
+       partial sums (kernel row kh into part[kh % 2]) as PYCONV_DW_TAPS with
+       PARTS 2: a row's bits do not depend on whether it was paired.  Advances
+       oh_first past the rows it computed. */
+    #define PYCONV_DW_ROW_PAIRS(K, W)                                                \\
+        if (g->stride_h == 1 && g->dilation_h == 1 && g->out_w >= VL)                \\
+            for (; oh_first + 1 < oh_stop; oh_first += 2) {                          \\
+                const ptrdiff_t oh = oh_first;                                       \\
+                elem *o0 = out + (oh - oh_start) * g->out_w, *o1 = o0 + g->out_w;    \\
+                const elem *both[K + 1];                                             \\
+                _Pragma("GCC unroll 8")                                              \\
+                for (int i = 0; i <= K; i++) {                                       \\
+                    ptrdiff_t ih = oh - g->pad_h + i;                                \\
+                    both[i] = ih >= 0 && ih < g->in_h ? plane + ih * g->in_w : zeros; \\
+                }                                                                    \\
+                const ptrdiff_t lo = g->interior_lo, hi = g->interior_hi;            \\
+                for (ptrdiff_t ow = lo; ow < hi; ow += VL) {                         \\
+                    const ptrdiff_t at = ow + VL <= hi ? ow : hi - VL;               \\
+                    vec a[2] = {{0}, {0}}, b[2] = {{0}, {0}}, ra = {0}, rb = {0};     \\
+                    _Pragma("GCC unroll 8")                                          \\
+                    for (int i = 0; i <= K; i++)                                     \\
+                        _Pragma("GCC unroll 8")                                      \\
+                        for (int kw = 0; kw < K; kw++) {                             \\
+                            vec v;                                                   \\
+                            memcpy(&v, both[i] + at - g->pad_w + kw, sizeof v);      \\
+                            __asm__("" : "+v"(v));  /* one load, used by both rows */ \\
+                            if (i < K) a[i % 2] += W(i, kw) * v;                     \\
+                            if (i > 0) b[(i - 1) % 2] += W(i - 1, kw) * v;           \\
+                        }                                                            \\
+                    ra += a[0] + a[1];                                               \\
+                    rb += b[0] + b[1];                                               \\
+                    memcpy(o0 + at, &ra, sizeof ra);                                 \\
+                    memcpy(o1 + at, &rb, sizeof rb);                                 \\
+                    ow = at;                                                         \\
+                }                                                                    \\
+                {                                                                    \\
+                    const elem *const *rows = both;                                  \\
+                    elem *o = o0;                                                    \\
+                    PYCONV_DW_EDGES(0, lo, K, K, 1, W)                               \\
+                    PYCONV_DW_EDGES(hi, g->out_w, K, K, 1, W)                        \\
+                }                                                                    \\
+                {                                                                    \\
+                    const elem *const *rows = both + 1;                              \\
+                    elem *o = o1;                                                    \\
+                    PYCONV_DW_EDGES(0, lo, K, K, 1, W)                               \\
+                    PYCONV_DW_EDGES(hi, g->out_w, K, K, 1, W)                        \\
+                }                                                                    \\
+            }
 
     /* Output columns [c0, c1) one at a time, taps outside the row as zeros,
        in the vectors' order (partial sums by kernel row). */
@@ -247,6 +298,8 @@ cdef extern from *:
         _Pragma("GCC unroll 32")                                                     \\
         for (int i = 0; i < K * K; i++) wv[i] = (vec){0} + w[i];                     \\
         enum { PARTS = P };                                                          \\
+        ptrdiff_t oh_first = oh_start;                                               \\
+        if (S == 1) PYCONV_DW_ROW_PAIRS(K, PYCONV_DW_WV##K)                          \\
         PYCONV_DW_BAND(S, K, K, 1, PYCONV_DW_WV##K)                                  \\
     }
     #define PYCONV_DW_WV3(kh, kw) wv[(kh) * 3 + (kw)]
@@ -264,6 +317,7 @@ cdef extern from *:
         const ptrdiff_t kernel_h = g->kernel_h, kernel_w = g->kernel_w;              \\
         const ptrdiff_t stride = g->stride_w, dilation = g->dilation_w;              \\
         enum { PARTS = 2 };                                                          \\
+        ptrdiff_t oh_first = oh_start;                                               \\
         if (stride == 1) {                                                           \\
             PYCONV_DW_BAND(1, kernel_h, kernel_w, dilation, PYCONV_DW_WN)            \\
         } else if (stride == 2 && PYCONV_DW_HAVE_SHUFFLE) {                          \\
@@ -308,10 +362,11 @@ cdef extern from *:
     PYCONV_DW_FILL(pyconv_dw_fill_f32, float)
     PYCONV_DW_FILL(pyconv_dw_fill_f64, double)
 
-    /* Partial sums per vector (PYCONV_DW_TAPS): one per kernel row. */
-    #define PARTS_31 3
+    /* Partial sums per vector (PYCONV_DW_TAPS): 2 with stride 1 (PYCONV_DW_ROW_PAIRS), else one
+       per kernel row. */
+    #define PARTS_31 2
     #define PARTS_32 3
-    #define PARTS_51 5
+    #define PARTS_51 2
     #define PARTS_52 5
     #define PYCONV_DW_KERNELS(SUFFIX, T, I)                                          \\
     PYCONV_DW_SPECIAL(pyconv_dw_3x3s1_##SUFFIX, T, I, 3, 1, PARTS_31)                \\
