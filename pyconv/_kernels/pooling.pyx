@@ -168,7 +168,8 @@ cdef extern from *:
        odd elements they are; a lone tap takes the even elements of q[0:VL]
        and q[VL-1:2 VL-1], nothing past its last element. */
     #define PYCONV_POOL_TAPS(S, PAIRS, at, EACH)                                     \\
-        for (ptrdiff_t t = 0; t < row_count; t++) {                                  \\
+        _Pragma("GCC unroll 4")                                                      \\
+        for (ptrdiff_t t = 0; t < rcount; t++) {                                     \\
             const elem *row = rows[t] + (at) * S;                                    \\
             _Pragma("GCC unroll 4")                                                  \\
             for (ptrdiff_t kw = 0; kw < k_count; kw++) {                             \\
@@ -208,10 +209,10 @@ cdef extern from *:
        ow * S + taps[kw] (kw < KCOUNT, or tap_count when KCOUNT is 0), every
        one inside its row for these ow.  One vector at a time, the last moved
        back to end at c1 (same operations, same bits).
-       MAX: maxps-style folds from -inf while a running sum of all the row's
-       taps watches for NaN; a row whose sum is NaN (a NaN tap, or inf and
-       -inf) is folded again with torch's exact rule, so a NaN wins as in
-       torch.  AVERAGE: the sum from 0, divided by factor * divisors[ow]. */
+       MAX: maxps-style folds from -inf while a mask of the row's NaN taps is
+       kept; a row with a NaN tap is folded again with torch's exact rule, so
+       a NaN wins as in torch.  AVERAGE: the sum from 0, divided by
+       factor * divisors[ow]. */
     #define PYCONV_POOL_ROW(NAME, T, I, SUFFIX, KCOUNT, S, PAIRS, AVERAGE)           \\
     static void NAME(T *PYCONV_POOL_RESTRICT out, ptrdiff_t c0, ptrdiff_t c1,        \\
                      const T *const *rows, ptrdiff_t row_count,                      \\
@@ -231,7 +232,27 @@ cdef extern from *:
         (void)pick_even; (void)pick_odd; (void)pick_short;                           \\
         (void)tap_count; (void)factor; (void)divisors;                               \\
         const ptrdiff_t k_count = KCOUNT > 0 ? KCOUNT : tap_count;                   \\
-        vec sum = (vec){0};                                                          \\
+        ivec bad = {0};                                                              \\
+        /* a square window inside the input: KCOUNT rows, unrolled */                \\
+        if (KCOUNT > 0 && row_count == KCOUNT) {                                     \\
+            const ptrdiff_t rcount = KCOUNT;                                         \\
+            PYCONV_POOL_ROW_BODY(S, PAIRS, AVERAGE, SUFFIX)                          \\
+        } else {                                                                     \\
+            const ptrdiff_t rcount = row_count;                                      \\
+            PYCONV_POOL_ROW_BODY(S, PAIRS, AVERAGE, SUFFIX)                          \\
+        }                                                                            \\
+        if (!AVERAGE && PYCONV_POOL_ANY_NAN_##SUFFIX((vec)bad)) {                    \\
+            const ptrdiff_t rcount = row_count;                                      \\
+            for (ptrdiff_t ow = c0; ow < c1; ow += VL) {                             \\
+                ptrdiff_t at = ow + VL <= c1 ? ow : c1 - VL;                         \\
+                vec m = (vec){0} - __builtin_inf();                                  \\
+                PYCONV_POOL_TAPS(S, PAIRS, at, PYCONV_POOL_EXACT_INTO_M)             \\
+                memcpy(out + at, &m, sizeof m);                                      \\
+                ow = at;                                                             \\
+            }                                                                        \\
+        }                                                                            \\
+    }
+    #define PYCONV_POOL_ROW_BODY(S, PAIRS, AVERAGE, SUFFIX)                          \\
         for (ptrdiff_t ow = c0; ow < c1; ow += VL) {                                 \\
             ptrdiff_t at = ow + VL <= c1 ? ow : c1 - VL;                             \\
             vec m;                                                                   \\
@@ -243,21 +264,11 @@ cdef extern from *:
                 m = m / (factor * d);                                                \\
             } else {                                                                 \\
                 m = (vec){0} - __builtin_inf();                                      \\
-                PYCONV_POOL_TAPS(S, PAIRS, at, PYCONV_POOL_MAX_AND_SUM_##SUFFIX)     \\
+                PYCONV_POOL_TAPS(S, PAIRS, at, PYCONV_POOL_MAX_AND_WATCH_##SUFFIX)   \\
             }                                                                        \\
             memcpy(out + at, &m, sizeof m);                                          \\
             ow = at;                                                                 \\
-        }                                                                            \\
-        if (!AVERAGE && PYCONV_POOL_ANY_NAN_##SUFFIX(sum)) {                         \\
-            for (ptrdiff_t ow = c0; ow < c1; ow += VL) {                             \\
-                ptrdiff_t at = ow + VL <= c1 ? ow : c1 - VL;                         \\
-                vec m = (vec){0} - __builtin_inf();                                  \\
-                PYCONV_POOL_TAPS(S, PAIRS, at, PYCONV_POOL_EXACT_INTO_M)             \\
-                memcpy(out + at, &m, sizeof m);                                      \\
-                ow = at;                                                             \\
-            }                                                                        \\
-        }                                                                            \\
-    }
+        }
 
     /* Whether a lane of the vector is NaN. */
     #if defined(__AVX512F__) && PYCONV_POOL_VBYTES == 64
@@ -282,8 +293,8 @@ cdef extern from *:
     }
     #endif
     #define PYCONV_POOL_ADD_TO_M(v) m += v;
-    #define PYCONV_POOL_MAX_AND_SUM_f32(v) m = PYCONV_POOL_VMAX_f32(v, m); sum += v;
-    #define PYCONV_POOL_MAX_AND_SUM_f64(v) m = PYCONV_POOL_VMAX_f64(v, m); sum += v;
+    #define PYCONV_POOL_MAX_AND_WATCH_f32(v) m = PYCONV_POOL_VMAX_f32(v, m); bad |= (v != v);
+    #define PYCONV_POOL_MAX_AND_WATCH_f64(v) m = PYCONV_POOL_VMAX_f64(v, m); bad |= (v != v);
     #define PYCONV_POOL_EXACT_INTO_M(v) PYCONV_POOL_MAX_EXACT(m, v)
 
     /* Output columns ow in [c0, c1) one at a time, taps kw in
