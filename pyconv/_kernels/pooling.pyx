@@ -16,9 +16,13 @@ whole vectors by a row kernel (GNU C vectors; stride 2 takes the even
 elements of two loads with a shuffle; dedicated kernels for 2 and 3 taps per
 row), the last vector overlapping the one before (same operations, same
 bits); the few columns at the edges, whose windows reach into the padding,
-one at a time over their valid taps.  Average pooling divides in the same
-pass.  Max pooling with indices keeps the scalar row function that tracks
-each maximum's position.
+one at a time over their valid taps.  The vector max is maxps (which keeps
+the running maximum where torch would take a NaN) while a mask of NaN taps
+is kept; a row with a NaN is folded again with the exact rule.  Average
+pooling divides in the same pass.  Tasks are (plane, output depth) pairs,
+split into bands of output rows when there are few of them, run through
+parallel.pxd's parallel_for.  Max pooling with indices keeps the scalar row
+function that tracks each maximum's position.
 
 The Python layer (``pyconv.functional.pooling``) validates the arguments,
 computes the output size and allocates the outputs; these kernels only
