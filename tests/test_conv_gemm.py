@@ -112,7 +112,7 @@ def _run_threads(x, w, b, kwargs, threads):
 
 
 @pytest.mark.parametrize("tasks_per_thread", [1, 1000], ids=["tile-blocks", "channel-chunks"])
-@pytest.mark.parametrize("thrown_away_limit, tiling", [(0.0, "auto"), (1.0, "linear"), (1.0, "rows")],
+@pytest.mark.parametrize("layout, tiling", [("column", "auto"), ("phase", "linear"), ("phase", "rows")],
                          ids=["copy-per-kernel-column", "copy-per-phase", "copy-per-phase-row-tiles"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("input_shape, weight_shape, kwargs", [
@@ -123,11 +123,11 @@ def _run_threads(x, w, b, kwargs, threads):
     ((1, 6, 19, 23), (4, 3, 1, 1), dict(stride=2, groups=2)),
     ((1, 3, 4, 4), (2 * MC + 5, 3, 3, 3), dict(padding=1)),                # fewer outputs than one tile
 ])
-def test_tiles_and_blocks(input_shape, weight_shape, kwargs, dtype, thrown_away_limit, tiling, tasks_per_thread,
+def test_tiles_and_blocks(input_shape, weight_shape, kwargs, dtype, layout, tiling, tasks_per_thread,
                           monkeypatch, rng):
     monkeypatch.setattr(GemmConv, "TASKS_PER_THREAD", tasks_per_thread)
     monkeypatch.setattr(GemmConv, "TILING", tiling)
-    monkeypatch.setattr(GemmConv, "THROWN_AWAY_LIMIT", thrown_away_limit)
+    monkeypatch.setattr(GemmConv, "LAYOUT", layout)
     x, w, b = _arrays(rng, input_shape, weight_shape, dtype)
     expected = _torch(x, w, b, kwargs)
     one = _run_threads(x, w, b, kwargs, 1)
@@ -278,7 +278,7 @@ def configurations(draw):
     split = dict(threads=draw(st.integers(1, 3)), tasks_per_thread=draw(st.sampled_from([1, 4, 1000])),
                  column_bytes=draw(st.sampled_from([1, 200, GemmConv.COLUMN_BYTES])),
                  block_bytes=draw(st.sampled_from([1, 2000, GemmConv.BLOCK_BYTES])),
-                 thrown_away_limit=draw(st.sampled_from([0.0, GemmConv.THROWN_AWAY_LIMIT, 1.0])),
+                 layout=draw(st.sampled_from(["auto", "phase", "column"])),
                  tiling=draw(st.sampled_from(["auto", "linear", "rows"])),
                  pointwise_implicit_from=draw(st.sampled_from([0, GemmConv.POINTWISE_IMPLICIT_FROM])))
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))

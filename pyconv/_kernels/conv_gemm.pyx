@@ -172,6 +172,89 @@ cdef extern from *:
     }
     PYCONV_CG_KERNELS(float, f32)
     PYCONV_CG_KERNELS(double, f64)
+
+    /* The even elements of the 2 * VL elements in vectors a, b (a deinterleave). */
+    #if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+    #define PYCONV_CG_HAVE_EVEN 1
+    /* ..._LAST: the same when b starts one element early (b[0] == a[VL - 1]), so that
+       the pair ends on the last even element. */
+    #if PYCONV_CG_VBYTES == 64
+    #define PYCONV_CG_EVEN_f32(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+    #define PYCONV_CG_EVEN_f64(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+    #define PYCONV_CG_EVEN_LAST_f32(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 17, 19, 21, 23, 25, 27, 29, 31)
+    #define PYCONV_CG_EVEN_LAST_f64(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 9, 11, 13, 15)
+    #elif PYCONV_CG_VBYTES == 32
+    #define PYCONV_CG_EVEN_f32(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+    #define PYCONV_CG_EVEN_f64(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
+    #define PYCONV_CG_EVEN_LAST_f32(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 9, 11, 13, 15)
+    #define PYCONV_CG_EVEN_LAST_f64(a, b) __builtin_shufflevector(a, b, 0, 2, 5, 7)
+    #else
+    #define PYCONV_CG_EVEN_f32(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
+    #define PYCONV_CG_EVEN_f64(a, b) __builtin_shufflevector(a, b, 0, 2)
+    #define PYCONV_CG_EVEN_LAST_f32(a, b) __builtin_shufflevector(a, b, 0, 2, 5, 7)
+    #define PYCONV_CG_EVEN_LAST_f64(a, b) __builtin_shufflevector(a, b, 0, 3)
+    #endif
+    #else
+    #define PYCONV_CG_HAVE_EVEN 0
+    #endif
+
+    /* One row of the input copy: dst[s] = src[s * stride] for lo <= s < hi, zeros for the
+       other s < n.  The rows are short (tens of values), so the copy runs in whole vectors
+       (stride 1: the last one overlapping; stride 2: deinterleaved pairs) instead of loops
+       with scalar tails.  Reads only src[lo * stride] .. src[(hi - 1) * stride]. */
+    #if defined(__GNUC__)
+    #define PYCONV_CG_ROW(T, SUFFIX)                                                \\
+    static void pyconv_cg_row_##SUFFIX(T *PYCONV_CG_RESTRICT dst,                   \\
+                                       const T *PYCONV_CG_RESTRICT src, ptrdiff_t n,\\
+                                       ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t stride)\\
+    {                                                                               \\
+        typedef T vec __attribute__((vector_size(PYCONV_CG_VBYTES)));               \\
+        enum { VL = PYCONV_CG_VBYTES / sizeof(T) };                                 \\
+        ptrdiff_t s = 0;                                                            \\
+        for (; s < lo; s++) dst[s] = 0;                                             \\
+        if (stride == 1 && hi - lo >= VL) {                                         \\
+            vec v;                                                                  \\
+            for (; s + VL <= hi; s += VL) {                                         \\
+                memcpy(&v, src + s, sizeof v);                                      \\
+                memcpy(dst + s, &v, sizeof v);                                      \\
+            }                                                                       \\
+            memcpy(&v, src + hi - VL, sizeof v);                                    \\
+            memcpy(dst + hi - VL, &v, sizeof v);                                    \\
+            s = hi;                                                                 \\
+        }                                                                           \\
+        if (PYCONV_CG_HAVE_EVEN && stride == 2 && hi - lo >= VL) {                  \\
+            vec a, b, even;                                                         \\
+            /* s + VL < hi: reads up to src[2 * s + 2 * VL - 1] < src[2 * (hi - 1)] */ \\
+            for (; s + VL < hi; s += VL) {                                          \\
+                memcpy(&a, src + 2 * s, sizeof a);                                  \\
+                memcpy(&b, src + 2 * s + VL, sizeof b);                             \\
+                even = PYCONV_CG_EVEN_##SUFFIX(a, b);                               \\
+                memcpy(dst + s, &even, sizeof even);                                \\
+            }                                                                       \\
+            /* The last VL values (overlapping), ending exactly on src[2 * (hi - 1)]. */ \\
+            s = hi - VL;                                                            \\
+            memcpy(&a, src + 2 * s, sizeof a);                                      \\
+            memcpy(&b, src + 2 * s + VL - 1, sizeof b);                             \\
+            even = PYCONV_CG_EVEN_LAST_##SUFFIX(a, b);                              \\
+            memcpy(dst + s, &even, sizeof even);                                    \\
+            s = hi;                                                                 \\
+        }                                                                           \\
+        for (; s < hi; s++) dst[s] = src[s * stride];                               \\
+        for (; s < n; s++) dst[s] = 0;                                              \\
+    }
+    #else
+    #define PYCONV_CG_ROW(T, SUFFIX)                                                \\
+    static void pyconv_cg_row_##SUFFIX(T *dst, const T *src, ptrdiff_t n,           \\
+                                       ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t stride)\\
+    {                                                                               \\
+        ptrdiff_t s;                                                                \\
+        for (s = 0; s < lo; s++) dst[s] = 0;                                        \\
+        for (; s < hi; s++) dst[s] = src[s * stride];                               \\
+        for (; s < n; s++) dst[s] = 0;                                              \\
+    }
+    #endif
+    PYCONV_CG_ROW(float, f32)
+    PYCONV_CG_ROW(double, f64)
     """
     enum:
         VBYTES "PYCONV_CG_VBYTES"
@@ -181,6 +264,10 @@ cdef extern from *:
         NARROW_NV "PYCONV_CG_NARROW_NV"
     void tile_f32 "pyconv_cg_tile_f32"(int mr, int nv, Py_ssize_t k, const float* a, const float* x,
                                        const Py_ssize_t* off, float* c, Py_ssize_t ldc) noexcept nogil
+    void row_f32 "pyconv_cg_row_f32"(float* dst, const float* src, Py_ssize_t n, Py_ssize_t lo, Py_ssize_t hi,
+                                     Py_ssize_t stride) noexcept nogil
+    void row_f64 "pyconv_cg_row_f64"(double* dst, const double* src, Py_ssize_t n, Py_ssize_t lo, Py_ssize_t hi,
+                                     Py_ssize_t stride) noexcept nogil
     void tile_f64 "pyconv_cg_tile_f64"(int mr, int nv, Py_ssize_t k, const double* a, const double* x,
                                        const Py_ssize_t* off, double* c, Py_ssize_t ldc) noexcept nogil
 
@@ -368,6 +455,8 @@ cdef struct Implicit:
     Py_ssize_t n_row_phases
     const Py_ssize_t* column_shifts
     Py_ssize_t n_column_shifts
+    const Py_ssize_t* copy_lo                  # per column shift: columns s in [lo, hi) read
+    const Py_ssize_t* copy_hi                  # the input (row_pitch-wide rows; the rest is padding)
     # Work: output q = oh * row_pitch + ow of depth slice od reads xp at
     # x_image + od * stride_d * slice_size + q + offsets[k], k over the K taps.
     Py_ssize_t stride_d
@@ -400,38 +489,24 @@ cdef void fill_xp(const Implicit* im, Py_ssize_t row_block, const floating* tag)
     cdef Py_ssize_t phase_index = row_block % im.n_row_phases, rest = row_block // im.n_row_phases
     cdef Py_ssize_t slice_ = rest % im.ext_d, channel = rest // im.ext_d      # channel counts over images too
     cdef Py_ssize_t ph = im.row_phases[phase_index], id_ = slice_ - im.pad_d
-    cdef Py_ssize_t j, r, s, lo, hi, ih, first, last
+    cdef Py_ssize_t plane = im.hq * im.row_pitch, j, r, ih
+    cdef bint inside
+    cdef floating* planes = xp + channel * im.channel_stride + slice_ * im.slice_size \
+        + phase_index * im.n_column_shifts * plane
     cdef floating* dst
     cdef const floating* src
-    for j in range(im.n_column_shifts):
-        dst = xp + channel * im.channel_stride + slice_ * im.slice_size \
-            + (phase_index * im.n_column_shifts + j) * im.hq * im.row_pitch
-        # Column s reads input column s * stride_w + shift - pad_w: inside the input for lo <= s < hi.
-        first = im.pad_w - im.column_shifts[j]
-        last = im.in_w - 1 + im.pad_w - im.column_shifts[j]
-        lo = 0 if first <= 0 else (first + im.stride_w - 1) // im.stride_w
-        hi = last // im.stride_w + 1 if last >= 0 else 0
-        lo = min(lo, im.row_pitch)
-        hi = max(min(hi, im.row_pitch), lo)
-        for r in range(im.hq):
-            ih = r * im.stride_h + ph - im.pad_h
-            if id_ < 0 or id_ >= im.in_d or ih < 0 or ih >= im.in_h:
-                for s in range(im.row_pitch):
-                    dst[s] = 0
+    for r in range(im.hq):
+        ih = r * im.stride_h + ph - im.pad_h
+        for j in range(im.n_column_shifts):         # every copy of this input row while it is in L1
+            dst = planes + j * plane + r * im.row_pitch
+            inside = 0 <= id_ < im.in_d and 0 <= ih < im.in_h
+            src = x + ((channel * im.in_d + id_) * im.in_h + ih) * im.in_w + im.column_shifts[j] - im.pad_w
+            if floating is float:
+                row_f32(dst, src, im.row_pitch, im.copy_lo[j] if inside else 0, im.copy_hi[j] if inside else 0,
+                        im.stride_w)
             else:
-                # Rows are short: plain loops (vectorised) beat memcpy / memset calls here.
-                src = x + ((channel * im.in_d + id_) * im.in_h + ih) * im.in_w + im.column_shifts[j] - im.pad_w
-                for s in range(lo):
-                    dst[s] = 0
-                if im.stride_w == 1:
-                    for s in range(lo, hi):
-                        dst[s] = src[s]
-                else:
-                    for s in range(lo, hi):
-                        dst[s] = src[s * im.stride_w]
-                for s in range(hi, im.row_pitch):
-                    dst[s] = 0
-            dst += im.row_pitch
+                row_f64(dst, src, im.row_pitch, im.copy_lo[j] if inside else 0, im.copy_hi[j] if inside else 0,
+                        im.stride_w)
 
 
 cdef inline void micro_kernel(const Implicit* im, Py_ssize_t columns, const floating* a, const floating* x,
@@ -686,15 +761,28 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
     cdef floating* scratch = <floating*>malloc((tile_size + gathered_size) * threads * sizeof(floating))
     cdef Py_ssize_t* first_task = <Py_ssize_t*>malloc((threads + 1) * sizeof(Py_ssize_t))
     cdef Py_ssize_t* gathered_offsets = <Py_ssize_t*>malloc(im.patch_rows * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* copy_range = <Py_ssize_t*>malloc(2 * im.n_column_shifts * sizeof(Py_ssize_t))
+    cdef Py_ssize_t j, first, last, lo, hi
     if ((xp_memory == NULL and not in_place) or scratch == NULL or first_task == NULL or gathered_offsets == NULL
-            or split_tasks(&im, threads, VBYTES // sizeof(floating), first_task) < 0):
+            or copy_range == NULL or split_tasks(&im, threads, VBYTES // sizeof(floating), first_task) < 0):
         free(xp_memory)
         free(scratch)
         free(first_task)
         free(gathered_offsets)
+        free(copy_range)
         raise MemoryError()
     for k in range(im.patch_rows):
         gathered_offsets[k] = k * im.nr
+    # Column s of copy j reads input column s * stride_w + shift - pad_w: inside for lo <= s < hi.
+    for j in range(im.n_column_shifts):
+        first = im.pad_w - column_shifts[j]
+        last = im.in_w - 1 + im.pad_w - column_shifts[j]
+        lo = 0 if first <= 0 else (first + im.stride_w - 1) // im.stride_w
+        hi = last // im.stride_w + 1 if last >= 0 else 0
+        copy_range[j] = min(lo, row_pitch)
+        copy_range[im.n_column_shifts + j] = max(min(hi, row_pitch), copy_range[j])
+    im.copy_lo = copy_range
+    im.copy_hi = copy_range + im.n_column_shifts
     im.input = &input[0, 0, 0, 0, 0]
     im.xp = im.input if in_place else aligned_scratch(xp_memory)
     im.packed = &packed[0]
@@ -726,3 +814,4 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
     free(scratch)
     free(first_task)
     free(gathered_offsets)
+    free(copy_range)

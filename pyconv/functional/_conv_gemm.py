@@ -31,13 +31,15 @@ class GemmConv:
     COLUMN_BYTES = 384 * 1024
     # Implicit: a task's tiles cover about this many bytes of virtual column matrix (K x outputs).
     BLOCK_BYTES = 384 * 1024
-    # Implicit: one copy per stride phase (rows wq = ceil(extent / stride) wide, wider than the
-    # output rows) while the vectors that costs (tiles run on over the thrown-away columns, or end
-    # at each row's end) exceed the ideal ceil(outputs / vector length) by at most this share;
-    # above it, one copy per kernel column, each exactly one output row wide (kernel width times
-    # the memory, every tile in place).
-    THROWN_AWAY_LIMIT = 0.05
-    # Implicit, one copy per stride phase: tiles end at output row ends ("rows"), run on over the
+    # Implicit: the input copy's layout: one plane per stride phase ("phase": rows
+    # wq = ceil(extent / stride) wide, wider than the output rows, the columns between output rows
+    # computed and thrown away or skipped), one plane per kernel column ("column": rows exactly
+    # one output row wide, nothing thrown away, kernel width times the copying), or "auto": the
+    # cheaper by a cost model, micro-kernel cycles (vectors x taps x tile rows) plus FILL_CYCLES
+    # per copied value (measured ~1 on Zen 4: the copy is memory-bound).
+    LAYOUT = "auto"
+    FILL_CYCLES = 1.0
+    # Implicit, "phase" layout: tiles end at output row ends ("rows"), run on over the
     # thrown-away columns ("linear"), or "auto": rows where that computes fewer vectors and output
     # rows are at least one full tile wide (narrower tiles measured slower per vector).
     TILING = "auto"
@@ -128,7 +130,16 @@ class GemmConv:
             row_tiles = rows < linear and ow >= self.nr
         else:
             row_tiles = self.TILING == "rows"
-        if kw == 1 or min(linear, rows) <= (1 + self.THROWN_AWAY_LIMIT) * -(-oh * ow // vl):
+        layout = self.LAYOUT
+        if layout == "auto":
+            per_vector = self.patch_rows * self.panels * self.mr * p.groups * od  # FMAs of a vector, all slices
+            copied_rows = p.in_channels * ext_d * len(row_phases) * hq          # per copy
+            phase_copies = len(np.unique(taps_w % sw))
+            phase = ((rows if row_tiles else linear) * per_vector
+                     + self.FILL_CYCLES * copied_rows * phase_copies * wq)
+            column = -(-oh * ow // vl) * per_vector + self.FILL_CYCLES * copied_rows * kw * ow
+            layout = "phase" if kw == 1 or phase <= column else "column"
+        if layout == "phase":
             # One copy per column phase; tap kw starts kw * dw // sw columns in.
             column_shifts = np.unique(taps_w % sw)
             copy_of_tap, column_of_tap, row_pitch = np.searchsorted(column_shifts, taps_w % sw), taps_w // sw, wq
