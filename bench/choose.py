@@ -19,6 +19,7 @@ import pyconv
 import pyconv.functional as F
 from layers import time_round_robin, warm_allocator
 from pyconv.functional._conv_plan import ALGORITHMS, algorithm_class
+from pyconv.functional._conv_winograd import choose_tile
 from suite import SUITE, Case, _conv
 
 
@@ -63,7 +64,11 @@ def bench_problem(case, threads, repeat):
         if name != "winograd" and algorithm_class(kind, name).unsupported(auto.problem) is None:
             conv = F.prepack_conv(w, transposed=transposed, algorithm=name, **case.kwargs)
             calls[name] = (lambda conv: lambda: conv(x))(conv)
-    return time_round_robin(calls, repeat), auto.algorithm_for(x.shape)
+    picked = auto.algorithm_for(x.shape)
+    if picked == "winograd":  # the tile variant it runs for this input
+        out_height, out_width = auto.problem.output_spatial(x.shape[2:])
+        picked = f"winograd_f{choose_tile(x.shape[0], out_height, out_width)}"
+    return time_round_robin(calls, repeat), picked
 
 
 def main():
