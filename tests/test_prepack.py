@@ -118,6 +118,36 @@ def test_fused_thread_determinism(rng, num_threads, kind, weight_shape, kwargs, 
     assert np.array_equal(conv(x, residual), one)
 
 
+@pytest.mark.parametrize("name", ["direct", "winograd", "gemm"])
+def test_out_is_written_and_returned(rng, name):
+    x, w, b = _arrays(rng, "conv", (6, 5, 3, 3), {}, np.float32)
+    conv = F.prepack_conv(w, b, padding=1, algorithm=name, activation="relu")
+    out = np.full((2, 6, 9, 9), np.nan, np.float32)
+    assert conv(x, out=out) is out
+    assert np.array_equal(out, conv(x))
+    single = np.empty((6, 9, 9), np.float32)
+    assert conv(x[1], out=single) is single
+    assert np.array_equal(single, out[1])
+
+
+def test_out_errors(rng):
+    x, w, b = _arrays(rng, "conv", (4, 4, 3, 3), {}, np.float32)
+    conv = F.prepack_conv(w, b, padding=1)
+    with pytest.raises(ValueError, match="out"):
+        conv(x, out=np.empty((2, 4, 9, 8), np.float32))
+    with pytest.raises(TypeError, match="out"):
+        conv(x, out=np.empty((2, 4, 9, 9), np.float64))
+    with pytest.raises(ValueError, match="out"):
+        conv(x, out=np.empty((2, 4, 9, 9, 2), np.float32)[..., 0])  # not contiguous
+    with pytest.raises(ValueError, match="overlap input"):
+        conv(x, out=x)
+    residual = np.zeros((2, 4, 9, 9), np.float32)
+    with pytest.raises(ValueError, match="overlap residual"):
+        conv(x, residual=residual, out=residual)
+    with pytest.raises(TypeError, match="out"):
+        conv(x, out=[0.0])
+
+
 def test_bias_and_shift_without_scale_add_up(rng):
     x, w, b = _arrays(rng, "conv", (4, 3, 3, 3), {}, np.float64)
     shift = rng.standard_normal(4)

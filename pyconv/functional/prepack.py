@@ -85,8 +85,12 @@ class PrepackedConv:
         self._implementations = {}  # algorithm class -> its object holding the packed weights
         self._choices = {}          # input shape -> algorithm class
 
-    def __call__(self, input, residual=None):
-        """The convolution of ``input`` (batched or not) with the fused epilogue; ``residual`` has the output's shape."""
+    def __call__(self, input, residual=None, out=None):
+        """The convolution of ``input`` (batched or not) with the fused epilogue; ``residual`` has the output's shape.
+
+        ``out``: an optional C-contiguous array of the output's shape and dtype to write into (returned);
+        it must not overlap ``input`` or ``residual``.
+        """
         op = self.op
         input = as_float_array(input, "input", op)
         check_same_dtype(op, "weight", self.weight, input=input)
@@ -94,20 +98,24 @@ class PrepackedConv:
             input, unbatched = check_conv_transpose_input(op, self.problem, input)
         else:
             input, unbatched = check_conv_input(op, self.problem, input)
-        output = np.empty((input.shape[0], self.problem.out_channels) + self.problem.output_spatial(input.shape[2:]),
-                          dtype=input.dtype)
+        shape = (input.shape[0], self.problem.out_channels) + self.problem.output_spatial(input.shape[2:])
+        output = np.empty(shape, dtype=input.dtype) if out is None else _check_out(op, out, shape, input, unbatched)
         if residual is not None:
             residual = as_float_array(residual, "residual", op)
             check_same_dtype(op, "input", input, residual=residual)
             expected = output.shape[1:] if unbatched else output.shape
             if residual.shape != expected:
                 raise ValueError(f"{op}: expected residual of the output's shape {expected}, got {residual.shape}")
+            if out is not None and np.may_share_memory(out, residual):
+                raise ValueError(f"{op}: expected out not to overlap residual")
         if output.size:
             cls = self._algorithm_class(input.shape)
             implementation = self._implementations.get(cls)
             if implementation is None:
                 implementation = self._implementations[cls] = cls(self.problem, self.weight)
             run_algorithm(implementation, input, output, self.epilogue, residual)
+        if out is not None:
+            return out
         return output[0] if unbatched else output
 
     def algorithm_for(self, input_shape):
@@ -125,6 +133,21 @@ class PrepackedConv:
         p = self.problem
         return (f"PrepackedConv({self.op}, {p.in_channels} -> {p.out_channels}, kernel_size={p.kernel_size}, "
                 f"stride={p.stride}, groups={p.groups}, algorithm={self.algorithm!r})")
+
+
+def _check_out(op, out, shape, input, unbatched):
+    """``out`` viewed with the batched output ``shape``; ValueError/TypeError unless it fits."""
+    expected = shape[1:] if unbatched else shape
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{op}: expected out to be a numpy array, got {type(out).__name__}")
+    if out.dtype != input.dtype:
+        raise TypeError(f"{op}: expected out to have the dtype of input ({input.dtype}), got {out.dtype}")
+    if out.shape != expected or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"{op}: expected out to be a writable C-contiguous array of shape {expected}, "
+                         f"got shape {out.shape}")
+    if np.may_share_memory(out, input):
+        raise ValueError(f"{op}: expected out not to overlap input")
+    return out.reshape(shape)
 
 
 def _epilogue(op, problem, bias, scale, shift, activation, activation_args):
