@@ -130,6 +130,13 @@ def test_out_is_written_and_returned(rng, name):
     assert np.array_equal(single, out[1])
 
 
+def test_choices_remembered_for_a_bounded_number_of_shapes():
+    conv = F.prepack_conv(np.ones((2, 2, 3, 3), np.float32), padding=1)
+    for size in range(1, 100):
+        conv(np.ones((1, 2, size, 3), np.float32))
+    assert len(conv._choices) == 64
+
+
 def test_out_errors(rng):
     x, w, b = _arrays(rng, "conv", (4, 4, 3, 3), {}, np.float32)
     conv = F.prepack_conv(w, b, padding=1)

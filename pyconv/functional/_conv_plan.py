@@ -161,7 +161,7 @@ def choose(problem, input_shape, weight_finite):
     The rule and the measurements behind it are in bench/ALGORITHMS.md.
     """
     if not weight_finite:
-        return "direct"  # pads explicitly: NaN/Inf spread exactly as torch's reference path
+        return "direct"  # pads explicitly: NaN/Inf weights meet the padding as in torch's float64 path
     if problem.transposed:
         return "gemm"
     if problem.depthwise and problem.dims < 3:

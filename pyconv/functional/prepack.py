@@ -19,6 +19,8 @@ from .conv_transpose import check_conv_transpose_input, conv_transpose_problem
 
 __all__ = ["prepack_conv", "PrepackedConv", "fold_batch_norm"]
 
+_MAX_REMEMBERED_SHAPES = 64  # algorithm choices remembered per PrepackedConv
+
 
 def fold_batch_norm(running_mean, running_var, weight=None, bias=None, eps=1e-5):
     """(scale, shift) with batch_norm(x) == x * scale + shift per channel, in float64.
@@ -125,8 +127,10 @@ class PrepackedConv:
     def _algorithm_class(self, input_shape):
         cls = self._choices.get(input_shape)
         if cls is None:
-            cls = self._choices[input_shape] = select_algorithm(
-                self.op, self.problem, self.algorithm, input_shape, self._weight_finite)
+            cls = select_algorithm(self.op, self.problem, self.algorithm, input_shape, self._weight_finite)
+            if len(self._choices) >= _MAX_REMEMBERED_SHAPES:  # inputs of ever new sizes: keep the newest
+                self._choices.pop(next(iter(self._choices)))
+            self._choices[input_shape] = cls
         return cls
 
     def __repr__(self):
