@@ -177,6 +177,48 @@ def test_huge_finite_input_as_direct(rng, name):
     assert_close(y, expected)
 
 
+# Scale of unit-normal inputs and weights whose direct sums (16 channels x 9 taps) reach ~5e37 in
+# float32 and ~5e307 in float64, finite, while F(4,3)'s transforms overflow.
+LARGE = {np.float32: 1e18, np.float64: 1e153}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["auto"] + NAMES)
+@pytest.mark.parametrize("size", [12, 28])
+def test_large_weights_as_direct(rng, num_threads, name, size, dtype):
+    """Weights as large as the input: the transforms overflow where the direct sum is finite
+    (float32 F(4,3) gave 40 NaN and 24 Inf at 28x28); such a call is computed directly."""
+    x = (rng.standard_normal((1, 16, size, size)) * LARGE[dtype]).astype(dtype)
+    weight = (rng.standard_normal((16, 16, 3, 3)) * LARGE[dtype]).astype(dtype)
+    expected = F.conv2d(x, weight, padding=1, algorithm="direct")
+    assert np.isfinite(expected).all()
+    for threads in (1, 2):
+        num_threads(threads)
+        y = F.conv2d(x, weight, padding=1, algorithm=name)
+        assert np.isfinite(y).all()
+        assert_winograd_close(y, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NAMES)
+def test_transform_overflow_hidden_from_the_input_probe(name, dtype):
+    """A constant input near the maximum cancels in the probed transform points (first and last
+    row of B^T sum to 0) but overflows in the others (no padding, whole tiles: every tile is
+    constant; max / 3: F(2,3)'s V reaches 4x it; max / 5: F(4,3)'s first row pass -6x, its probed
+    points at most 5x); weights whose taps cancel keep the direct sums finite (0).  The output
+    check sends the call to the direct algorithm, also when ReLU would have turned -Inf into 0."""
+    x = np.full((1, 2, 10, 10), np.finfo(dtype).max / (5 if name == "winograd_f4" else 3), dtype)
+    weight = np.zeros((3, 2, 3, 3), dtype)
+    weight[:, :, 1, 0] = 1
+    weight[:, :, 1, 2] = -1
+    weight[1] *= -0.5
+    expected = F.conv2d(x, weight, algorithm="direct")
+    assert np.isfinite(expected).all()
+    assert np.array_equal(F.conv2d(x, weight, algorithm=name), expected)
+    conv = F.prepack_conv(weight, None, algorithm=name, activation="relu")
+    assert np.array_equal(conv(x), F.relu(expected))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("value", [np.nan, np.inf])

@@ -31,6 +31,18 @@ value of the tile.  A task whose sum is NaN, Inf or above HUGE (input so large
 that the transforms might overflow where the direct sum does not) skips
 steps 2-3 and the kernel reports it, so the caller recomputes that call with
 the direct algorithm: NaN/Inf only where the direct sum has them, as torch.
+
+Overflow with finite input: large weights (or inputs below HUGE) can make V,
+the GEMM sums or the output transform overflow where the direct sum stays
+finite (|V| <= 100 max|d| and the output gain is 361 for F(4,3), against 9
+taps for the direct sum).  Such an overflow leaves an Inf or NaN in at least
+one output of its tile before the epilogue (every transform point reaches an
+output with a non-zero coefficient, and Inf * U or Inf - Inf is not finite),
+so step 3 adds (y - y) per output y to the probe while the values are in
+registers: 0 for finite y, NaN otherwise.  A task whose probe is then not
+finite reports it as well, and the caller recomputes the call with the direct
+algorithm (whose result is the answer whether finite or not).  The check is
+made before the epilogue, which could turn -Inf into a finite value (ReLU).
 """
 import numpy as np
 
@@ -91,19 +103,33 @@ cdef extern from *:
         if (check)                                                                       \\
             for (ptrdiff_t k = 0; k < n; k++) check[k] += ABS(o0[k]) + ABS(o5[k]);       \\
     }                                                                                    \\
-    /* A^T of F(4,3) on s0..s5 -> o0..o3 */                                            \\
+    /* A^T of F(4,3) on s0..s5 -> o0..o3; with check: check[k] += (o_j - o_j), which    \\
+       stays 0 while every o_j is finite and turns NaN when one is not. */            \\
     PYCONV_WINO_FN void pyconv_wino_at6_##S(ptrdiff_t n,                              \\
         const T *R_ s0, const T *R_ s1, const T *R_ s2, const T *R_ s3,                \\
-        const T *R_ s4, const T *R_ s5, T *R_ o0, T *R_ o1, T *R_ o2, T *R_ o3)       \\
+        const T *R_ s4, const T *R_ s5, T *R_ o0, T *R_ o1, T *R_ o2, T *R_ o3,       \\
+        T *R_ check)                                                                   \\
     {                                                                                    \\
-        for (ptrdiff_t k = 0; k < n; k++) {                                              \\
-            T m0 = s0[k], m1 = s1[k], m2 = s2[k], m3 = s3[k], m4 = s4[k], m5 = s5[k];    \\
-            T a = m1 + m2, b = m1 - m2, c = m3 + m4, e = m3 - m4;                        \\
-            o0[k] = m0 + a + c;                                                          \\
-            o1[k] = b + 2 * e;                                                           \\
-            o2[k] = a + 4 * c;                                                           \\
-            o3[k] = b + 8 * e + m5;                                                      \\
-        }                                                                                \\
+        if (check)                                                                       \\
+            for (ptrdiff_t k = 0; k < n; k++) {                                          \\
+                T m0 = s0[k], m1 = s1[k], m2 = s2[k], m3 = s3[k], m4 = s4[k], m5 = s5[k]; \\
+                T a = m1 + m2, b = m1 - m2, c = m3 + m4, e = m3 - m4;                    \\
+                T y0 = m0 + a + c, y1 = b + 2 * e, y2 = a + 4 * c, y3 = b + 8 * e + m5;  \\
+                o0[k] = y0;                                                              \\
+                o1[k] = y1;                                                              \\
+                o2[k] = y2;                                                              \\
+                o3[k] = y3;                                                              \\
+                check[k] += ((y0 - y0) + (y1 - y1)) + ((y2 - y2) + (y3 - y3));           \\
+            }                                                                            \\
+        else                                                                             \\
+            for (ptrdiff_t k = 0; k < n; k++) {                                          \\
+                T m0 = s0[k], m1 = s1[k], m2 = s2[k], m3 = s3[k], m4 = s4[k], m5 = s5[k]; \\
+                T a = m1 + m2, b = m1 - m2, c = m3 + m4, e = m3 - m4;                    \\
+                o0[k] = m0 + a + c;                                                      \\
+                o1[k] = b + 2 * e;                                                       \\
+                o2[k] = a + 4 * c;                                                       \\
+                o3[k] = b + 8 * e + m5;                                                  \\
+            }                                                                            \\
     }                                                                                    \\
     /* B^T of F(2,3) on s0..s3 -> o0..o3 */                                            \\
     PYCONV_WINO_FN void pyconv_wino_bt4_##S(ptrdiff_t n,                              \\
@@ -120,16 +146,25 @@ cdef extern from *:
         if (check)                                                                       \\
             for (ptrdiff_t k = 0; k < n; k++) check[k] += ABS(o0[k]) + ABS(o3[k]);       \\
     }                                                                                    \\
-    /* A^T of F(2,3) on s0..s3 -> o0..o1 */                                            \\
+    /* A^T of F(2,3) on s0..s3 -> o0..o1; check as in at6 */                          \\
     PYCONV_WINO_FN void pyconv_wino_at4_##S(ptrdiff_t n,                              \\
         const T *R_ s0, const T *R_ s1, const T *R_ s2, const T *R_ s3,                \\
-        T *R_ o0, T *R_ o1)                                                            \\
+        T *R_ o0, T *R_ o1, T *R_ check)                                               \\
     {                                                                                    \\
-        for (ptrdiff_t k = 0; k < n; k++) {                                              \\
-            T m1 = s1[k], m2 = s2[k];                                                    \\
-            o0[k] = s0[k] + m1 + m2;                                                     \\
-            o1[k] = m1 - m2 - s3[k];                                                     \\
-        }                                                                                \\
+        if (check)                                                                       \\
+            for (ptrdiff_t k = 0; k < n; k++) {                                          \\
+                T m1 = s1[k], m2 = s2[k];                                                \\
+                T y0 = s0[k] + m1 + m2, y1 = m1 - m2 - s3[k];                            \\
+                o0[k] = y0;                                                              \\
+                o1[k] = y1;                                                              \\
+                check[k] += (y0 - y0) + (y1 - y1);                                       \\
+            }                                                                            \\
+        else                                                                             \\
+            for (ptrdiff_t k = 0; k < n; k++) {                                          \\
+                T m1 = s1[k], m2 = s2[k];                                                \\
+                o0[k] = s0[k] + m1 + m2;                                                 \\
+                o1[k] = m1 - m2 - s3[k];                                                 \\
+            }                                                                            \\
     }                                                                                    \\
     /* o_j[t] = src[step * t + j], j < 4 (step 4) or j < 2 (step 2 or 4) */            \\
     PYCONV_WINO_FN void pyconv_wino_split4_##S(const T *R_ src, ptrdiff_t nt,         \\
@@ -225,35 +260,36 @@ cdef extern from *:
         }                                                                                \\
     }                                                                                    \\
     /* o[(r * 4 + c) * os + k] = (A^T m_k A)[r, c] from mm[(y * 6 + x) * ms + k]; the     \\
-       column pass in cols (24 planes, stride os). */                                   \\
+       column pass in cols (24 planes, stride os); check[k] turns NaN if some o[. + k]  \\
+       is not finite (see at6). */                                                      \\
     static void pyconv_wino_output_f4_##S(ptrdiff_t n, const T *mm, ptrdiff_t ms,        \\
-                                          T *cols, T *o, ptrdiff_t os)                   \\
+                                          T *cols, T *o, ptrdiff_t os, T *check)         \\
     {                                                                                    \\
         for (int x = 0; x < 6; x++) {                                                    \\
             const T *s = mm + x * ms;                                                    \\
             T *c = cols + x * os;                                                        \\
             pyconv_wino_at6_##S(n, s, s + 6 * ms, s + 12 * ms, s + 18 * ms, s + 24 * ms,  \\
-                                s + 30 * ms, c, c + 6 * os, c + 12 * os, c + 18 * os);    \\
+                                s + 30 * ms, c, c + 6 * os, c + 12 * os, c + 18 * os, NULL); \\
         }                                                                                \\
         for (int r = 0; r < 4; r++) {                                                    \\
             const T *s = cols + 6 * r * os;                                              \\
             T *p = o + 4 * r * os;                                                       \\
             pyconv_wino_at6_##S(n, s, s + os, s + 2 * os, s + 3 * os, s + 4 * os, s + 5 * os, \\
-                                p, p + os, p + 2 * os, p + 3 * os);                      \\
+                                p, p + os, p + 2 * os, p + 3 * os, check);               \\
         }                                                                                \\
     }                                                                                    \\
     static void pyconv_wino_output_f2_##S(ptrdiff_t n, const T *mm, ptrdiff_t ms,        \\
-                                          T *cols, T *o, ptrdiff_t os)                   \\
+                                          T *cols, T *o, ptrdiff_t os, T *check)         \\
     {                                                                                    \\
         for (int x = 0; x < 4; x++) {                                                    \\
             const T *s = mm + x * ms;                                                    \\
             T *c = cols + x * os;                                                        \\
-            pyconv_wino_at4_##S(n, s, s + 4 * ms, s + 8 * ms, s + 12 * ms, c, c + 4 * os); \\
+            pyconv_wino_at4_##S(n, s, s + 4 * ms, s + 8 * ms, s + 12 * ms, c, c + 4 * os, NULL); \\
         }                                                                                \\
         for (int r = 0; r < 2; r++) {                                                    \\
             const T *s = cols + 4 * r * os;                                              \\
             T *p = o + 2 * r * os;                                                       \\
-            pyconv_wino_at4_##S(n, s, s + os, s + 2 * os, s + 3 * os, p, p + os);        \\
+            pyconv_wino_at4_##S(n, s, s + os, s + 2 * os, s + 3 * os, p, p + os, check); \\
         }                                                                                \\
     }                                                                                    \\
     /* y[4t + c] = o[c * os + t] (c < 4), y[2t + c] = o[c * os + t] (c < 2): one output  \\
@@ -284,13 +320,13 @@ cdef extern from *:
     void input_f2_f64 "pyconv_wino_input_f2_f64"(Py_ssize_t n, const double* d, Py_ssize_t ds, double* rows,
                                                  double* v, Py_ssize_t vs, double* check) noexcept nogil
     void output_f4_f32 "pyconv_wino_output_f4_f32"(Py_ssize_t n, const float* mm, Py_ssize_t ms, float* cols,
-                                                   float* o, Py_ssize_t os) noexcept nogil
+                                                   float* o, Py_ssize_t os, float* check) noexcept nogil
     void output_f4_f64 "pyconv_wino_output_f4_f64"(Py_ssize_t n, const double* mm, Py_ssize_t ms, double* cols,
-                                                   double* o, Py_ssize_t os) noexcept nogil
+                                                   double* o, Py_ssize_t os, double* check) noexcept nogil
     void output_f2_f32 "pyconv_wino_output_f2_f32"(Py_ssize_t n, const float* mm, Py_ssize_t ms, float* cols,
-                                                   float* o, Py_ssize_t os) noexcept nogil
+                                                   float* o, Py_ssize_t os, float* check) noexcept nogil
     void output_f2_f64 "pyconv_wino_output_f2_f64"(Py_ssize_t n, const double* mm, Py_ssize_t ms, double* cols,
-                                                   double* o, Py_ssize_t os) noexcept nogil
+                                                   double* o, Py_ssize_t os, double* check) noexcept nogil
     void scatter_f4_f32 "pyconv_wino_scatter_f4_f32"(const float* o, Py_ssize_t os, Py_ssize_t nt, float* y) noexcept nogil
     void scatter_f4_f64 "pyconv_wino_scatter_f4_f64"(const double* o, Py_ssize_t os, Py_ssize_t nt, double* y) noexcept nogil
     void scatter_f2_f32 "pyconv_wino_scatter_f2_f32"(const float* o, Py_ssize_t os, Py_ssize_t nt, float* y) noexcept nogil
@@ -400,17 +436,17 @@ cdef inline void input_transform(int m, Py_ssize_t n, const floating* d, Py_ssiz
 
 
 cdef inline void output_transform(int m, Py_ssize_t n, const floating* mm, Py_ssize_t ms, floating* cols,
-                                  floating* o, Py_ssize_t os) noexcept nogil:
+                                  floating* o, Py_ssize_t os, floating* check) noexcept nogil:
     if floating is float:
         if m == 4:
-            output_f4_f32(n, mm, ms, cols, o, os)
+            output_f4_f32(n, mm, ms, cols, o, os, check)
         else:
-            output_f2_f32(n, mm, ms, cols, o, os)
+            output_f2_f32(n, mm, ms, cols, o, os, check)
     else:
         if m == 4:
-            output_f4_f64(n, mm, ms, cols, o, os)
+            output_f4_f64(n, mm, ms, cols, o, os, check)
         else:
-            output_f2_f64(n, mm, ms, cols, o, os)
+            output_f2_f64(n, mm, ms, cols, o, os, check)
 
 
 cdef inline void scatter(int m, const floating* o, Py_ssize_t os, Py_ssize_t nt, floating* y) noexcept nogil:
@@ -499,8 +535,9 @@ cdef bint run_task(const Geometry* g, const Epilogue* ep, Py_ssize_t task, const
                    const floating* packed, floating* output, char* scratch) noexcept nogil:
     # Task = (group * tile_blocks + block) * k_blocks + k_block, block: tiles block * tile_block ..
     # of all images' tiles in order (a block may span images); scratch: this thread's
-    # scratch_layout bytes.  Returns False (and writes no output) when its input tiles are not
-    # all finite.
+    # scratch_layout bytes.  Returns False when its input tiles are not all finite (and then
+    # writes no output) or when some output before the epilogue is not finite (an overflow in
+    # the transforms or the GEMMs; its output is then written but wrong).
     cdef Scratch s
     cdef int m = g.m
     cdef Py_ssize_t points = (m + 2) * (m + 2)
@@ -561,7 +598,7 @@ cdef bint run_task(const Geometry* g, const Epilogue* ep, Py_ssize_t task, const
     c0 = 0
     while c0 < kn:
         cn = min(per_chunk, kn - c0)
-        output_transform(m, cn * nt_task, mm + c0 * nt_task, m_stride, passes, planes, g.chunk)
+        output_transform(m, cn * nt_task, mm + c0 * nt_task, m_stride, passes, planes, g.chunk, check)
         for c in range(cn):
             channel = group * K + k0 + c0 + c
             t = t_begin
@@ -571,6 +608,11 @@ cdef bint run_task(const Geometry* g, const Epilogue* ep, Py_ssize_t task, const
                               (image * g.groups * K + channel) * out_plane, channel, line)
                 t = t + nt
         c0 = c0 + cn
+    # check[t] was finite and at most HUGE; the output transform added 0 per finite output, NaN per
+    # other one: an output overflowed (Inf or NaN, perhaps made finite by the epilogue since).
+    for t in range(g.chunk):
+        if not check[t] <= huge(check):
+            return False
     return True
 
 
@@ -598,7 +640,9 @@ def winograd_conv2d(const floating[:, :, :, ::1] input, const floating[:, ::1] p
     k_block: output channels per task (a multiple of mr, the GEMM's MR, or K);
     kc: the GEMM's KC.  Epilogue arguments as in epilogue.pxd (empty = absent).
     Returns False, with output partly written, if some input tile holds a
-    NaN or Inf (the caller then recomputes with the direct algorithm).
+    NaN or Inf or is above HUGE, or if some output came out of the output
+    transform as NaN or Inf (the caller then recomputes with the direct
+    algorithm).
     """
     cdef Geometry g
     cdef Scratch layout

@@ -32,7 +32,13 @@ NaN / Inf: a transform spreads one non-finite value over its whole tile,
 where the direct sum (and torch) has it only at the outputs it reaches.  The
 kernel detects non-finite input tiles and ``run`` then recomputes the call
 with the direct algorithm; non-finite weights select the direct algorithm
-for every call.
+for every call.  Finite data can overflow too where the direct sum does not
+(large weights: |U| times the input transform's gain, 100 for F(4,3), times
+C, times the output transform's gain, 361): the kernel also checks every
+output of the output transform (before the epilogue) and reports a NaN or
+Inf there, and ``run`` recomputes that call with the direct algorithm as
+well.  No extra pass: the check is a few additions inside the output
+transform.
 """
 import numpy as np
 
