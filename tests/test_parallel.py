@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from pyconv._kernels.parallel import run_counting
+from pyconv._kernels.parallel import run_counting, run_stress
 
 
 @pytest.mark.parametrize("tasks", [0, 1, 2, 7, 64, 1000])
@@ -64,3 +64,31 @@ def test_thread_indices_cover_the_team_when_work_is_long():
     counts, thread_of = run_counting(200000, 2)
     assert (counts == 1).all()
     assert set(np.unique(thread_of)) <= {0, 1}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_back_to_back_jobs_of_different_sizes_and_contexts(threads):
+    """20000 tiny jobs in a row, 1..97 tasks each, alternating two task functions whose contexts
+    live on the caller's stack: a worker that wakes late for one job must not run a task of the
+    next (or of the finished one), nor with the other job's function or context, nor twice."""
+    for seed in range(3):
+        not_once, wrong = run_stress(20000, threads, seed)
+        assert not_once == 0
+        assert wrong == 0
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_back_to_back_jobs_from_several_python_threads(threads):
+    """The same from four Python threads at once: whichever holds the pool publishes job after
+    job while the others run theirs inline."""
+    results = []
+
+    def work(seed):
+        results.append(run_stress(20000, threads, 100 + seed))
+
+    callers = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert results == [(0, 0)] * 4

@@ -4,8 +4,11 @@ The pool: worker threads started on first use (num_threads - 1 of them, more
 when a later call asks for more), each spinning briefly after a job and then
 sleeping on a condition variable.  A job is published with a new generation
 number; tasks are claimed from one 64-bit counter holding (generation, next
-task), so a worker that wakes late cannot claim a task of a job it did not
-read.  Tasks are claimed in runs, guided: half of an even share of what is
+task).  The job's descriptor is written while that counter is closed and
+checked seqlock fashion by the claim itself, so a worker that wakes late
+cannot claim a task of a job other than the one it read, and a worker that
+claimed nothing never touches the caller's context (the memory-ordering
+argument is in the C code below).  Tasks are claimed in runs, guided: half of an even share of what is
 left (few atomic operations on the line both cores write, and little work
 held by a slow thread near the end).  The caller claims like any worker
 and, once nothing is left to claim, waits only until the runs claimed by
@@ -36,15 +39,54 @@ cdef extern from *:
     #define PYCONV_SPIN_NANOSECONDS 200000
     #define PYCONV_MAX_WORKERS 255
 
+    /* Low half of the claim word of a job being written: above every task count
+       (a pool job has fewer than 0x7fffffff tasks), so nothing can be claimed. */
+    #define PYCONV_CLOSED 0xffffffffULL
+
+    /* Memory ordering (C11).  The job descriptor (function, context, tasks,
+       threads) lives in the pool, which is never freed, and is read by workers
+       without a lock, seqlock fashion; the claim word (generation << 32 | next
+       task) is both the sequence number and the only way into a job.
+
+       Caller of job g (holding job_lock):
+         C1 claim = g << 32 | CLOSED        (relaxed)
+         C2 release fence
+         C3 function, context, tasks, threads, done = 0   (relaxed stores)
+         C4 claim = g << 32                 (release)
+         C5 published = g; wake sleepers    (seq_cst)
+         C6 claim and run tasks like a worker, then wait for done >= tasks (acquire)
+       Worker:
+         W1 c = claim (acquire); give up if its low half is CLOSED
+         W2 function, context, tasks, threads  (relaxed loads)
+         W3 acquire fence
+         W4 CAS claim c -> c + count, only if c's generation is c's and next < tasks;
+            on success run tasks [next, next + count), then done += count (release)
+
+       (a) If W1 read g's C4 (or a CAS after it) W2 reads g's fields or later
+       ones.  If any W2 load reads a store C3 of a later job h, h's C2 fence
+       synchronizes with W3, so h's C1 happens before W4 and W4 (coherence)
+       reads claim at h's C1 or later: a different generation, the CAS fails.
+       So a successful W4 saw exactly the descriptor of the job it claims from.
+       (b) Tasks are handed out only by successful CASes of one job's counter,
+       each moving next forward, and next never passes the job's own tasks.
+       (c) The context is used only inside a claimed run, and done counts only
+       finished runs: the caller of g sees done >= tasks only after every run
+       of g has finished, and that acquire load reads the release sequence of
+       every done += count, so the tasks' writes are visible when it returns.
+       A worker that has claimed nothing touches only the pool's own fields.
+       Claims of g total exactly tasks, so no done += count of g can come after
+       g's caller saw them all, nor after the next job's done = 0.
+       (d) The caller waits on done only, i.e. only for runs already claimed.
+       Generations are 32 bits: a worker would have to stall between W1 and W4
+       for 2^32 jobs for its CAS to match a reused claim word. */
     static struct {
         pthread_mutex_t job_lock;       /* held by the caller of the job in progress */
         pthread_mutex_t sleep_lock;     /* with wake: sleeping workers */
         pthread_cond_t wake;
         int workers;                    /* worker threads started (indices 1..workers) */
-        atomic_uint published;          /* generation of the current job */
+        atomic_uint published;          /* generation of the last job published: wakes workers */
         atomic_int sleepers;
-        /* the current job; read by workers only between seeing its generation
-           published and claiming one of its tasks */
+        /* the descriptor of the current job; see the memory ordering above */
         _Atomic(pyconv_task_function) function;
         _Atomic(void *) context;
         atomic_llong tasks;
@@ -61,40 +103,46 @@ cdef extern from *:
         return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
     }
 
-    /* The next run of tasks [first, first + count) of job generation `generation`,
-       count = 0 when it has none left.  Guided: a claim takes half of an even share
-       of what is left, so a thread that runs slowly (just woken, its core still
-       clocked down, or preempted) holds little of the work near the end, which is
-       what the caller waits for. */
-    static ptrdiff_t pyconv_claim(unsigned generation, long long tasks, int threads, ptrdiff_t *first)
+    /* Claims and runs tasks of the job whose claim word was `claim` (W1) and whose
+       descriptor is function, context, tasks, threads (W2, then W3's fence) until
+       none are left.  Each claim takes half of an even share of what is left, so
+       a thread that runs slowly (just woken, its core still clocked down, or
+       preempted) holds little of the work near the end, which is what the caller
+       waits for. */
+    static void pyconv_run_claims(unsigned long long claim, pyconv_task_function function, void *context,
+                                  long long tasks, int threads, int thread)
     {
-        unsigned long long claim = atomic_load_explicit(&pyconv_pool.claim, memory_order_relaxed);
+        unsigned long long generation = claim >> 32;
         for (;;) {
             long long next = (long long)(claim & 0xffffffffu);
-            if ((unsigned)(claim >> 32) != generation || next >= tasks)
-                return 0;
+            if ((claim >> 32) != generation || next >= tasks)
+                return;
             long long count = (tasks - next) / (2LL * threads);
             if (count < 1) count = 1;
             if (atomic_compare_exchange_weak_explicit(&pyconv_pool.claim, &claim, claim + (unsigned long long)count,
                                                       memory_order_acq_rel, memory_order_relaxed)) {
-                *first = (ptrdiff_t)next;
-                return (ptrdiff_t)count;
+                for (ptrdiff_t task = (ptrdiff_t)next; task < (ptrdiff_t)(next + count); task++)
+                    function(context, task, thread);
+                atomic_fetch_add_explicit(&pyconv_pool.done, count, memory_order_release);
+                claim += (unsigned long long)count;   /* a guess; the CAS corrects it */
             }
         }
     }
 
-    static void pyconv_run_claimed(unsigned generation, int thread)
+    /* A worker's part in the job being published, if any (W1-W4). */
+    static void pyconv_join_job(int thread)
     {
+        unsigned long long claim = atomic_load_explicit(&pyconv_pool.claim, memory_order_acquire);
+        if ((claim & 0xffffffffu) == PYCONV_CLOSED) return;   /* being written: not this one's job */
         pyconv_task_function function = atomic_load_explicit(&pyconv_pool.function, memory_order_relaxed);
         void *context = atomic_load_explicit(&pyconv_pool.context, memory_order_relaxed);
         long long tasks = atomic_load_explicit(&pyconv_pool.tasks, memory_order_relaxed);
         int threads = atomic_load_explicit(&pyconv_pool.threads, memory_order_relaxed);
-        ptrdiff_t first, count;
-        while ((count = pyconv_claim(generation, tasks, threads, &first)) > 0) {
-            for (ptrdiff_t task = first; task < first + count; task++)
-                function(context, task, thread);
-            atomic_fetch_add_explicit(&pyconv_pool.done, count, memory_order_release);
-        }
+        atomic_thread_fence(memory_order_acquire);
+        /* a job for fewer threads leaves this one out (a thread count read from
+           another job is caught by the claim, like the other fields) */
+        if (thread < threads)
+            pyconv_run_claims(claim, function, context, tasks, threads, thread);
     }
 
     static void *pyconv_worker(void *argument)
@@ -117,10 +165,7 @@ cdef extern from *:
                 pthread_mutex_unlock(&pyconv_pool.sleep_lock);
             }
             seen = generation;
-            /* a job for fewer threads leaves this one out (checked again by the claim:
-               a stale thread count belongs to a finished job, whose tasks are gone) */
-            if (thread < atomic_load_explicit(&pyconv_pool.threads, memory_order_relaxed))
-                pyconv_run_claimed(generation, thread);
+            pyconv_join_job(thread);
         }
         return NULL;
     }
@@ -164,20 +209,25 @@ cdef extern from *:
         }
         if (threads > pyconv_pool.workers + 1) threads = pyconv_pool.workers + 1;
         unsigned generation = atomic_load(&pyconv_pool.published) + 1;
+        unsigned long long open = (unsigned long long)generation << 32;
+        /* C1-C5 of the memory ordering above */
+        atomic_store_explicit(&pyconv_pool.claim, open | PYCONV_CLOSED, memory_order_relaxed);
+        atomic_thread_fence(memory_order_release);
         atomic_store_explicit(&pyconv_pool.function, function, memory_order_relaxed);
         atomic_store_explicit(&pyconv_pool.context, context, memory_order_relaxed);
         atomic_store_explicit(&pyconv_pool.tasks, tasks, memory_order_relaxed);
         atomic_store_explicit(&pyconv_pool.threads, threads, memory_order_relaxed);
         atomic_store_explicit(&pyconv_pool.done, 0, memory_order_relaxed);
-        atomic_store_explicit(&pyconv_pool.claim, (unsigned long long)generation << 32, memory_order_relaxed);
+        atomic_store_explicit(&pyconv_pool.claim, open, memory_order_release);
         atomic_store(&pyconv_pool.published, generation);
         if (atomic_load(&pyconv_pool.sleepers) > 0) {
             pthread_mutex_lock(&pyconv_pool.sleep_lock);
             pthread_mutex_unlock(&pyconv_pool.sleep_lock);
             pthread_cond_broadcast(&pyconv_pool.wake);
         }
-        pyconv_run_claimed(generation, 0);
-        while (atomic_load_explicit(&pyconv_pool.done, memory_order_acquire) != tasks) PYCONV_RELAX();
+        /* C6: the caller's own claims, with the descriptor it wrote */
+        pyconv_run_claims(open, function, context, tasks, threads, 0);
+        while (atomic_load_explicit(&pyconv_pool.done, memory_order_acquire) < tasks) PYCONV_RELAX();
         pthread_mutex_unlock(&pyconv_pool.job_lock);
     }
     #else
@@ -221,3 +271,97 @@ def run_counting(Py_ssize_t tasks, int num_threads):
         with nogil:
             parallel_for(_count, &check, tasks, num_threads)
     return counts, threads
+
+
+cdef extern from *:
+    """
+    #if defined(_MSC_VER)
+    #include <intrin.h>
+    static long long pyconv_test_add(long long *counter, long long value)
+    {
+        return _InterlockedExchangeAdd64(counter, value) + value;
+    }
+    #else
+    static long long pyconv_test_add(long long *counter, long long value)
+    {
+        return __atomic_add_fetch(counter, value, __ATOMIC_RELAXED);
+    }
+    #endif
+    """
+    long long pyconv_test_add(long long* counter, long long value) noexcept nogil
+
+
+cdef struct _StressJob:
+    long long kind          # 1 for _stress_a's jobs, 2 for _stress_b's
+    long long job
+    long long tasks
+    int threads
+    long long* counts       # runs per task
+    long long* job_of       # job that ran each task
+    long long* errors       # tasks run with the wrong function, context, index or thread
+
+
+cdef inline void _stress_task(_StressJob* job, long long kind, Py_ssize_t task, int thread) noexcept nogil:
+    cdef int spin
+    if job.kind != kind or task < 0 or task >= job.tasks or thread < 0 or thread >= job.threads:
+        pyconv_test_add(job.errors, 1)
+        return
+    pyconv_test_add(&job.counts[task], 1)
+    job.job_of[task] = job.job
+    if task % 5 == 0:   # uneven tasks: claims overlap the end of the job
+        for spin in range(<int>(job.job % 64)):
+            pyconv_test_add(job.errors, 0)
+
+
+cdef void _stress_a(void* context, Py_ssize_t task, int thread) noexcept nogil:
+    _stress_task(<_StressJob*>context, 1, task, thread)
+
+
+cdef void _stress_b(void* context, Py_ssize_t task, int thread) noexcept nogil:
+    _stress_task(<_StressJob*>context, 2, task, thread)
+
+
+cdef long long _stress_one(long long job, long long tasks, int num_threads,
+                           long long* counts, long long* job_of, long long* errors) noexcept nogil:
+    # The descriptor lives in this frame, which the next job's call reuses.
+    cdef _StressJob descriptor
+    cdef long long task, bad = 0
+    descriptor.kind = 1 + job % 2
+    descriptor.job = job
+    descriptor.tasks = tasks
+    descriptor.threads = num_threads if num_threads < tasks else <int>tasks
+    if descriptor.threads < 1:
+        descriptor.threads = 1
+    descriptor.counts = counts
+    descriptor.job_of = job_of
+    descriptor.errors = errors
+    parallel_for(_stress_a if descriptor.kind == 1 else _stress_b, &descriptor, tasks, num_threads)
+    for task in range(tasks):
+        if pyconv_test_add(&counts[task], 0) != 1 or job_of[task] != job:
+            bad += 1
+        pyconv_test_add(&counts[task], -pyconv_test_add(&counts[task], 0))
+        job_of[task] = -1
+    return bad
+
+
+def run_stress(long long jobs, int num_threads, long long seed=0):
+    """For tests: ``jobs`` back-to-back jobs of 1..97 tasks each, alternating two task functions
+    with per-job contexts on the stack; returns (tasks not run exactly once by their own job,
+    tasks run with the wrong function, context, index or thread)."""
+    import numpy as np
+    counts = np.zeros(128, dtype=np.int64)
+    job_of = np.full(128, -1, dtype=np.int64)
+    errors = np.zeros(1, dtype=np.int64)
+    cdef long long[::1] c = counts
+    cdef long long[::1] o = job_of
+    cdef long long[::1] e = errors
+    cdef long long job, tasks, bad = 0
+    cdef unsigned long long state = <unsigned long long>seed * <unsigned long long>6364136223846793005 + <unsigned long long>1442695040888963407
+    with nogil:
+        for job in range(jobs):
+            state = state * <unsigned long long>6364136223846793005 + <unsigned long long>1442695040888963407
+            tasks = 1 + <long long>((state >> 33) % 97)
+            if (state >> 20) % 4 == 0:
+                tasks = 1 + tasks % 3    # some jobs of 1..3 tasks, a few on the pool
+            bad += _stress_one(job, tasks, num_threads, &c[0], &o[0], &e[0])
+    return bad, int(errors[0])
