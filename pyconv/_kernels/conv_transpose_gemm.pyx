@@ -138,7 +138,6 @@ cdef inline void interleave_rows(floating* dst, const floating* even, const floa
 
 cdef enum:
     ALIGN = 64    # bytes: alignment of each scratch area
-    REACH = 4     # elements read past either end of a products row at most (see phase_sums)
     CI_BLOCK = 8     # input channels per block of the weight transposition
     CHUNK = 16       # output channels gathered together (see phase_sums)
 
@@ -247,8 +246,6 @@ ctypedef struct Index:
     Py_ssize_t* phase_length    # per phase: its outputs in the tile
     Py_ssize_t* phase_start     # contributions of phase p to the current row:
                                 #   [phase_start[p], phase_start[p + 1])
-    Py_ssize_t* exact_from      # per phase: the outputs outside [exact_from, exact_to) are
-    Py_ssize_t* exact_to        #   summed again (see phase_sums)
     Py_ssize_t* offset          # per contribution, a products row of one (slot, kw): offset in col of
                                 #   its value for phase output 0 of channel 0 of the block (direct:
                                 #   the input row's offset, from the group's first input channel)
@@ -258,17 +255,6 @@ ctypedef struct Index:
     Py_ssize_t* end
 
 
-cdef inline floating exact_sum(const floating* col, const Index* index, Py_ssize_t c, Py_ssize_t e0,
-                               Py_ssize_t e1, Py_ssize_t q) noexcept nogil:
-    """Phase output q of channel c: the sum of the contributions e0..e1 - 1 that reach it, in order."""
-    cdef floating total = 0
-    cdef Py_ssize_t e
-    for e in range(e0, e1):
-        if index.first[e] <= q < index.end[e]:
-            total = total + (col + index.offset[e] + c * index.channel_stride[e])[q]
-    return total
-
-
 cdef inline bint phase_sums(const floating* col, const Index* index, Py_ssize_t c0, Py_ssize_t channels,
                             Py_ssize_t phase, floating* sums, Py_ssize_t sums_stride, bint may_alias) noexcept nogil:
     """The index.phase_length[phase] sums of column phase ``phase`` of the current row, for the
@@ -276,44 +262,39 @@ cdef inline bint phase_sums(const floating* col, const Index* index, Py_ssize_t 
     ``may_alias`` and one products row covers the phase, writes nothing and returns True: the
     sums are then that row of col (see products_row).
 
-    The loops run over the channels innermost (independent rows, in flight together).  A
-    contribution that reaches all but at most REACH outputs at either end is added over the
-    whole phase (so the loop runs over full vectors), reading a few values next to its products
-    row; the outputs where that happened are then summed again from the contributions that
-    reach them, in the same order, so the result is exact."""
+    The loops run over the channels innermost (independent rows, in flight together).  Each
+    contribution is added over exactly the outputs it reaches, [first, end) (no value next to
+    its products row is read: that may be another thread's scratch or never written), in
+    (kd, kh, kw) order; the first one is copied, the outputs it does not reach start at 0."""
     cdef Py_ssize_t e0 = index.phase_start[phase], e1 = index.phase_start[phase + 1]
     cdef Py_ssize_t length = index.phase_length[phase]
-    cdef Py_ssize_t e, i, q, q0, q1, stride
+    cdef Py_ssize_t e, i, q0, q1, stride
     cdef const floating* src
+    cdef floating* dst
     if e0 == e1:
         for i in range(channels):
             memset(sums + i * sums_stride, 0, length * sizeof(floating))
         return False
     if may_alias and e1 - e0 == 1 and index.first[e0] == 0 and index.end[e0] == length:
         return True
-    for e in range(e0, e1):
+    q0 = index.first[e0]
+    q1 = index.end[e0]
+    src = col + index.offset[e0] + c0 * index.channel_stride[e0]
+    stride = index.channel_stride[e0]
+    for i in range(channels):
+        dst = sums + i * sums_stride
+        if q0 > 0:
+            memset(dst, 0, q0 * sizeof(floating))
+        copy_row(dst + q0, src + i * stride + q0, q1 - q0)
+        if q1 < length:
+            memset(dst + q1, 0, (length - q1) * sizeof(floating))
+    for e in range(e0 + 1, e1):
         src = col + index.offset[e] + c0 * index.channel_stride[e]
         stride = index.channel_stride[e]
         q0 = index.first[e]
         q1 = index.end[e]
-        if q0 <= REACH and length - q1 <= REACH:
-            q0 = 0
-            q1 = length
-        if e == e0:
-            if q0 == 0 and q1 == length:
-                for i in range(channels):
-                    copy_row(sums + i * sums_stride, src + i * stride, length)
-                continue
-            for i in range(channels):
-                memset(sums + i * sums_stride, 0, length * sizeof(floating))
         for i in range(channels):
             add_row(sums + i * sums_stride + q0, src + i * stride + q0, q1 - q0)
-    if index.exact_from[phase] > 0 or index.exact_to[phase] < length:
-        for i in range(channels):
-            for q in range(min(index.exact_from[phase], length)):
-                sums[i * sums_stride + q] = exact_sum(col, index, c0 + i, e0, e1, q)
-            for q in range(max(index.exact_to[phase], index.exact_from[phase]), length):
-                sums[i * sums_stride + q] = exact_sum(col, index, c0 + i, e0, e1, q)
     return False
 
 
@@ -448,8 +429,6 @@ cdef void index_row(Index* index, Py_ssize_t oh, Py_ssize_t ow0, Py_ssize_t iw_l
     for phase in range(index.phases):
         index.phase_start[phase] = count
         length = index.phase_length[phase]
-        index.exact_from[phase] = 0
-        index.exact_to[phase] = length
         for kd in range(g.kernel_d):
             for kh in range(g.kernel_h):
                 slot = kd * g.kernel_h + kh
@@ -482,9 +461,6 @@ cdef void index_row(Index* index, Py_ssize_t oh, Py_ssize_t ow0, Py_ssize_t iw_l
                         index.offset[count] = (index.slot_base[slot] + kw * ldc + r * width
                                                + (m0 + shift - iw_lo))
                         index.channel_stride[count] = g.kernel_w * ldc
-                    if not g.direct and q0 <= REACH and length - q1 <= REACH:  # added over the whole phase
-                        index.exact_from[phase] = max(index.exact_from[phase], q0)
-                        index.exact_to[phase] = min(index.exact_to[phase], q1)
                     count += 1
     index.phase_start[index.phases] = count
 
@@ -637,17 +613,16 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
     cdef Py_ssize_t phase_bytes = min(g.stride_w, 2) * CHUNK * g.phase_size * sizeof(floating)
     cdef Py_ssize_t phases = min(g.stride_w, g.tile)
     cdef Py_ssize_t contributions = slots * g.kernel_w
-    cdef Py_ssize_t index_count = 3 * slots + 4 * phases + 1 + 5 * contributions
+    cdef Py_ssize_t index_count = 3 * slots + 2 * phases + 1 + 5 * contributions
     cdef Py_ssize_t index_bytes = round_up(index_count * sizeof(Py_ssize_t), ALIGN)
     cdef Py_ssize_t per_thread = (col_bytes + phase_bytes + index_bytes
                                   + (0 if direct else
                                      round_up(gemm_workspace_size(m_max, g.max_columns, g.in_per_group), ALIGN)))
     num_threads = <int>max(1, min(<Py_ssize_t>num_threads, tasks))
-    # the products may be read up to REACH elements past either end: ALIGN bytes of margin
-    cdef char* scratch = <char*>malloc(per_thread * num_threads + 3 * ALIGN)
+    cdef char* scratch = <char*>malloc(per_thread * num_threads + ALIGN)
     if scratch == NULL:
         raise MemoryError()
-    cdef char* aligned = <char*>(round_up(<size_t>scratch, ALIGN)) + ALIGN
+    cdef char* aligned = <char*>(round_up(<size_t>scratch, ALIGN))
     cdef Index* indexes = <Index*>malloc(num_threads * sizeof(Index))
     if indexes == NULL:
         free(scratch)
@@ -661,9 +636,7 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
         indexes[i].slot_base = p + 2 * slots
         indexes[i].phase_length = p + 3 * slots
         indexes[i].phase_start = indexes[i].phase_length + phases
-        indexes[i].exact_from = indexes[i].phase_start + phases + 1
-        indexes[i].exact_to = indexes[i].exact_from + phases
-        indexes[i].offset = indexes[i].exact_to + phases
+        indexes[i].offset = indexes[i].phase_start + phases + 1
         indexes[i].channel_stride = indexes[i].offset + contributions
         indexes[i].first = indexes[i].channel_stride + contributions
         indexes[i].end = indexes[i].first + contributions
