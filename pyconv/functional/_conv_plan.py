@@ -196,60 +196,52 @@ def _lift(values, dims, fill):
     return (fill,) * (3 - dims) + tuple(values)
 
 
-class DirectConv:
-    """The direct kernel (``_kernels.conv_direct``): the reference every other algorithm is tested against.
-
-    Handles every convolution; the epilogue runs as a second pass unless it is just a bias.
-    """
+class _DirectBase:
+    """The direct kernels: they fuse a bias; any other epilogue runs as a second pass."""
     name = "direct"
+
+    def __init__(self, problem, weight):
+        self.problem = problem
+        self.weight = _as_3d(weight, problem.dims)
+
+    def _run_kernel(self, kernel, input, output, epilogue, residual, pad_before, num_threads):
+        p = self.problem
+        dims = p.dims
+        bias_only = not epilogue.scale.size and not residual.size and epilogue.activation == 0
+        kernel(_as_3d(input, dims), self.weight, epilogue.shift if bias_only else epilogue.scale[:0],
+               _as_3d(output, dims), _lift(p.stride, dims, 1), _lift(pad_before, dims, 0), _lift(p.dilation, dims, 1),
+               p.groups, num_threads)
+        if not bias_only:
+            _apply_epilogue(output, epilogue, residual, num_threads)
+
+
+class DirectConv(_DirectBase):
+    """The direct kernel (``_kernels.conv_direct``): the reference every other algorithm is tested against."""
 
     @staticmethod
     def unsupported(problem):
         return "it computes convolutions, not transposed ones" if problem.transposed else None
 
-    def __init__(self, problem, weight):
-        self.problem = problem
-        self.weight = _as_3d(weight, problem.dims)
-
     def run(self, input, output, epilogue, residual, num_threads):
         p = self.problem
-        dims = p.dims
         pad_before = p.pad_before
         if any(p.pad_before + p.pad_after) and not np.isfinite(self.weight).all():
             # The kernel skips padding; torch multiplies its zeros too, and 0 * inf or 0 * nan is nan.
             input = np.pad(input, [(0, 0), (0, 0)] + list(zip(p.pad_before, p.pad_after)))
-            pad_before = (0,) * dims
-        bias_only = not epilogue.scale.size and not residual.size and epilogue.activation == 0
-        conv3d_direct(
-            _as_3d(input, dims), self.weight, epilogue.shift if bias_only else epilogue.scale[:0],
-            _as_3d(output, dims), _lift(p.stride, dims, 1), _lift(pad_before, dims, 0), _lift(p.dilation, dims, 1),
-            p.groups, num_threads=num_threads)
-        if not bias_only:
-            _apply_epilogue(output, epilogue, residual, num_threads)
+            pad_before = (0,) * p.dims
+        self._run_kernel(conv3d_direct, input, output, epilogue, residual, pad_before, num_threads)
 
 
-class DirectConvTranspose:
+class DirectConvTranspose(_DirectBase):
     """The direct transposed kernel (``_kernels.conv_transpose``): scatter-free, no zero-stuffed input."""
-    name = "direct"
 
     @staticmethod
     def unsupported(problem):
         return None if problem.transposed else "it computes transposed convolutions only"
 
-    def __init__(self, problem, weight):
-        self.problem = problem
-        self.weight = _as_3d(weight, problem.dims)
-
     def run(self, input, output, epilogue, residual, num_threads):
-        p = self.problem
-        dims = p.dims
-        bias_only = not epilogue.scale.size and not residual.size and epilogue.activation == 0
-        conv_transpose_forward(
-            _as_3d(input, dims), self.weight, epilogue.shift if bias_only else epilogue.scale[:0],
-            _as_3d(output, dims), _lift(p.stride, dims, 1), _lift(p.pad_before, dims, 0), _lift(p.dilation, dims, 1),
-            p.groups, num_threads)
-        if not bias_only:
-            _apply_epilogue(output, epilogue, residual, num_threads)
+        self._run_kernel(conv_transpose_forward, input, output, epilogue, residual, self.problem.pad_before,
+                         num_threads)
 
 
 def _apply_epilogue(output, epilogue, residual, num_threads):
