@@ -6,10 +6,13 @@
 pyconv runs each convolution as a model does: prepack_conv once (weights
 transformed / packed), then calls; torch runs torch.nn.functional; ONNX
 Runtime (when installed) a one-node model with the weights as initializers.
-For each case and thread count: medians of the engines (alternating; before
-each sample a sleep so the previous engine's spinning workers go idle, then
-one untimed call so this engine's own threads are awake, as inside a model
-run — see bench/gemm.py), the ratios torch/pyconv and ORT/pyconv, the
+For each case and thread count: medians of pyconv and torch (alternating;
+before each sample a sleep so the previous engine's spinning workers go idle,
+then one untimed call so this engine's own threads are awake, as inside a
+model run — see bench/gemm.py) and of ONNX Runtime, timed the same way but
+first, in a child process of its own: its thread pool keeps spinning after a
+run, and interleaved with it pyconv's 2-thread kernels measured up to 3x
+slower (0.55 -> 1.71 ms), the ratios torch/pyconv and ORT/pyconv, the
 algorithm 'auto' chose, effective GFLOP/s (2 x direct MACs / time) and that
 as a % of numpy's fp32 GEMM peak measured in the same run, the 2-thread
 speed-up over 1 thread as a fraction of the GEMM peak's own, the largest
@@ -17,6 +20,7 @@ difference from torch relative to max|torch| and from a float64 direct
 reference relative to max|ref|.
 """
 import argparse
+import multiprocessing
 import statistics
 import time
 
@@ -141,6 +145,19 @@ def reference_error(case, x, w, ours):
     return float(np.max(np.abs(ours - ref)) / np.max(np.abs(ref)))
 
 
+def ort_seconds(case_ids, thread_counts, repeat):
+    """{(case id, threads): median seconds} of ONNX Runtime; run in a child process (see the module docstring)."""
+    warm_allocator()
+    seconds = {}
+    for case in SUITE:
+        if case.id in case_ids:
+            x, w = case.arrays()
+            for threads in thread_counts:
+                session = onnx_session(case, x, w, threads)
+                seconds[case.id, threads] = time_round_robin({"ort": lambda: session.run(None, {"x": x})}, repeat)["ort"]
+    return seconds
+
+
 def bench_case(case, threads, repeat):
     x, w = case.arrays()
     tx = torch.from_numpy(x)
@@ -149,9 +166,6 @@ def bench_case(case, threads, repeat):
     torch.set_num_threads(threads)
     run_pyconv, algorithm = pyconv_call(case, x, w)
     calls = {"pyconv": run_pyconv, "torch": lambda: case.run_torch(torch, tx, tw)}
-    session = onnx_session(case, x, w, threads)
-    if session is not None:
-        calls["ort"] = lambda: session.run(None, {"x": x})
     ours = run_pyconv()
     theirs = calls["torch"]().numpy()
     error = float(np.max(np.abs(ours - theirs)) / max(np.max(np.abs(theirs)), 1e-30))
@@ -176,6 +190,10 @@ def main():
 
     print("thread pools:", ", ".join(f"{p['internal_api']}={p['num_threads']}" for p in threadpool_info()))
     print("ONNX Runtime:", "not installed" if onnxruntime is None else onnxruntime.__version__)
+    ort = {}
+    if onnxruntime is not None:
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            ort = pool.apply(ort_seconds, ({case.id for case in cases}, thread_counts, args.repeat))
     peaks = {t: gemm_peak_gflops(t, args.repeat) for t in thread_counts}
     print("numpy fp32 GEMM peak:", ", ".join(f"{t} thread(s) {p:.0f} GFLOP/s" for t, p in peaks.items()))
 
@@ -186,7 +204,7 @@ def main():
         one_thread = None
         for threads in thread_counts:
             seconds, algorithm, error, ref_error = bench_case(case, threads, args.repeat)
-            ours, theirs, ort = seconds["pyconv"], seconds["torch"], seconds.get("ort")
+            ours, theirs, ort_time = seconds["pyconv"], seconds["torch"], ort.get((case.id, threads))
             gflops = 2 * macs / ours / 1e9 if macs else None
             scaling = ""
             if threads == 1:
@@ -194,18 +212,18 @@ def main():
             elif one_thread is not None and 1 in peaks:
                 scaling = f"{100 * (one_thread / ours) / (peaks[threads] / peaks[1]):.0f}%"
             ratios[threads]["torch"].append(theirs / ours)
-            if ort is not None:
-                ratios[threads]["ort"].append(ort / ours)
+            if ort_time is not None:
+                ratios[threads]["ort"].append(ort_time / ours)
             rows.append([
                 case.id, threads, algorithm, f"{ours * 1e3:.3f}", f"{theirs * 1e3:.3f}",
-                "" if ort is None else f"{ort * 1e3:.3f}",
-                f"{theirs / ours:.2f}", "" if ort is None else f"{ort / ours:.2f}",
+                "" if ort_time is None else f"{ort_time * 1e3:.3f}",
+                f"{theirs / ours:.2f}", "" if ort_time is None else f"{ort_time / ours:.2f}",
                 "" if gflops is None else f"{gflops:.1f}",
                 "" if gflops is None else f"{100 * gflops / peaks[threads]:.0f}%",
                 scaling, f"{error:.1e}", "" if ref_error is None else f"{ref_error:.1e}",
             ])
             print(f"  {case.id} @{threads}t [{algorithm}]: pyconv {ours * 1e3:.3f} ms, torch {theirs * 1e3:.3f} ms"
-                  + ("" if ort is None else f", ort {ort * 1e3:.3f} ms"), flush=True)
+                  + ("" if ort_time is None else f", ort {ort_time * 1e3:.3f} ms"), flush=True)
     headers = ["case", "thr", "algorithm", "pyconv ms", "torch ms", "ORT ms", "torch/pyconv", "ORT/pyconv",
                "GFLOP/s", "% GEMM peak", "2t scaling vs GEMM", "err vs torch", "err vs f64"]
     print(tabulate(rows, headers=headers, tablefmt=args.format, disable_numparse=True))
