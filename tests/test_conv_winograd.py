@@ -68,6 +68,41 @@ def test_against_direct_and_torch(rng, n, c, k, h, w, groups, padding, name, dty
     assert_winograd_close(y, torch_conv2d(x, weight, b, padding=padding, groups=groups))
 
 
+# (N, C, K, H, W, groups, padding, dilation): 'winograd' runs dilated convs on polyphase parts;
+# padded sizes that are and are not multiples of the dilation, asymmetric 'same', padding beyond it.
+DILATED_GRID = [
+    (1, 8, 6, 28, 28, 1, 2, 2),
+    (2, 8, 6, 13, 17, 2, (1, 4), (2, 3)),
+    (1, 5, 4, 9, 9, 1, 0, (3, 1)),
+    (3, 6, 6, 10, 11, 1, "same", 2),
+    (1, 4, 5, 5, 6, 1, (5, 2), (4, 2)),
+    (2, 64, 16, 14, 14, 1, 3, 3),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, c, k, h, w, groups, padding, dilation", DILATED_GRID)
+def test_dilated_against_direct_and_torch(rng, num_threads, n, c, k, h, w, groups, padding, dilation, dtype):
+    x, weight, b = arrays(rng, dtype, n, c, k, h, w, groups)
+    kwargs = dict(padding=padding, dilation=dilation, groups=groups)
+    y = F.conv2d(x, weight, b, algorithm="winograd", **kwargs)
+    assert_winograd_close(y, F.conv2d(x, weight, b, algorithm="direct", **kwargs))
+    assert_winograd_close(y, torch_conv2d(x, weight, b, **kwargs))
+    num_threads(1)
+    one = F.conv2d(x, weight, b, algorithm="winograd", **kwargs)
+    num_threads(2)
+    assert np.array_equal(F.conv2d(x, weight, b, algorithm="winograd", **kwargs), one)
+
+
+def test_dilated_with_nan_input_as_direct(rng):
+    x, weight, b = arrays(rng, np.float32, 1, 8, 4, 12, 12)
+    x[0, 3, 5, 6] = np.nan
+    y = F.conv2d(x, weight, b, padding=2, dilation=2, algorithm="winograd")
+    direct = F.conv2d(x, weight, b, padding=2, dilation=2, algorithm="direct")
+    assert np.array_equal(np.isnan(y), np.isnan(direct))
+    assert_winograd_close(np.nan_to_num(y), np.nan_to_num(direct))
+
+
 @pytest.mark.parametrize("name", ["winograd_f2", "winograd_f4"])
 def test_float64_matches_direct_to_rounding(rng, name):
     x, weight, b = arrays(rng, np.float64, 2, 24, 20, 19, 23)
@@ -264,7 +299,10 @@ def test_unsupported_reasons(cls):
     assert cls.unsupported(_problem()) is None
     assert "3x3 kernel, got 5x5" in cls.unsupported(_problem(kernel=5))
     assert "stride 1" in cls.unsupported(_problem(stride=2))
-    assert "dilation 1" in cls.unsupported(_problem(dilation=2))
+    if cls is Winograd:
+        assert cls.unsupported(_problem(dilation=2)) is None
+    else:
+        assert "dilation 1" in cls.unsupported(_problem(dilation=2))
     assert "2-D" in cls.unsupported(_problem(dims=1))
     assert "2-D" in cls.unsupported(_problem(dims=3))
     assert "transposed" in cls.unsupported(_problem(transposed=True))

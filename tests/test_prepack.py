@@ -9,6 +9,7 @@ from tolerances import assert_close
 # (weight shape, conv arguments) per kind; each serves at least one fast algorithm.
 CONV_CASES = [
     ((6, 5, 3, 3), dict(padding=1)),                       # Winograd, gemm, direct
+    ((6, 4, 3, 3), dict(padding=(2, 1), dilation=(2, 3))),  # Winograd on polyphase parts
     ((8, 4, 3, 3), dict(padding="same", groups=2)),
     ((7, 5, 1, 1), dict()),                                # pointwise
     ((6, 1, 3, 3), dict(padding=1, groups=6)),             # depthwise

@@ -166,14 +166,17 @@ def choose(problem, input_shape, weight_finite):
         return "gemm"
     if problem.depthwise and problem.dims < 3:
         return "depthwise"
-    if (problem.dims == 2 and problem.kernel_size == (3, 3) and problem.stride == (1, 1)
-            and problem.dilation == (1, 1) and problem.in_channels // problem.groups >= WINOGRAD_MIN_CHANNELS):
-        return "winograd"
+    if problem.dims == 2 and problem.kernel_size == (3, 3) and problem.stride == (1, 1):
+        per_group = problem.in_channels // problem.groups
+        if per_group >= (WINOGRAD_MIN_CHANNELS if problem.dilation == (1, 1) else WINOGRAD_DILATED_MIN_CHANNELS):
+            return "winograd"
     return "gemm"
 
 
 # Input channels per group from which Winograd beats the GEMM algorithm on 3x3 stride-1 convolutions.
 WINOGRAD_MIN_CHANNELS = 8
+# The same for dilated ones, which Winograd runs on the input's polyphase parts (two extra copies).
+WINOGRAD_DILATED_MIN_CHANNELS = 64
 
 
 def run_algorithm(implementation, input, output, epilogue, residual=None):

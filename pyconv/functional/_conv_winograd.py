@@ -1,4 +1,4 @@
-"""Winograd algorithms for 2-D 3x3 convolutions with stride 1 and dilation 1.
+"""Winograd algorithms for 2-D 3x3 convolutions with stride 1 (``Winograd``: any dilation).
 
 ``WinogradF4`` computes F(4x4, 3x3) (6x6 transform, points 0, +-1, +-2, inf),
 ``WinogradF2`` F(2x2, 3x3) (4x4 transform, points 0, +-1, inf), ``Winograd``
@@ -40,11 +40,13 @@ Inf there, and ``run`` recomputes that call with the direct algorithm as
 well.  No extra pass: the check is a few additions inside the output
 transform.
 """
+from dataclasses import replace
+
 import numpy as np
 
 from .._kernels import gemm as _gemm
 from .._kernels.winograd import pack_weights, winograd_conv2d
-from ._conv_plan import DirectConv
+from ._conv_plan import DirectConv, Epilogue, _apply_epilogue
 
 __all__ = ["Winograd", "WinogradF2", "WinogradF4"]
 
@@ -203,23 +205,61 @@ def choose_tile(batch, out_height, out_width):
 class Winograd:
     """Winograd F(4x4, 3x3) or F(2x2, 3x3), chosen per input shape by ``choose_tile``.
 
-    Each tile size transforms and packs the weights on its first use.
+    Dilated convolutions run as dilation[0] x dilation[1] undilated ones on the
+    polyphase parts of the padded input (``_run_dilated``).  Each tile size
+    transforms and packs the weights on its first use.
     """
     name = "winograd"
 
     @staticmethod
     def unsupported(problem):
-        return _unsupported(problem)
+        return _unsupported(replace(problem, dilation=(1, 1)))
 
     def __init__(self, problem, weight):
         self.problem = problem
         self.weight = weight
+        dilated = problem.dilation != (1, 1)
+        # What the tile algorithms compute: each polyphase part is a plain 3x3 conv without padding.
+        self.tile_problem = replace(problem, pad_before=(0, 0), pad_after=(0, 0), dilation=(1, 1)) if dilated \
+            else problem
         self.implementations = {}
 
     def run(self, input, output, epilogue, residual, num_threads):
+        if self.problem.dilation != (1, 1):
+            self._run_dilated(input, output, epilogue, residual, num_threads)
+        else:
+            self._run_tiles(input, output, epilogue, residual, num_threads)
+
+    def _run_tiles(self, input, output, epilogue, residual, num_threads):
         m = choose_tile(output.shape[0], output.shape[2], output.shape[3])
         implementation = self.implementations.get(m)
         if implementation is None:
-            implementation = self.implementations[m] = (WinogradF4 if m == 4 else WinogradF2)(self.problem,
+            implementation = self.implementations[m] = (WinogradF4 if m == 4 else WinogradF2)(self.tile_problem,
                                                                                                self.weight)
         implementation.run(input, output, epilogue, residual, num_threads)
+
+    def _run_dilated(self, input, output, epilogue, residual, num_threads):
+        """Output rows (cols) a, a + d, a + 2d, ... of a dilation-d conv are the plain conv of the padded
+        input's rows (cols) a, a + d, ...: the d_h x d_w phases run as one batch of undilated convs."""
+        p = self.problem
+        (dh, dw), (height, width) = p.dilation, output.shape[2:]
+        n, c = input.shape[:2]
+        phase_h = -(-(input.shape[2] + p.pad_before[0] + p.pad_after[0]) // dh)  # rows per phase, rounded up
+        phase_w = -(-(input.shape[3] + p.pad_before[1] + p.pad_after[1]) // dw)
+        padded = np.zeros((n, c, phase_h * dh, phase_w * dw), input.dtype)
+        padded[:, :, p.pad_before[0]:p.pad_before[0] + input.shape[2],
+               p.pad_before[1]:p.pad_before[1] + input.shape[3]] = input
+        phases = np.ascontiguousarray(
+            padded.reshape(n, c, phase_h, dh, phase_w, dw).transpose(3, 5, 0, 1, 2, 4)
+        ).reshape(dh * dw * n, c, phase_h, phase_w)
+        phase_out = np.empty((dh * dw * n, p.out_channels, phase_h - 2, phase_w - 2), output.dtype)
+        # Scale, shift and activation act per channel, so they run fused on the phases; a residual
+        # is laid out like the output, so it (and then the activation) runs after the interleave.
+        fused = epilogue if not residual.size else Epilogue(epilogue.scale, epilogue.shift)
+        self._run_tiles(phases, phase_out, fused, residual[:0], num_threads)
+        interleaved = phase_out.reshape(dh, dw, n, p.out_channels, phase_h - 2, phase_w - 2).transpose(2, 3, 4, 0, 5, 1)
+        output[...] = interleaved.reshape(n, p.out_channels, (phase_h - 2) * dh, (phase_w - 2) * dw)[
+            :, :, :height, :width]
+        if residual.size:
+            _apply_epilogue(output, Epilogue(epilogue.scale[:0], epilogue.shift[:0], epilogue.activation,
+                                             epilogue.params), residual, num_threads)
