@@ -6,13 +6,18 @@
 pyconv runs each convolution as a model does: prepack_conv once (weights
 transformed / packed), then calls; torch runs torch.nn.functional; ONNX
 Runtime (when installed) a one-node model with the weights as initializers.
-For each case and thread count: medians of pyconv and torch (alternating;
-before each sample a sleep so the previous engine's spinning workers go idle,
-then one untimed call so this engine's own threads are awake, as inside a
-model run — see bench/gemm.py) and of ONNX Runtime, timed the same way but
-first, in a child process of its own: its thread pool keeps spinning after a
-run, and interleaved with it pyconv's 2-thread kernels measured up to 3x
-slower (0.55 -> 1.71 ms), the ratios torch/pyconv and ORT/pyconv, the
+For each case and thread count: medians of each engine's samples, each the
+mean of 3 back-to-back calls after 2 untimed ones, so the engine's threads
+are awake as inside a model run (on this VM a worker idle for 100 ms took
+4-8 ms to come back over the first two calls).  Each engine runs in a
+process of its own, one after the other in this run, so no engine's idle
+spinning workers steal a core from another (DESIGN.md's trap 1): torch and
+ONNX Runtime in child processes, pyconv in this one, which never imports
+torch (as where pyconv is deployed).  Measured here: with torch merely
+imported, pyconv's 2-thread OpenMP kernels ran 1.4-2.7x slower (conv3x3_64_56
+0.63 ms -> 0.9-1.7 ms; torch brings its own OpenMP runtime), and interleaved
+with ONNX Runtime, whose pool keeps spinning after a run, up to 3x slower.
+Reported: the ratios torch/pyconv and ORT/pyconv, the
 algorithm 'auto' chose, effective GFLOP/s (2 x direct MACs / time) and that
 as a % of numpy's fp32 GEMM peak measured in the same run, the 2-thread
 speed-up over 1 thread as a fraction of the GEMM peak's own, the largest
@@ -25,7 +30,6 @@ import statistics
 import time
 
 import numpy as np
-import torch
 from tabulate import tabulate
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -40,7 +44,7 @@ try:
 except ImportError:  # the ORT column is optional
     onnxruntime = None
 
-SLEEP = 0.1
+WARM_UP_CALLS = 2
 
 
 def warm_allocator():
@@ -57,12 +61,10 @@ def warm_allocator():
 def time_round_robin(calls, repeat, back_to_back=3):
     """Median seconds per call of each engine; engines alternate sample by sample."""
     samples = {name: [] for name in calls}
-    for call in calls.values():
-        call()
     for _ in range(repeat):
         for name, call in calls.items():
-            time.sleep(SLEEP)
-            call()
+            for _ in range(WARM_UP_CALLS):
+                call()
             start = time.perf_counter()
             for _ in range(back_to_back):
                 call()
@@ -145,31 +147,42 @@ def reference_error(case, x, w, ours):
     return float(np.max(np.abs(ours - ref)) / np.max(np.abs(ref)))
 
 
-def ort_seconds(case_ids, thread_counts, repeat):
-    """{(case id, threads): median seconds} of ONNX Runtime; run in a child process (see the module docstring)."""
+def engine_seconds(engine, case_ids, thread_counts, repeat):
+    """({(case id, threads): median seconds}, {case id: output}) of 'torch' or 'ort', in a child process."""
     warm_allocator()
-    seconds = {}
+    if engine == "torch":
+        import torch
+    seconds, outputs = {}, {}
     for case in SUITE:
-        if case.id in case_ids:
-            x, w = case.arrays()
-            for threads in thread_counts:
+        if case.id not in case_ids:
+            continue
+        x, w = case.arrays()
+        for threads in thread_counts:
+            if engine == "torch":
+                torch.set_num_threads(threads)
+                tx, tw = torch.from_numpy(x), None if w is None else torch.from_numpy(w)
+                call = lambda: case.run_torch(torch, tx, tw).numpy()  # noqa: E731
+            else:
                 session = onnx_session(case, x, w, threads)
-                seconds[case.id, threads] = time_round_robin({"ort": lambda: session.run(None, {"x": x})}, repeat)["ort"]
-    return seconds
+                call = lambda: session.run(None, {"x": x})[0]  # noqa: E731
+            seconds[case.id, threads] = time_round_robin({engine: call}, repeat)[engine]
+        outputs[case.id] = call()
+    return seconds, outputs
 
 
-def bench_case(case, threads, repeat):
+def in_child_process(engine, case_ids, thread_counts, repeat):
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(engine_seconds, (engine, case_ids, thread_counts, repeat))
+
+
+def bench_case(case, threads, repeat, torch_output):
     x, w = case.arrays()
-    tx = torch.from_numpy(x)
-    tw = None if w is None else torch.from_numpy(w)
     pyconv.set_num_threads(threads)
-    torch.set_num_threads(threads)
     run_pyconv, algorithm = pyconv_call(case, x, w)
-    calls = {"pyconv": run_pyconv, "torch": lambda: case.run_torch(torch, tx, tw)}
     ours = run_pyconv()
-    theirs = calls["torch"]().numpy()
-    error = float(np.max(np.abs(ours - theirs)) / max(np.max(np.abs(theirs)), 1e-30))
-    return time_round_robin(calls, repeat), algorithm, error, reference_error(case, x, w, ours)
+    error = float(np.max(np.abs(ours - torch_output)) / max(np.max(np.abs(torch_output)), 1e-30))
+    seconds = time_round_robin({"pyconv": run_pyconv}, repeat)["pyconv"]
+    return seconds, algorithm, error, reference_error(case, x, w, ours)
 
 
 def main():
@@ -190,10 +203,9 @@ def main():
 
     print("thread pools:", ", ".join(f"{p['internal_api']}={p['num_threads']}" for p in threadpool_info()))
     print("ONNX Runtime:", "not installed" if onnxruntime is None else onnxruntime.__version__)
-    ort = {}
-    if onnxruntime is not None:
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            ort = pool.apply(ort_seconds, ({case.id for case in cases}, thread_counts, args.repeat))
+    case_ids = {case.id for case in cases}
+    torch_seconds, torch_outputs = in_child_process("torch", case_ids, thread_counts, args.repeat)
+    ort = {} if onnxruntime is None else in_child_process("ort", case_ids, thread_counts, args.repeat)[0]
     peaks = {t: gemm_peak_gflops(t, args.repeat) for t in thread_counts}
     print("numpy fp32 GEMM peak:", ", ".join(f"{t} thread(s) {p:.0f} GFLOP/s" for t, p in peaks.items()))
 
@@ -203,8 +215,8 @@ def main():
         macs = case.macs()
         one_thread = None
         for threads in thread_counts:
-            seconds, algorithm, error, ref_error = bench_case(case, threads, args.repeat)
-            ours, theirs, ort_time = seconds["pyconv"], seconds["torch"], ort.get((case.id, threads))
+            ours, algorithm, error, ref_error = bench_case(case, threads, args.repeat, torch_outputs[case.id])
+            theirs, ort_time = torch_seconds[case.id, threads], ort.get((case.id, threads))
             gflops = 2 * macs / ours / 1e9 if macs else None
             scaling = ""
             if threads == 1:
