@@ -52,7 +52,9 @@ def extra_cases():
 def bench_problem(case, threads, repeat):
     """{algorithm name: median seconds} for every algorithm that can compute the case; and auto's pick.
 
-    'winograd' itself is not timed: it runs winograd_f2 or winograd_f4, which are.
+    'winograd' itself is timed only where the tile variants cannot run (dilated
+    convolutions, which it computes on polyphase parts); elsewhere it runs
+    winograd_f2 or winograd_f4, which are.
     """
     x, w = case.arrays()
     transposed = case.op.startswith("conv_transpose")
@@ -60,12 +62,13 @@ def bench_problem(case, threads, repeat):
     pyconv.set_num_threads(threads)
     auto = F.prepack_conv(w, transposed=transposed, **case.kwargs)
     calls = {}
+    tiles_fit = kind == "conv" and algorithm_class(kind, "winograd_f2").unsupported(auto.problem) is None
     for name in ALGORITHMS[kind]:
-        if name != "winograd" and algorithm_class(kind, name).unsupported(auto.problem) is None:
+        if not (name == "winograd" and tiles_fit) and algorithm_class(kind, name).unsupported(auto.problem) is None:
             conv = F.prepack_conv(w, transposed=transposed, algorithm=name, **case.kwargs)
             calls[name] = (lambda conv: lambda: conv(x))(conv)
     picked = auto.algorithm_for(x.shape)
-    if picked == "winograd":  # the tile variant it runs for this input
+    if picked == "winograd" and tiles_fit:  # the tile variant it runs for this input
         out_height, out_width = auto.problem.output_spatial(x.shape[2:])
         picked = f"winograd_f{choose_tile(x.shape[0], out_height, out_width)}"
     return time_round_robin(calls, repeat), picked
