@@ -12,7 +12,6 @@ Inputs are .npy arrays, or images (.png, .jpg; needs Pillow) scaled to [0, 1] at
 Bad arguments and files give a one-line message on stderr and exit status 2, never a traceback.
 """
 import argparse
-import importlib
 import math
 import os
 import statistics
@@ -107,24 +106,15 @@ def _load(path):
 
 
 def _export(args):
-    module_name, _, attribute = args.factory.partition(":")
-    if not module_name or not attribute:
-        raise _Failure(f"expected MODULE:FACTORY (e.g. torchvision.models:resnet18), got {args.factory!r}")
+    from .export import export_factory
     try:
-        import torch
-    except ImportError:
-        raise _Failure("export needs torch (pip install torch)") from None
-    sys.path.insert(0, os.getcwd())
-    try:
-        factory = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as error:
-        raise _Failure(f"cannot find {args.factory!r}: {error}") from None
-    import pyconv
-    model = factory()
-    if not isinstance(model, torch.nn.Module):
-        raise _Failure(f"{args.factory} returned {type(model).__name__}, not a torch.nn.Module")
-    example = torch.randn(*args.input_shape)
-    pyconv.export(model.eval(), example, args.output, dynamic_batch=not args.static_batch)
+        export_factory(args.factory, args.input_shape, args.output, dynamic_batch=not args.static_batch)
+    except ModuleNotFoundError as error:
+        if error.name == "torch":
+            raise _Failure("export needs torch (pip install torch)") from None
+        raise
+    except ValueError as error:  # ExportError and bad arguments, already phrased for the user
+        raise _Failure(str(error).removeprefix("export: ")) from None
     print(f"wrote {args.output} ({os.path.getsize(args.output):,} bytes)")
 
 
