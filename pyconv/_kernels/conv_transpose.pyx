@@ -19,6 +19,7 @@ so the result does not depend on the thread count.  The bias is added last.
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from pyconv._kernels.index_math cimport ceil_div, floor_div
 
 
 ctypedef struct Geometry:
@@ -29,18 +30,6 @@ ctypedef struct Geometry:
     Py_ssize_t pad_d, pad_h, pad_w
     Py_ssize_t dil_d, dil_h, dil_w
     Py_ssize_t in_per_group, out_per_group
-
-
-cdef inline Py_ssize_t floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    """floor(a / b) for b > 0 (C division truncates towards zero)."""
-    if a >= 0:
-        return a / b
-    return -((-a + b - 1) / b)
-
-
-cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    """ceil(a / b) for b > 0."""
-    return -floor_div(-a, b)
 
 
 cdef inline Py_ssize_t source_index(Py_ssize_t o, Py_ssize_t k, Py_ssize_t stride, Py_ssize_t pad,

@@ -51,6 +51,7 @@ from libc.string cimport memset
 
 from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_is_identity, epilogue_row
 from pyconv._kernels.gemm cimport gemm_pack_a, gemm_packed_a_size, gemm_prepacked, gemm_workspace_size
+from pyconv._kernels.index_math cimport ceil_div, floor_div
 
 cdef extern from *:
     """
@@ -160,18 +161,6 @@ ctypedef struct Geometry:
     Py_ssize_t max_columns             # largest GEMM n
     Py_ssize_t slot_size               # elements of the products of one (kd, kh)
     Py_ssize_t phase_size              # elements of one phase buffer
-
-
-cdef inline Py_ssize_t floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    """floor(a / b) for b > 0 (C division truncates towards zero)."""
-    if a >= 0:
-        return a / b
-    return -((-a + b - 1) / b)
-
-
-cdef inline Py_ssize_t ceil_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    """ceil(a / b) for b > 0."""
-    return -floor_div(-a, b)
 
 
 cdef inline Py_ssize_t round_up(Py_ssize_t a, Py_ssize_t b) noexcept nogil:

@@ -225,10 +225,14 @@ class DirectConv(_DirectBase):
     def unsupported(problem):
         return "it computes convolutions, not transposed ones" if problem.transposed else None
 
+    def __init__(self, problem, weight):
+        super().__init__(problem, weight)
+        self.weight_finite = bool(np.isfinite(weight).all())
+
     def run(self, input, output, epilogue, residual, num_threads):
         p = self.problem
         pad_before = p.pad_before
-        if any(p.pad_before + p.pad_after) and not np.isfinite(self.weight).all():
+        if any(p.pad_before + p.pad_after) and not self.weight_finite:
             # The kernel skips padding; torch multiplies its zeros too, and 0 * inf or 0 * nan is nan.
             input = np.pad(input, [(0, 0), (0, 0)] + list(zip(p.pad_before, p.pad_after)))
             pad_before = (0,) * p.dims
