@@ -17,7 +17,8 @@ import numpy as np
 from .._kernels.conv_gemm import (conv_implicit, conv_pointwise, pack_implicit, pack_pointwise,
                                   pointwise_packed_size, tile_shapes)
 from .._kernels.gemm import block_sizes
-from ._conv_plan import _as_3d, _lift
+from ._conv_plan import view_as_3d
+from .shapes import lift_to_3d
 
 _GEMM_BLOCKING = block_sizes()
 _TILES = tile_shapes()
@@ -113,8 +114,8 @@ class GemmConv:
                 column_shifts=zero, ext_d=1, hq=1, row_pitch=positions, channel_stride=positions, row_tiles=False,
                 outputs=positions, view=(1, 1, positions))
             return layout
-        (kd, kh, kw), (sd, sh, sw) = _lift(p.kernel_size, p.dims, 1), _lift(p.stride, p.dims, 1)
-        (dd, dh, dw), (od, oh, ow) = _lift(p.dilation, p.dims, 1), _lift(out_spatial, p.dims, 1)
+        (kd, kh, kw), (sd, sh, sw) = lift_to_3d(p.kernel_size, 1), lift_to_3d(p.stride, 1)
+        (dd, dh, dw), (od, oh, ow) = lift_to_3d(p.dilation, 1), lift_to_3d(out_spatial, 1)
         ext_d = (od - 1) * sd + (kd - 1) * dd + 1
         hq = -(-((oh - 1) * sh + (kh - 1) * dh + 1) // sh)
         wq = -(-((ow - 1) * sw + (kw - 1) * dw + 1) // sw)
@@ -187,7 +188,6 @@ class GemmConv:
                 self.columns(batch, positions, num_threads), *epilogue.kernel_args(residual),
                 num_threads=num_threads)
             return
-        dims = p.dims
         out_spatial = output.shape[2:]
         layout = self.layout(out_spatial)
         tiles_per_block, chunks = self.split(input.shape[0], out_spatial, num_threads)
@@ -195,9 +195,9 @@ class GemmConv:
             input = input.reshape(input.shape[:2] + layout["view"])
             output = output.reshape(output.shape[:2] + layout["view"])
         else:
-            input, output = _as_3d(input, dims), _as_3d(output, dims)
+            input, output = view_as_3d(input), view_as_3d(output)
         conv_implicit(
-            input, self.packed, output, _lift(p.stride, dims, 1), _lift(p.pad_before, dims, 0),
+            input, self.packed, output, lift_to_3d(p.stride, 1), lift_to_3d(p.pad_before, 0),
             layout["offsets"], layout["row_phases"], layout["column_shifts"], layout["ext_d"], layout["hq"],
             layout["row_pitch"], layout["channel_stride"], layout["row_tiles"], self.in_place, p.groups, self.mr,
             tiles_per_block, chunks, *epilogue.kernel_args(residual), num_threads=num_threads)

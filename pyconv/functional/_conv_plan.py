@@ -33,6 +33,7 @@ from .._kernels.conv_direct import conv3d_direct
 from .._kernels.conv_transpose import conv_transpose_forward
 from .._kernels.epilogue import apply_epilogue
 from .._threads import kernel_threads
+from .shapes import lift_to_3d
 
 # Algorithm name -> (module in pyconv.functional, class), per kind of convolution.
 ALGORITHMS = {
@@ -190,13 +191,9 @@ def run_algorithm(implementation, input, output, epilogue, residual=None):
     implementation.run(input, output, epilogue, residual, kernel_threads(macs))
 
 
-def _as_3d(array, dims):
-    """View (N, C, *spatial) with dims spatial dimensions as (N, C, D, H, W)."""
-    return array.reshape(array.shape[:2] + (1,) * (3 - dims) + array.shape[2:])
-
-
-def _lift(values, dims, fill):
-    return (fill,) * (3 - dims) + tuple(values)
+def view_as_3d(array):
+    """(N, C, *spatial) with 1-3 spatial dimensions (or a weight (O, I, *kernel)) viewed as 5-D."""
+    return array.reshape(array.shape[:2] + (1,) * (5 - array.ndim) + array.shape[2:])
 
 
 class _DirectBase:
@@ -205,14 +202,13 @@ class _DirectBase:
 
     def __init__(self, problem, weight):
         self.problem = problem
-        self.weight = _as_3d(weight, problem.dims)
+        self.weight = view_as_3d(weight)
 
     def _run_kernel(self, kernel, input, output, epilogue, residual, pad_before, num_threads):
         p = self.problem
-        dims = p.dims
         bias_only = not epilogue.scale.size and not residual.size and epilogue.activation == 0
-        kernel(_as_3d(input, dims), self.weight, epilogue.shift if bias_only else epilogue.scale[:0],
-               _as_3d(output, dims), _lift(p.stride, dims, 1), _lift(pad_before, dims, 0), _lift(p.dilation, dims, 1),
+        kernel(view_as_3d(input), self.weight, epilogue.shift if bias_only else epilogue.scale[:0],
+               view_as_3d(output), lift_to_3d(p.stride, 1), lift_to_3d(pad_before, 0), lift_to_3d(p.dilation, 1),
                p.groups, num_threads)
         if not bias_only:
             _apply_epilogue(output, epilogue, residual, num_threads)

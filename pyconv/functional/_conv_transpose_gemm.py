@@ -25,7 +25,8 @@ from math import ceil
 import numpy as np
 
 from .._kernels.conv_transpose_gemm import conv_transpose_gemm_forward, pack_weights, packed_weights_size
-from ._conv_plan import _as_3d, _lift
+from ._conv_plan import view_as_3d
+from .shapes import lift_to_3d
 
 GEMM_ROWS = 128                 # target m = output channels per block x kW
 GEMM_COLUMNS = 256              # target n = input rows x input width per GEMM
@@ -46,7 +47,7 @@ class GemmConvTranspose:
 
     def __init__(self, problem, weight):
         self.problem = problem
-        weight = np.ascontiguousarray(_as_3d(weight, problem.dims), dtype=problem.dtype)
+        weight = np.ascontiguousarray(view_as_3d(weight), dtype=problem.dtype)
         groups = problem.groups
         in_per_group = weight.shape[0] // groups
         out_per_group = weight.shape[1]
@@ -66,20 +67,19 @@ class GemmConvTranspose:
 
     def run(self, input, output, epilogue, residual, num_threads):
         p = self.problem
-        dims = p.dims
-        input5 = _as_3d(input, dims)
-        output5 = _as_3d(output, dims)
+        input5 = view_as_3d(input)
+        output5 = view_as_3d(output)
         band, tile = self.blocking(input5.shape, output5.shape)
         conv_transpose_gemm_forward(
-            input5, self.packed, output5, self.kernel_size, _lift(p.stride, dims, 1), _lift(p.pad_before, dims, 0),
-            _lift(p.dilation, dims, 1), p.groups, self.direct, self.co_block, band, tile,
+            input5, self.packed, output5, self.kernel_size, lift_to_3d(p.stride, 1), lift_to_3d(p.pad_before, 0),
+            lift_to_3d(p.dilation, 1), p.groups, self.direct, self.co_block, band, tile,
             *epilogue.kernel_args(residual), num_threads=num_threads)
 
     def blocking(self, input_shape, output_shape):
         """(output rows per task, output columns per tile) for 5-D input/output shapes."""
         p = self.problem
         kernel_d, kernel_h, kernel_w = self.kernel_size
-        stride_h, stride_w = _lift(p.stride, p.dims, 1)[1:]
+        stride_h, stride_w = lift_to_3d(p.stride, 1)[1:]
         in_w = input_shape[4]
         out_d, out_h, out_w = output_shape[2:]
         # the products of every (kd, kh) of a task stay within PRODUCTS_BYTES

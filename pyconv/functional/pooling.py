@@ -15,7 +15,7 @@ from .._kernels import adaptive_pooling as _adaptive_kernels
 from .._kernels import pooling as _kernels
 from .._threads import kernel_threads
 from ._checks import as_float_array, as_int, as_tuple, check_ndim, check_number
-from .shapes import pool_output_shape
+from .shapes import lift_to_3d, pool_output_shape
 
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d",
@@ -59,10 +59,6 @@ def _planes(x, n):
     spatial = x.shape[-n:]
     planes = math.prod(x.shape[:-n])
     return x.reshape((planes,) + (1,) * (3 - n) + spatial)
-
-
-def _as_3d(values, n, fill):
-    return (fill,) * (3 - n) + tuple(values)
 
 
 def _is_default_stride(stride):
@@ -136,10 +132,10 @@ def _max_pool(op, n, input, kernel_size, stride, padding, dilation, ceil_mode, r
     return_indices = _as_bool(return_indices, "return_indices", op)
     out_spatial = _pool_output(op, x, n, kernel, strides, pads, dilations, ceil_mode)
     planes = _planes(x, n)
-    out = np.empty((planes.shape[0],) + _as_3d(out_spatial, n, 1), dtype=x.dtype)
+    out = np.empty((planes.shape[0],) + lift_to_3d(out_spatial, 1), dtype=x.dtype)
     indices = np.empty(out.shape, dtype=np.int64) if return_indices else None
-    _kernels.max_pool(planes, out, indices, _as_3d(kernel, n, 1), _as_3d(strides, n, 1),
-                      _as_3d(pads, n, 0), _as_3d(dilations, n, 1), kernel_threads(out.size * math.prod(kernel)))
+    _kernels.max_pool(planes, out, indices, lift_to_3d(kernel, 1), lift_to_3d(strides, 1),
+                      lift_to_3d(pads, 0), lift_to_3d(dilations, 1), kernel_threads(out.size * math.prod(kernel)))
     shape = x.shape[:-n] + out_spatial
     if return_indices:
         return out.reshape(shape), indices.reshape(shape)
@@ -182,8 +178,8 @@ def _avg_pool(op, n, input, kernel_size, stride, padding, ceil_mode, count_inclu
         )
     out_spatial = _pool_output(op, x, n, kernel, strides, pads, (1,) * n, ceil_mode)
     planes = _planes(x, n)
-    out = np.empty((planes.shape[0],) + _as_3d(out_spatial, n, 1), dtype=x.dtype)
-    _kernels.avg_pool(planes, out, _as_3d(kernel, n, 1), _as_3d(strides, n, 1), _as_3d(pads, n, 0),
+    out = np.empty((planes.shape[0],) + lift_to_3d(out_spatial, 1), dtype=x.dtype)
+    _kernels.avg_pool(planes, out, lift_to_3d(kernel, 1), lift_to_3d(strides, 1), lift_to_3d(pads, 0),
                       count_include_pad, divisor, kernel_threads(out.size * math.prod(kernel)))
     return out.reshape(x.shape[:-n] + out_spatial)
 
@@ -354,7 +350,7 @@ def _adaptive_avg_pool(op, n, input, output_size):
         _adaptive_kernels.global_avg_pool(planes.reshape(planes.shape[0], math.prod(x.shape[-n:])), out,
                                           kernel_threads(x.size))
         return out.reshape(shape)
-    out = np.empty((planes.shape[0],) + _as_3d(out_spatial, n, 1), dtype=x.dtype)
+    out = np.empty((planes.shape[0],) + lift_to_3d(out_spatial, 1), dtype=x.dtype)
     _adaptive_kernels.adaptive_avg_pool(planes, out, kernel_threads(x.size + out.size))
     return out.reshape(shape)
 
@@ -364,7 +360,7 @@ def _adaptive_max_pool(op, n, input, output_size, return_indices):
     out_spatial = _adaptive_output_size(op, n, output_size, x.shape[-n:])
     return_indices = _as_bool(return_indices, "return_indices", op)
     planes = _planes(x, n)
-    out = np.empty((planes.shape[0],) + _as_3d(out_spatial, n, 1), dtype=x.dtype)
+    out = np.empty((planes.shape[0],) + lift_to_3d(out_spatial, 1), dtype=x.dtype)
     indices = np.empty(out.shape, dtype=np.int64) if return_indices else None
     _adaptive_kernels.adaptive_max_pool(planes, out, indices, kernel_threads(x.size + out.size))
     shape = x.shape[:-n] + out_spatial

@@ -61,3 +61,9 @@ def pool_output_shape(input_size, kernel_size, stride=None, padding=0, dilation=
             length = span // s[i] + 1
         out.append(length)
     return tuple(out)
+
+
+def lift_to_3d(values, fill):
+    """Per-dimension ``values`` of a 1-D or 2-D op as 3 values: ``fill`` for the leading dimensions the
+    kernels (which see every op as 3-D) add."""
+    return (fill,) * (3 - len(values)) + tuple(values)
