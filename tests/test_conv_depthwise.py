@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 import pyconv.functional as F
 from pyconv.functional._conv_depthwise import DepthwiseConv
+from fused_activations import FUSED_ACTIVATIONS
 from tolerances import assert_close
 
 torch = pytest.importorskip("torch")
@@ -129,15 +130,7 @@ def test_thread_count_does_not_change_bits(rng, num_threads, kernel, stride, cha
         assert np.array_equal(conv(x, residual), one)
 
 
-ACTIVATIONS = [
-    ("relu", {}, F.relu),
-    ("relu6", {}, F.relu6),
-    ("leaky_relu", {"negative_slope": 0.1}, lambda y: F.leaky_relu(y, 0.1)),
-    ("hardswish", {}, F.hardswish),
-    ("silu", {}, F.silu),
-    ("sigmoid", {}, F.sigmoid),
-    ("gelu", {}, F.gelu),
-]
+ACTIVATIONS = FUSED_ACTIVATIONS
 
 
 @pytest.mark.parametrize("activation, args, reference", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])

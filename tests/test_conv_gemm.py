@@ -8,6 +8,7 @@ import pyconv.functional as F
 from pyconv._kernels.gemm import block_sizes
 from pyconv.functional._conv_gemm import GemmConv
 from pyconv.functional._conv_plan import Epilogue, run_algorithm
+from fused_activations import FUSED_ACTIVATIONS
 from tolerances import assert_close
 
 torch = pytest.importorskip("torch")
@@ -210,16 +211,7 @@ def test_batch_zero_and_unbatched(rng):
     assert_close(_run(x, w, b, dict(padding=1), "gemm"), _torch(x[None], w, b, dict(padding=1))[0])
 
 
-ACTIVATIONS = [
-    ("relu", {}, F.relu),
-    ("relu6", {}, F.relu6),
-    ("hardtanh", {"min_val": 0.0, "max_val": 6.0}, lambda y: F.hardtanh(y, 0.0, 6.0)),
-    ("leaky_relu", {"negative_slope": 0.1}, lambda y: F.leaky_relu(y, 0.1)),
-    ("hardswish", {}, F.hardswish),
-    ("silu", {}, F.silu),
-    ("sigmoid", {}, F.sigmoid),
-    ("gelu", {}, F.gelu),
-]
+ACTIVATIONS = FUSED_ACTIVATIONS
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

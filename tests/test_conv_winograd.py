@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 import pyconv.functional as F
 from pyconv.functional._conv_plan import ConvProblem
 from pyconv.functional._conv_winograd import Winograd, WinogradF2, WinogradF4
+from fused_activations import FUSED_ACTIVATIONS
 from tolerances import assert_close
 
 torch = pytest.importorskip("torch")
@@ -156,16 +157,7 @@ def test_thread_determinism(rng, num_threads, name, shape):
         assert np.array_equal(F.conv2d(x, weight, b, padding=1, algorithm=name), one)
 
 
-ACTIVATIONS = [
-    ("relu", {}, F.relu),
-    ("relu6", {}, F.relu6),
-    ("hardtanh", {"min_val": 0.0, "max_val": 6.0}, lambda y: F.hardtanh(y, 0.0, 6.0)),
-    ("leaky_relu", {"negative_slope": 0.1}, lambda y: F.leaky_relu(y, 0.1)),
-    ("hardswish", {}, F.hardswish),
-    ("silu", {}, F.silu),
-    ("sigmoid", {}, F.sigmoid),
-    ("gelu", {}, F.gelu),
-]
+ACTIVATIONS = FUSED_ACTIVATIONS
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

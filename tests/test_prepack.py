@@ -4,6 +4,7 @@ import pytest
 
 import pyconv.functional as F
 from pyconv.functional._conv_plan import ALGORITHMS, algorithm_class
+from fused_activations import FUSED_ACTIVATIONS
 from tolerances import assert_close
 
 # (weight shape, conv arguments) per kind; each serves at least one fast algorithm.
@@ -22,18 +23,7 @@ TRANSPOSED_CASES = [
     ((4, 6, 3, 3), dict(stride=2, padding=1, output_padding=1, groups=2)),
     ((4, 3, 3), dict(stride=3)),
 ]
-ACTIVATIONS = [
-    (None, {}, lambda y: y),
-    ("relu", {}, F.relu),
-    ("relu6", {}, F.relu6),
-    ("leaky_relu", {"negative_slope": 0.2}, lambda y: F.leaky_relu(y, 0.2)),
-    ("hardswish", {}, F.hardswish),
-    ("silu", {}, F.silu),
-    ("sigmoid", {}, F.sigmoid),
-    ("gelu", {}, F.gelu),
-    ("gelu", {"approximate": "tanh"}, lambda y: F.gelu(y, approximate="tanh")),
-    ("elu", {"alpha": 0.5}, lambda y: F.elu(y, 0.5)),
-]
+ACTIVATIONS = [(None, {}, lambda y: y)] + FUSED_ACTIVATIONS
 
 
 def _algorithms(kind, weight_shape, kwargs):
