@@ -55,7 +55,6 @@ def gemm_peak(threads, repeat, n=2048):
 def onnx_session(case, w, threads):
     """An ONNX Runtime session computing the case's conv, or None without onnxruntime/onnx."""
     try:
-        import onnx
         import onnxruntime as ort
         from onnx import TensorProto, helper, numpy_helper
     except ImportError:

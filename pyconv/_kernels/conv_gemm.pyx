@@ -32,20 +32,20 @@ conv_implicit (everything else): implicit GEMM.  The input is first copied
     copy costs one to KW passes over the input (im2col would write K / Cg
     times as much and a GEMM would then copy it again to pack it).
 
-Work split: the tasks are dealt to the threads in contiguous ranges of about
-equal cost that depend only on the problem and the thread count; each output
+Work split: the tasks run through parallel.pxd's parallel_for (the project's
+one thread pool: threads claim contiguous runs of tasks); each output
 element is computed by one micro-kernel (or GEMM) call summing its K
 products in a fixed order, so the bits do not depend on the thread count.
 The fused epilogue (epilogue.pxd) finishes each output row piece right after
 its tiles are stored, while it is in cache.
 """
 from cython cimport floating
-from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_is_identity, epilogue_row
 from pyconv._kernels.gemm cimport gemm_pack_a, gemm_packed_a_size, gemm_prepacked, gemm_workspace_size
+from pyconv._kernels.parallel cimport parallel_for
 
 cdef extern from *:
     """
@@ -300,30 +300,6 @@ cdef inline char* aligned_scratch(char* block) noexcept nogil:
     return <char*>round_up(<Py_ssize_t>block, ALIGN)
 
 
-cdef void split_by_cost(const double* costs, Py_ssize_t period, Py_ssize_t tasks, Py_ssize_t threads,
-                        Py_ssize_t* first_task) noexcept nogil:
-    """Thread t runs tasks first_task[t] .. first_task[t + 1] - 1: contiguous ranges of about equal cost.
-
-    Task i costs costs[i % period] (tasks a multiple of period).  A task goes
-    to the thread whose share holds the middle of its cost.  Depends only on
-    the costs and the thread count, so the split is the same on every call.
-    """
-    cdef double total = 0, done = 0
-    cdef Py_ssize_t task, t
-    for task in range(period):
-        total += costs[task]
-    total *= tasks // period
-    first_task[0] = 0
-    for t in range(1, threads + 1):
-        first_task[t] = tasks
-    t = 1
-    for task in range(tasks):
-        done += costs[task % period]
-        while t < threads and done - costs[task % period] / 2 > total * t / threads:
-            first_task[t] = task
-            t += 1
-
-
 # ---- pointwise: the packed GEMM on the input in place ----------------------
 
 cdef struct Pointwise:
@@ -362,6 +338,26 @@ cdef void pointwise_tasks(const Pointwise* pw, const Epilogue* ep, Py_ssize_t fi
         if finish:
             for r in range(rows):
                 epilogue_row(ep, y, offset + r * pw.positions, cols, co + r)
+
+
+cdef struct Job:
+    # One conv_pointwise or conv_implicit call, for parallel_for's task functions.
+    const void* problem            # the Pointwise or Implicit
+    const Epilogue* ep
+    bint double_precision
+    char* scratch                  # per thread: scratch_bytes bytes from scratch + thread * scratch_bytes
+    Py_ssize_t scratch_bytes
+    Py_ssize_t tile_values         # implicit: the thread's tile, then its gathered columns
+
+
+cdef void _pointwise_task(void* context, Py_ssize_t task, int thread) noexcept nogil:
+    cdef const Job* job = <const Job*>context
+    cdef const Pointwise* pw = <const Pointwise*>job.problem
+    cdef char* workspace = job.scratch + thread * job.scratch_bytes
+    if job.double_precision:
+        pointwise_tasks(pw, job.ep, task, task + 1, workspace, <const double*>NULL)
+    else:
+        pointwise_tasks(pw, job.ep, task, task + 1, workspace, <const float*>NULL)
 
 
 def pack_pointwise(const floating[:, ::1] weight, Py_ssize_t groups, Py_ssize_t block, floating[::1] packed):
@@ -417,28 +413,19 @@ def conv_pointwise(const floating[:, :, ::1] input, const floating[::1] packed, 
     pw.workspace_bytes = round_up(gemm_workspace_size(min(block, pw.out_per_group), pw.columns,
                                                       pw.in_per_group), ALIGN)
     cdef Epilogue ep = make_epilogue(scale, shift, residual, activation, p0, p1, p2)
-    cdef Py_ssize_t threads = max(1, min(<Py_ssize_t>num_threads, pw.tasks)), t, task
+    cdef Py_ssize_t threads = max(1, min(<Py_ssize_t>num_threads, pw.tasks))
     cdef char* block_memory = <char*>malloc(pw.workspace_bytes * threads + ALIGN)
-    cdef Py_ssize_t* first_task = <Py_ssize_t*>malloc((threads + 1) * sizeof(Py_ssize_t))
-    cdef double* costs = <double*>malloc(pw.blocks * pw.column_blocks * sizeof(double))
-    if block_memory == NULL or first_task == NULL or costs == NULL:
-        free(block_memory)
-        free(first_task)
-        free(costs)
+    if block_memory == NULL:
         raise MemoryError()
-    for task in range(pw.blocks * pw.column_blocks):   # the same costs repeat for every (n, group)
-        costs[task] = <double>(min(pw.columns, pw.positions - task // pw.blocks * pw.columns)
-                               * min(pw.block, pw.out_per_group - task % pw.blocks * pw.block))
-    split_by_cost(costs, pw.blocks * pw.column_blocks, pw.tasks, threads, first_task)
-    free(costs)
-    cdef char* workspace = aligned_scratch(block_memory)
+    cdef Job job
+    job.ep = &ep
+    job.double_precision = floating is double
+    job.problem = &pw
+    job.scratch = aligned_scratch(block_memory)
+    job.scratch_bytes = pw.workspace_bytes
     with nogil:
-        # One iteration per thread, each over a fixed contiguous range of tasks.
-        for t in prange(threads, schedule="static", chunksize=1, num_threads=threads):
-            pointwise_tasks(&pw, &ep, first_task[t], first_task[t + 1], workspace + t * pw.workspace_bytes,
-                            <const floating*>NULL)
+        parallel_for(_pointwise_task, &job, pw.tasks, <int>threads)
     free(block_memory)
-    free(first_task)
 
 
 # ---- implicit GEMM ----------------------------------------------------------
@@ -635,39 +622,23 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
                 seg0 = row_start + im.row_pitch
 
 
-cdef Py_ssize_t block_vectors(const Implicit* im, Py_ssize_t qa, Py_ssize_t qb, Py_ssize_t vl) noexcept nogil:
-    """Vectors the micro-kernel computes per channel panel for outputs qa .. qb - 1 (implicit_tasks' tiles)."""
-    cdef Py_ssize_t q0, q1 = qa, out_row, vectors = 0
-    while q1 < qb:
-        q0 = q1
-        out_row = q0 // im.row_pitch
-        if q0 - out_row * im.row_pitch >= im.out_w:
-            q1 = (out_row + 1) * im.row_pitch
-            continue
-        q1 = min(q0 + im.nr, qb)
-        if im.row_tiles:
-            q1 = min(q1, out_row * im.row_pitch + im.out_w)
-        vectors += (q1 - q0 + vl - 1) // vl
-    return vectors
+cdef void _fill_task(void* context, Py_ssize_t row_block, int thread) noexcept nogil:
+    cdef const Job* job = <const Job*>context
+    if job.double_precision:
+        fill_xp(<const Implicit*>job.problem, row_block, <const double*>NULL)
+    else:
+        fill_xp(<const Implicit*>job.problem, row_block, <const float*>NULL)
 
 
-cdef int split_tasks(const Implicit* im, Py_ssize_t threads, Py_ssize_t vl, Py_ssize_t* first_task) noexcept nogil:
-    """split_by_cost of the implicit tasks, a task's cost being the micro-kernel vectors
-    it computes times its channel panels.  -1 when out of memory."""
-    cdef Py_ssize_t per_slice = im.blocks * im.chunks, task, block, chunk, qa, qb, panels
-    cdef double* costs = <double*>malloc(per_slice * sizeof(double))
-    if costs == NULL:
-        return -1
-    for task in range(per_slice):          # the same costs repeat for every (n, group, depth slice)
-        chunk = task % im.chunks
-        block = task // im.chunks
-        qa = block * im.tiles_per_block * im.nr
-        qb = min(qa + im.tiles_per_block * im.nr, im.outputs)
-        panels = min(im.panels, (chunk + 1) * im.panels_per_chunk) - chunk * im.panels_per_chunk
-        costs[task] = <double>(block_vectors(im, qa, qb, vl) * panels)
-    split_by_cost(costs, per_slice, im.tasks, threads, first_task)
-    free(costs)
-    return 0
+cdef void _implicit_task(void* context, Py_ssize_t task, int thread) noexcept nogil:
+    cdef const Job* job = <const Job*>context
+    cdef char* scratch = job.scratch + thread * job.scratch_bytes
+    if job.double_precision:
+        implicit_tasks(<const Implicit*>job.problem, job.ep, task, task + 1, <double*>scratch,
+                       <double*>scratch + job.tile_values)
+    else:
+        implicit_tasks(<const Implicit*>job.problem, job.ep, task, task + 1, <float*>scratch,
+                       <float*>scratch + job.tile_values)
 
 
 def pack_implicit(const floating[:, ::1] weight, Py_ssize_t groups, Py_ssize_t mr, floating[::1] packed):
@@ -755,19 +726,17 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
     # A copy has nr values of slack: the last tile of the last channel reads up to nr - 1 past its end.
     im.xp_size = batch * im.in_channels * channel_stride + (0 if in_place else im.nr)
     cdef Py_ssize_t tile_size = im.mr * im.nr, gathered_size = im.patch_rows * im.nr if in_place else 0
-    cdef Py_ssize_t threads = max(1, min(<Py_ssize_t>num_threads, im.tasks)), t
+    cdef Py_ssize_t threads = max(1, min(<Py_ssize_t>num_threads, im.tasks))
     cdef char* xp_memory = NULL if in_place else <char*>malloc(im.xp_size * sizeof(floating) + ALIGN)
     # Per thread: one tile (see implicit_tasks), and the gathered columns of a tile (in place).
     cdef floating* scratch = <floating*>malloc((tile_size + gathered_size) * threads * sizeof(floating))
-    cdef Py_ssize_t* first_task = <Py_ssize_t*>malloc((threads + 1) * sizeof(Py_ssize_t))
     cdef Py_ssize_t* gathered_offsets = <Py_ssize_t*>malloc(im.patch_rows * sizeof(Py_ssize_t))
     cdef Py_ssize_t* copy_range = <Py_ssize_t*>malloc(2 * im.n_column_shifts * sizeof(Py_ssize_t))
     cdef Py_ssize_t j, first, last, lo, hi
-    if ((xp_memory == NULL and not in_place) or scratch == NULL or first_task == NULL or gathered_offsets == NULL
-            or copy_range == NULL or split_tasks(&im, threads, VBYTES // sizeof(floating), first_task) < 0):
+    if ((xp_memory == NULL and not in_place) or scratch == NULL or gathered_offsets == NULL
+            or copy_range == NULL):
         free(xp_memory)
         free(scratch)
-        free(first_task)
         free(gathered_offsets)
         free(copy_range)
         raise MemoryError()
@@ -799,19 +768,18 @@ def conv_implicit(const floating[:, :, :, :, ::1] input, const floating[::1] pac
         memset(xp + batch * im.in_channels * channel_stride, 0, im.nr * sizeof(floating))
 
     cdef Epilogue ep = make_epilogue(scale, shift, residual, activation, p0, p1, p2)
-    cdef Py_ssize_t row_blocks = batch * im.in_channels * im.ext_d * im.n_row_phases
-    if in_place:
-        row_blocks = 0
-    with nogil, parallel(num_threads=threads):
-        # One team for both loops (the second starts after the first's barrier).
-        for t in prange(row_blocks, schedule="static"):
-            fill_xp(&im, t, <const floating*>NULL)
-        # One iteration per thread, each over a fixed contiguous range of tasks.
-        for t in prange(threads, schedule="static", chunksize=1):
-            implicit_tasks(&im, &ep, first_task[t], first_task[t + 1], scratch + t * (tile_size + gathered_size),
-                           scratch + t * (tile_size + gathered_size) + tile_size)
+    cdef Job job
+    job.problem = &im
+    job.ep = &ep
+    job.double_precision = floating is double
+    job.scratch = <char*>scratch
+    job.scratch_bytes = (tile_size + gathered_size) * sizeof(floating)
+    job.tile_values = tile_size
+    with nogil:
+        if not in_place:
+            parallel_for(_fill_task, &job, batch * im.in_channels * im.ext_d * im.n_row_phases, <int>threads)
+        parallel_for(_implicit_task, &job, im.tasks, <int>threads)
     free(xp_memory)
     free(scratch)
-    free(first_task)
     free(gathered_offsets)
     free(copy_range)

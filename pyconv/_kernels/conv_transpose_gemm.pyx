@@ -45,13 +45,13 @@ per tile) is chosen by the Python layer from the problem and the input
 shape, never from the thread count.
 """
 from cython cimport floating
-from cython.parallel cimport prange, threadid
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_is_identity, epilogue_row
 from pyconv._kernels.gemm cimport gemm_pack_a, gemm_packed_a_size, gemm_prepacked, gemm_workspace_size
 from pyconv._kernels.index_math cimport ceil_div, floor_div
+from pyconv._kernels.parallel cimport parallel_for
 
 cdef extern from *:
     """
@@ -454,6 +454,32 @@ cdef void index_row(Index* index, Py_ssize_t oh, Py_ssize_t ow0, Py_ssize_t iw_l
     index.phase_start[index.phases] = count
 
 
+ctypedef struct Job:
+    # One conv_transpose_gemm call, for parallel_for.  Per thread t: from scratch + t * per_thread,
+    # col_bytes of products, phase_bytes of phase buffers, index_bytes of indexes[t], the GEMM workspace.
+    const Geometry* g
+    const Epilogue* ep
+    bint double_precision
+    const void* input
+    const void* packed
+    void* output
+    char* scratch
+    Py_ssize_t per_thread, col_bytes, phase_bytes, index_bytes
+    Index* indexes
+
+
+cdef void _run_job_task(void* context, Py_ssize_t task, int thread) noexcept nogil:
+    cdef const Job* job = <const Job*>context
+    cdef char* mine = job.scratch + thread * job.per_thread
+    cdef void* workspace = mine + job.col_bytes + job.phase_bytes + job.index_bytes
+    if job.double_precision:
+        run_task(task, <const double*>job.input, <const double*>job.packed, <double*>job.output, job.g, job.ep,
+                 <double*>mine, <double*>(mine + job.col_bytes), &job.indexes[thread], workspace)
+    else:
+        run_task(task, <const float*>job.input, <const float*>job.packed, <float*>job.output, job.g, job.ep,
+                 <float*>mine, <float*>(mine + job.col_bytes), &job.indexes[thread], workspace)
+
+
 cdef void run_task(Py_ssize_t task, const floating* x, const floating* packed, floating* out,
                    const Geometry* g, const Epilogue* ep, floating* col, floating* phases,
                    Index* index, void* workspace) noexcept nogil:
@@ -630,14 +656,20 @@ def conv_transpose_gemm_forward(const floating[:, :, :, :, ::1] input, const flo
         indexes[i].first = indexes[i].channel_stride + contributions
         indexes[i].end = indexes[i].first + contributions
         indexes[i].tap = indexes[i].end + contributions
-    cdef const floating* x = &input[0, 0, 0, 0, 0]
-    cdef const floating* w = &packed[0]
-    cdef floating* out = &output[0, 0, 0, 0, 0]
-    cdef char* mine
-    cdef Py_ssize_t task
-    for task in prange(tasks, nogil=True, schedule='static', num_threads=num_threads):
-        mine = aligned + threadid() * per_thread
-        run_task(task, x, w, out, &g, &ep, <floating*>mine, <floating*>(mine + col_bytes),
-                 &indexes[threadid()], mine + col_bytes + phase_bytes + index_bytes)
+    cdef Job job
+    job.g = &g
+    job.ep = &ep
+    job.double_precision = floating is double
+    job.input = &input[0, 0, 0, 0, 0]
+    job.packed = &packed[0]
+    job.output = &output[0, 0, 0, 0, 0]
+    job.scratch = aligned
+    job.per_thread = per_thread
+    job.col_bytes = col_bytes
+    job.phase_bytes = phase_bytes
+    job.index_bytes = index_bytes
+    job.indexes = indexes
+    with nogil:
+        parallel_for(_run_job_task, &job, tasks, num_threads)
     free(indexes)
     free(scratch)

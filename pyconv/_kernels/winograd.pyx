@@ -47,12 +47,12 @@ made before the epilogue, which could turn -Inf into a finite value (ReLU).
 import numpy as np
 
 from cython cimport floating
-from cython.parallel cimport prange, threadid
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_row
 from pyconv._kernels.gemm cimport gemm_pack_a, gemm_prepacked, gemm_workspace_size
+from pyconv._kernels.parallel cimport parallel_for
 
 cdef extern from *:
     """
@@ -616,6 +616,31 @@ cdef bint run_task(const Geometry* g, const Epilogue* ep, Py_ssize_t task, const
     return True
 
 
+cdef struct Job:
+    # One winograd_conv2d call, for parallel_for: task i runs run_task(..., i, ...) on the
+    # scratch of the thread that claims it and records whether it stayed finite in finite[i].
+    const Geometry* g
+    const Epilogue* ep
+    bint double_precision
+    const void* input
+    const void* packed
+    void* output
+    char* scratch
+    Py_ssize_t scratch_size
+    unsigned char* finite
+
+
+cdef void _run_job_task(void* context, Py_ssize_t task, int thread) noexcept nogil:
+    cdef const Job* job = <const Job*>context
+    cdef char* scratch = job.scratch + thread * job.scratch_size
+    if job.double_precision:
+        job.finite[task] = run_task(job.g, job.ep, task, <const double*>job.input, <const double*>job.packed,
+                                    <double*>job.output, scratch)
+    else:
+        job.finite[task] = run_task(job.g, job.ep, task, <const float*>job.input, <const float*>job.packed,
+                                    <float*>job.output, scratch)
+
+
 def pack_weights(const floating[:, :, ::1] transformed, floating[:, ::1] packed):
     """Pack each transformed weight matrix transformed[i] (K x C) with gemm_pack_a into
     packed[i] (gemm.packed_a_size(K, C) elements), the layout winograd_conv2d reads.
@@ -649,7 +674,7 @@ def winograd_conv2d(const floating[:, :, :, ::1] input, const floating[:, ::1] p
     cdef Epilogue ep = epilogue_init(
         &scale[0] if scale.shape[0] else NULL, &shift[0] if shift.shape[0] else NULL,
         &residual[0] if residual.shape[0] else NULL, activation, p0, p1, p2)
-    cdef Py_ssize_t batch = input.shape[0], tasks, task, size
+    cdef Py_ssize_t batch = input.shape[0], tasks, size
     cdef char* scratch
     cdef char* aligned
     cdef unsigned char[::1] finite
@@ -685,9 +710,17 @@ def winograd_conv2d(const floating[:, :, :, ::1] input, const floating[:, ::1] p
     aligned = <char*>round_up(<Py_ssize_t>scratch, SCRATCH_ALIGN)
     finite_array = np.empty(tasks, np.uint8)
     finite = finite_array
+    cdef Job job
+    job.g = &g
+    job.ep = &ep
+    job.double_precision = floating is double
+    job.input = &input[0, 0, 0, 0]
+    job.packed = &packed[0, 0]
+    job.output = &output[0, 0, 0, 0]
+    job.scratch = aligned
+    job.scratch_size = size
+    job.finite = &finite[0]
     with nogil:
-        for task in prange(tasks, schedule="static", num_threads=num_threads):
-            finite[task] = run_task(&g, &ep, task, &input[0, 0, 0, 0], &packed[0, 0], &output[0, 0, 0, 0],
-                                    aligned + threadid() * size)
+        parallel_for(_run_job_task, &job, tasks, num_threads)
     free(scratch)
     return bool(finite_array.all())
