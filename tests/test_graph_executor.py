@@ -149,7 +149,12 @@ def test_concurrent_calls_equal_serial_calls(block):
 def test_summary_table(block):
     summary = Model(block).summary(batch=2)
     assert summary.totals["params"] == sum(block.constants[p].size for p in block.parameters)
-    assert summary.totals["MACs"] == 2 * (4 * 64 * 27 + 4 * 64 * 36 + 5 * 4)
+    # ptflops' convention (summary's docstring): products + bias, 2 per element for an affine batch norm, 1 for a
+    # relu/relu6, 1 per input element for the pooling mean; the adds of 'block' (it has submodules) count 0
+    stem_macs = 4 * 64 * 27 + 256 + 2 * 256 + 256
+    conv_macs = 4 * 64 * 36 + 2 * 256
+    assert [row["MACs"] for row in summary.rows[:2]] == [2 * stem_macs, 2 * conv_macs]
+    assert summary.totals["MACs"] == 2 * (stem_macs + conv_macs + 256 + 256 + 5 * 4 + 5)
     ops = [row["op"] for row in summary.rows]
     assert ops[:2] == ["conv2d+batch_norm+relu", "conv2d+batch_norm+add+add"]
     assert all(bool(row["algorithm"]) == row["op"].startswith("conv") for row in summary.rows)
