@@ -289,7 +289,13 @@ def _problem(dims=2, kernel=3, stride=1, dilation=1, transposed=False):
 @pytest.mark.parametrize("cls", [Winograd, WinogradF2, WinogradF4])
 def test_unsupported_reasons(cls):
     assert cls.unsupported(_problem()) is None
-    assert "3x3 kernel, got 5x5" in cls.unsupported(_problem(kernel=5))
+    if cls is Winograd:
+        assert cls.unsupported(_problem(kernel=5)) is None
+        assert cls.unsupported(_problem(kernel=9)) is None
+        assert "kernel of 3x3 to 9x9, got 2x2" in cls.unsupported(_problem(kernel=2))
+        assert "kernel of 3x3 to 9x9, got 11x11" in cls.unsupported(_problem(kernel=11))
+    else:
+        assert "3x3 kernel, got 5x5" in cls.unsupported(_problem(kernel=5))
     assert "stride 1" in cls.unsupported(_problem(stride=2))
     if cls is Winograd:
         assert cls.unsupported(_problem(dilation=2)) is None
@@ -335,3 +341,89 @@ def test_winograd_runs_the_chosen_tile(rng, n, size, tile):
     x, weight, b = arrays(rng, np.float32, n, 8, 8, size, size)
     conv = F.prepack_conv(weight, b, padding=1, algorithm="winograd")
     assert np.array_equal(conv(x), F.conv2d(x, weight, b, padding=1, algorithm=f"winograd_f{tile}"))
+
+
+# ---- kernels larger than 3x3: one 3x3 Winograd convolution over their 3x3 parts ----------------
+
+# (N, C, K, H, W, groups, kernel, padding, dilation): square and oblong kernels of 2x2 to 3x3
+# parts, groups, 'same' (asymmetric for even kernels), outputs smaller than a tile, dilation.
+LARGE_GRID = [
+    (1, 8, 6, 11, 13, 1, 5, 2, 1),
+    (2, 6, 4, 9, 9, 2, 5, 0, 1),
+    (1, 4, 5, 15, 12, 1, 7, 3, 1),
+    (1, 8, 8, 10, 10, 2, 4, "same", 1),
+    (1, 5, 7, 9, 12, 1, (3, 6), (1, 2), 1),
+    (1, 12, 16, 20, 20, 1, 9, 4, 1),
+    (2, 4, 4, 3, 3, 1, 5, 2, 1),
+    (1, 6, 6, 17, 17, 1, 5, 2, 2),
+    (1, 6, 9, 8, 7, 3, (5, 4), "same", 1),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, c, k, h, w, groups, kernel, padding, dilation", LARGE_GRID)
+def test_large_kernel_against_direct_and_torch(rng, num_threads, n, c, k, h, w, groups, kernel, padding,
+                                               dilation, dtype):
+    kernel = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    weight = rng.standard_normal((k, c // groups) + kernel).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    args = dict(padding=padding, dilation=dilation, groups=groups)
+    y = F.conv2d(x, weight, b, **args, algorithm="winograd")
+    assert_winograd_close(y, F.conv2d(x, weight, b, **args, algorithm="direct"))
+    assert_winograd_close(y, torch_conv2d(x, weight, b, **args))
+    num_threads(1)
+    one_thread = F.conv2d(x, weight, b, **args, algorithm="winograd")
+    num_threads(2)
+    assert np.array_equal(F.conv2d(x, weight, b, **args, algorithm="winograd"), one_thread)
+
+
+def test_large_kernel_float32_error_against_float64(rng):
+    """The alexnet 5x5 layer's shape, smaller: within the 1e-4 * max|ref| bound by a margin."""
+    x = rng.standard_normal((1, 96, 27, 27))
+    weight = rng.standard_normal((64, 48, 5, 5))
+    ref = F.conv2d(x, weight, padding=2, groups=2, algorithm="direct")
+    y = F.conv2d(x.astype(np.float32), weight.astype(np.float32), padding=2, groups=2, algorithm="winograd")
+    assert np.abs(y - ref).max() / np.abs(ref).max() < 2e-5
+
+
+@pytest.mark.parametrize("activation, args, reference", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
+def test_large_kernel_fused_epilogue_equals_unfused(rng, activation, args, reference):
+    x = rng.standard_normal((2, 8, 12, 12)).astype(np.float32)
+    weight = rng.standard_normal((6, 8, 5, 5)).astype(np.float32)
+    scale, shift = rng.standard_normal(6).astype(np.float32), rng.standard_normal(6).astype(np.float32)
+    residual = rng.standard_normal((2, 6, 12, 12)).astype(np.float32)
+    conv = F.prepack_conv(weight, None, padding=2, algorithm="winograd", scale=scale, shift=shift,
+                          activation=activation, activation_args=args)
+    plain = F.conv2d(x, weight, padding=2, algorithm="winograd")
+    expected = reference(plain * scale[:, None, None] + shift[:, None, None] + residual)
+    assert_winograd_close(conv(x, residual=residual), expected)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+@pytest.mark.parametrize("where", [(0, 0, 0, 0), (0, 2, 6, 11), (1, 5, 11, 11)])
+def test_large_kernel_non_finite_input_as_torch(rng, value, where):
+    """A NaN or Inf reaches exactly the outputs torch's does (not those of the parts' zero taps)."""
+    x = rng.standard_normal((2, 6, 12, 12)).astype(np.float32)
+    x[where] = value
+    weight = rng.standard_normal((4, 6, 5, 5)).astype(np.float32)
+    y = F.conv2d(x, weight, padding=1, algorithm="winograd")
+    expected = torch_conv2d(x, weight, padding=1)
+    assert np.array_equal(np.isnan(y), np.isnan(expected))
+    assert_winograd_close(np.nan_to_num(y), np.nan_to_num(expected))
+
+
+@pytest.mark.parametrize("shape, kernel, groups, chosen", [
+    ((1, 96, 27, 27), 5, 2, "winograd"),      # alexnet's 5x5: 48 in, 128 out per group
+    ((1, 64, 56, 56), 5, 1, "winograd"),
+    ((1, 64, 28, 28), 7, 1, "winograd"),
+    ((1, 96, 7, 7), 5, 2, "gemm"),            # few outputs
+    ((1, 16, 56, 56), 5, 1, "gemm"),          # few channels
+    ((1, 3, 224, 224), 7, 1, "gemm"),         # a stem (and stride 2 in practice)
+    ((1, 64, 28, 28), 11, 1, "gemm"),         # beyond WINOGRAD_LARGE_MAX_KERNEL
+])
+def test_auto_rule_for_large_kernels(shape, kernel, groups, chosen):
+    out_channels = 256 if groups == 2 else 64
+    weight = np.zeros((out_channels, shape[1] // groups, kernel, kernel), np.float32)
+    conv = F.prepack_conv(weight, None, padding=kernel // 2, groups=groups)
+    assert conv.algorithm_for(shape) == chosen

@@ -167,10 +167,21 @@ def choose(problem, input_shape, weight_finite):
         return "gemm"
     if problem.depthwise and problem.dims < 3:
         return "depthwise"
-    if problem.dims == 2 and problem.kernel_size == (3, 3) and problem.stride == (1, 1):
+    if problem.dims == 2 and problem.stride == (1, 1):
         per_group = problem.in_channels // problem.groups
-        if per_group >= (WINOGRAD_MIN_CHANNELS if problem.dilation == (1, 1) else WINOGRAD_DILATED_MIN_CHANNELS):
-            return "winograd"
+        if problem.kernel_size == (3, 3):
+            if per_group >= (WINOGRAD_MIN_CHANNELS if problem.dilation == (1, 1) else WINOGRAD_DILATED_MIN_CHANNELS):
+                return "winograd"
+        elif problem.dilation == (1, 1) and all(3 <= k <= WINOGRAD_LARGE_MAX_KERNEL for k in problem.kernel_size):
+            # Its 3x3 parts add input transforms (per input channel) and output transforms (per output
+            # channel) to the GEMMs (per pair): it wins with both channel counts large.
+            out_per_group = problem.out_channels // problem.groups
+            channels = per_group * out_per_group / (per_group + out_per_group)
+            outputs = input_shape[0] * prod(problem.output_spatial(input_shape[2:]))
+            parts = prod(-(-k // 3) for k in problem.kernel_size)
+            if any(channels >= least_channels and outputs >= least_outputs
+                   for least_channels, least_outputs in WINOGRAD_LARGE_FROM[4 if parts <= 4 else 9]):
+                return "winograd"
     return "gemm"
 
 
@@ -178,6 +189,13 @@ def choose(problem, input_shape, weight_finite):
 WINOGRAD_MIN_CHANNELS = 8
 # The same for dilated ones, which Winograd runs on the input's polyphase parts (two extra copies).
 WINOGRAD_DILATED_MIN_CHANNELS = 64
+# Kernels from 3x3 up to this side, other than 3x3 (stride 1, dilation 1), which Winograd runs as the
+# sum of their 3x3 parts.  Per number of parts (up to 4, e.g. 5x5; up to 9, e.g. 7x7), the pairs (channels,
+# batch x output positions) from which it beats the GEMM algorithm, channels being Cg Kg / (Cg + Kg)
+# for Cg input and Kg output channels per group (5x5 and 7x7, 3-128 channels, 7x7 to 112x112
+# outputs: bench/ALGORITHMS.md).
+WINOGRAD_LARGE_MAX_KERNEL = 7
+WINOGRAD_LARGE_FROM = {4: ((16, 24 * 24), (32, 14 * 14)), 9: ((16, 56 * 56), (32, 28 * 28))}
 
 
 def run_algorithm(implementation, input, output, epilogue, residual=None):

@@ -1,4 +1,5 @@
-"""Winograd algorithms for 2-D 3x3 convolutions with stride 1 (``Winograd``: any dilation).
+"""Winograd algorithms for 2-D 3x3 convolutions with stride 1 (``Winograd``: any dilation, and
+larger kernels as sums of 3x3 ones).
 
 ``WinogradF4`` computes F(4x4, 3x3) (6x6 transform, points 0, +-1, +-2, inf),
 ``WinogradF2`` F(2x2, 3x3) (4x4 transform, points 0, +-1, inf), ``Winograd``
@@ -106,13 +107,20 @@ def blocking(m, tiles, groups, in_channels, out_channels, itemsize, num_threads)
     return tile_block, k_block
 
 
-def _unsupported(problem):
+# Largest kernel side ``Winograd`` decomposes into 3x3 parts (a 9x9 kernel: 9 parts, 9 copies of the input).
+MAX_KERNEL = 9
+
+
+def _unsupported(problem, largest_kernel=3):
     if problem.transposed:
         return "it computes convolutions, not transposed ones"
     if problem.dims != 2:
         return f"it computes 2-D convolutions, got a {problem.dims}-D one"
-    if problem.kernel_size != (3, 3):
-        return f"needs a 3x3 kernel, got {'x'.join(map(str, problem.kernel_size))}"
+    kernel = "x".join(map(str, problem.kernel_size))
+    if largest_kernel == 3 and problem.kernel_size != (3, 3):
+        return f"needs a 3x3 kernel, got {kernel}"
+    if not all(3 <= k <= largest_kernel for k in problem.kernel_size):
+        return f"needs a kernel of 3x3 to {largest_kernel}x{largest_kernel}, got {kernel}"
     if problem.stride != (1, 1):
         return f"needs stride 1, got {problem.stride}"
     if problem.dilation != (1, 1):
@@ -202,33 +210,91 @@ def choose_tile(batch, out_height, out_width):
     return 2
 
 
+def stack_kernel_parts(weight, groups):
+    """A kh x kw kernel (3 <= kh, kw) as the sum of P = ceil(kh / 3) * ceil(kw / 3) 3x3 ones.
+
+    Zero-padded to 3 ceil(kh / 3) x 3 ceil(kw / 3), part (i, j) is the 3x3
+    block at rows 3i.., columns 3j..: the kh x kw convolution of x is the sum
+    over the parts of their 3x3 convolutions of x shifted by (3i, 3j).  So it
+    is one 3x3 convolution with P times the input channels, part-major in
+    each group (stack_input_parts): (groups * K, groups' P * C, 3, 3).
+    """
+    out_channels, in_per_group, kh, kw = weight.shape
+    parts_h, parts_w = -(-kh // 3), -(-kw // 3)
+    padded = np.zeros((out_channels, in_per_group, 3 * parts_h, 3 * parts_w), weight.dtype)
+    padded[:, :, :kh, :kw] = weight
+    parts = padded.reshape(out_channels, in_per_group, parts_h, 3, parts_w, 3).transpose(0, 2, 4, 1, 3, 5)
+    return np.ascontiguousarray(parts).reshape(out_channels, parts_h * parts_w * in_per_group, 3, 3)
+
+
+def stack_input_parts(input, kernel_size, groups, pad_before, out_shape):
+    """The input of stack_kernel_parts' 3x3 convolution: (N, groups * P * C, OH + 2, OW + 2), no padding.
+
+    Channel (g, (i, j), c) holds input channel g * C + c zero-padded by
+    pad_before and shifted by (3i, 3j).
+    """
+    n, channels, height, width = input.shape
+    parts_h, parts_w = -(-kernel_size[0] // 3), -(-kernel_size[1] // 3)
+    out_h, out_w = out_shape
+    # Rows (columns) 0 .. OH + 3 parts_h - 2 of the padded input: zeros past its end too.
+    padded = np.zeros((n, channels, out_h + 3 * parts_h - 1, out_w + 3 * parts_w - 1), input.dtype)
+    rows, cols = min(height, padded.shape[2] - pad_before[0]), min(width, padded.shape[3] - pad_before[1])
+    padded[:, :, pad_before[0]:pad_before[0] + rows, pad_before[1]:pad_before[1] + cols] = input[:, :, :rows, :cols]
+    stacked = np.empty((n, groups, parts_h, parts_w, channels // groups, out_h + 2, out_w + 2), input.dtype)
+    grouped = padded.reshape(n, groups, channels // groups, padded.shape[2], padded.shape[3])
+    for i in range(parts_h):
+        for j in range(parts_w):
+            stacked[:, :, i, j] = grouped[:, :, :, 3 * i:3 * i + out_h + 2, 3 * j:3 * j + out_w + 2]
+    return stacked.reshape(n, -1, out_h + 2, out_w + 2)
+
+
 class Winograd:
     """Winograd F(4x4, 3x3) or F(2x2, 3x3), chosen per input shape by ``choose_tile``.
 
     Dilated convolutions run as dilation[0] x dilation[1] undilated ones on the
-    polyphase parts of the padded input (``_run_dilated``).  Each tile size
+    polyphase parts of the padded input (``_run_dilated``).  Kernels larger
+    than 3x3 (up to MAX_KERNEL) run as one 3x3 convolution over their 3x3
+    parts (stack_kernel_parts): a 5x5 kernel needs 4 x 2.25 = 9 multiplies
+    per output with F(4,3) where the direct sum needs 25.  Each tile size
     transforms and packs the weights on its first use.
     """
     name = "winograd"
 
     @staticmethod
     def unsupported(problem):
-        return _unsupported(replace(problem, dilation=(1, 1)))
+        return _unsupported(replace(problem, dilation=(1, 1)), MAX_KERNEL)
 
     def __init__(self, problem, weight):
         self.problem = problem
         self.weight = weight
-        dilated = problem.dilation != (1, 1)
-        # What the tile algorithms compute: each polyphase part is a plain 3x3 conv without padding.
-        self.tile_problem = replace(problem, pad_before=(0, 0), pad_after=(0, 0), dilation=(1, 1)) if dilated \
-            else problem
+        self.decomposed = problem.kernel_size != (3, 3)
+        # What the tile algorithms compute: each polyphase part is a conv without padding, and the
+        # stacked parts of a larger kernel one 3x3 conv without padding.
+        self.tile_problem = problem
+        if problem.dilation != (1, 1) or self.decomposed:
+            self.tile_problem = replace(problem, pad_before=(0, 0), pad_after=(0, 0), dilation=(1, 1))
+        if self.decomposed:
+            # A non-finite input would meet the parts' zero padding taps (0 * inf) where the kernel has
+            # no taps: such calls run the direct algorithm on the kernel itself.
+            self.direct = DirectConv(problem, weight)
+            self.weight = stack_kernel_parts(weight, problem.groups)
+            self.tile_problem = replace(self.tile_problem, kernel_size=(3, 3), in_channels=self.weight.shape[1]
+                                        * problem.groups)
         self.implementations = {}
 
     def run(self, input, output, epilogue, residual, num_threads):
-        if self.problem.dilation != (1, 1):
+        if self.decomposed and not np.isfinite(input.sum()):   # NaN or Inf in it (or a huge sum)
+            self.direct.run(input, output, epilogue, residual, num_threads)
+        elif self.problem.dilation != (1, 1):
             self._run_dilated(input, output, epilogue, residual, num_threads)
         else:
-            self._run_tiles(input, output, epilogue, residual, num_threads)
+            self._run_undilated(input, output, epilogue, residual, num_threads, self.problem.pad_before)
+
+    def _run_undilated(self, input, output, epilogue, residual, num_threads, pad_before):
+        if self.decomposed:
+            input = stack_input_parts(input, self.problem.kernel_size, self.problem.groups, pad_before,
+                                      output.shape[2:])
+        self._run_tiles(input, output, epilogue, residual, num_threads)
 
     def _run_tiles(self, input, output, epilogue, residual, num_threads):
         m = choose_tile(output.shape[0], output.shape[2], output.shape[3])
@@ -252,14 +318,14 @@ class Winograd:
         phases = np.ascontiguousarray(
             padded.reshape(n, c, phase_h, dh, phase_w, dw).transpose(3, 5, 0, 1, 2, 4)
         ).reshape(dh * dw * n, c, phase_h, phase_w)
-        phase_out = np.empty((dh * dw * n, p.out_channels, phase_h - 2, phase_w - 2), output.dtype)
+        out_h, out_w = phase_h - p.kernel_size[0] + 1, phase_w - p.kernel_size[1] + 1   # per phase
+        phase_out = np.empty((dh * dw * n, p.out_channels, out_h, out_w), output.dtype)
         # Scale, shift and activation act per channel, so they run fused on the phases; a residual
         # is laid out like the output, so it (and then the activation) runs after the interleave.
         fused = epilogue if not residual.size else Epilogue(epilogue.scale, epilogue.shift)
-        self._run_tiles(phases, phase_out, fused, residual[:0], num_threads)
-        interleaved = phase_out.reshape(dh, dw, n, p.out_channels, phase_h - 2, phase_w - 2).transpose(2, 3, 4, 0, 5, 1)
-        output[...] = interleaved.reshape(n, p.out_channels, (phase_h - 2) * dh, (phase_w - 2) * dw)[
-            :, :, :height, :width]
+        self._run_undilated(phases, phase_out, fused, residual[:0], num_threads, (0, 0))
+        interleaved = phase_out.reshape(dh, dw, n, p.out_channels, out_h, out_w).transpose(2, 3, 4, 0, 5, 1)
+        output[...] = interleaved.reshape(n, p.out_channels, out_h * dh, out_w * dw)[:, :, :height, :width]
         if residual.size:
             _apply_epilogue(output, Epilogue(epilogue.scale[:0], epilogue.shift[:0], epilogue.activation,
                                              epilogue.params), residual, num_threads)
