@@ -6,6 +6,10 @@ its weights packed.  A call validates the inputs (float32, NCHW, one batch
 size), takes the plan for that batch size (built once: concrete shapes,
 arena offsets by liveness, see ``memory``) and runs the nodes in order.
 
+With ``autotune=True`` plans are per batch size and thread count, and each
+convolution runs the algorithm measured fastest on its input shape when
+the plan is built (see ``autotune``; cached next to the model file).
+
 Concurrent calls on one Model are safe: plans and kernels are shared and
 read-only once built (building is locked), and each call runs in an arena
 of its own, taken from a per-plan pool.  Outputs are never arena memory.
@@ -20,6 +24,8 @@ from collections import OrderedDict
 import numpy as np
 
 from . import memory
+from .autotune import Tuner, TunedConv
+from .._threads import get_num_threads
 from .ir import DTYPES, _dim_factor, resolve_shape
 from .ops import OPS
 from .passes import DEFAULT_PASSES
@@ -34,14 +40,19 @@ class Model:
     """A graph ready to run: ``y = model(x)``; ``model(x, outputs=[...])`` returns intermediate values.
 
     ``passes``: the graph passes to apply (default all of ``passes.DEFAULT_PASSES``; ``()`` runs the graph
-    as loaded).  ``debug``: poison freed buffers with NaN (slower; for tests).
+    as loaded).  ``debug``: poison freed buffers with NaN (slower; for tests).  ``autotune``: time each
+    convolution's algorithms for every batch size and thread count run (see ``autotune``); ``model_file``:
+    the .pyconv file ``graph`` was loaded from, next to which the tuned plans are cached.
     """
 
-    def __init__(self, graph, *, passes=DEFAULT_PASSES, debug=False):
+    def __init__(self, graph, *, passes=DEFAULT_PASSES, debug=False, autotune=False, model_file=None):
         graph.check()
+        if not isinstance(autotune, bool):
+            raise TypeError(f"Model: expected autotune to be True or False, got {autotune!r}")
         self.graph = graph
         self.passes = tuple(passes)
         self.debug = bool(debug)
+        self.tuner = Tuner(model_file) if autotune else None
         self._programs = {}
         self._lock = threading.Lock()
         self._program(frozenset()).plan(1)
@@ -96,7 +107,8 @@ class Model:
             with self._lock:
                 program = self._programs.get(keep)
                 if program is None:
-                    program = self._programs[keep] = _Program(self.graph, keep, self.passes, self.debug)
+                    program = self._programs[keep] = _Program(self.graph, keep, self.passes, self.debug,
+                                                              self.tuner)
                     if len(self._programs) > _MAX_PROGRAMS:  # drop the oldest set of requested outputs
                         del self._programs[next(k for k in self._programs if k)]
         return program
@@ -175,12 +187,13 @@ def _module_output(graph, path):
 class _Program:
     """The graph optimised for one set of kept values, with a kernel per node and plans per batch size."""
 
-    def __init__(self, graph, keep, passes, debug):
+    def __init__(self, graph, keep, passes, debug, tuner):
         for graph_pass in passes:
             graph = graph_pass(graph, keep)
         self.graph = graph
         self.output_names = graph.outputs + tuple(sorted(keep))
         self.debug = debug
+        self.tuner = tuner
         self.kernels = []
         for node in graph.nodes:
             spec = OPS[node.op]
@@ -190,12 +203,15 @@ class _Program:
         self._lock = threading.Lock()
 
     def plan(self, batch):
-        plan = self._plans.get(batch)
+        key = batch if self.tuner is None else (batch, get_num_threads())  # tuned for a thread count
+        plan = self._plans.get(key)
         if plan is None:
             with self._lock:
-                plan = self._plans.get(batch)
+                plan = self._plans.get(key)
                 if plan is None:
-                    plan = self._plans[batch] = _Plan(self, batch)
+                    plan = self._plans[key] = _Plan(self, batch)
+                    if self.tuner is not None:
+                        self.tuner.save()
                     while len(self._plans) > _MAX_PLANS:
                         self._plans.popitem(last=False)
         return plan
@@ -246,7 +262,13 @@ class _Plan:
             step.outs = [[s, DTYPES[v.dtype], None] for s, v in zip(shapes, node.outputs)] if spec.writes_out else None
             concrete.update((v.name, shape) for v, shape in zip(node.outputs, shapes))
             if hasattr(kernel, "prepare"):  # choose the algorithm and pack the weights now
-                kernel.prepare(concrete[node.inputs[0]])
+                name = None
+                if program.tuner is not None:
+                    name = program.tuner.choose(kernel, concrete[node.inputs[0]], node.inputs[5] is not None)
+                if name is None:
+                    kernel.prepare(concrete[node.inputs[0]])
+                else:
+                    step.kernel = TunedConv(kernel, name)
             self.steps.append(step)
         self.output_ids = [slot[name] for name in program.output_names]
         self._shapes = {slot[name]: shape for name, shape in concrete.items()}

@@ -90,8 +90,11 @@ class ConvKernel:
         return self.conv.algorithm_for(input_shape)
 
     def prepare(self, input_shape):
-        """The algorithm object for inputs of ``input_shape``, packing its weights on first use."""
-        name = self.conv.algorithm_for(input_shape)
+        """The algorithm object 'auto' runs on inputs of ``input_shape``, packing its weights on first use."""
+        return self.implementation(self.conv.algorithm_for(input_shape))
+
+    def implementation(self, name):
+        """The object of algorithm ``name``, packing its weights on first use."""
         implementation = self._implementations.get(name)
         if implementation is None:
             with self._lock:
@@ -101,10 +104,14 @@ class ConvKernel:
                     implementation = self._implementations[name] = cls(self.conv.problem, self.conv.weight)
         return implementation
 
-    def __call__(self, inputs, outs):
+    def run(self, implementation, inputs, outs):
+        """Fill ``outs[0]`` with algorithm object ``implementation`` on ``inputs`` (input, ..., residual)."""
         if outs[0].size:
-            run_algorithm(self.prepare(inputs[0].shape), inputs[0], outs[0], self.conv.epilogue, inputs[5])
+            run_algorithm(implementation, inputs[0], outs[0], self.conv.epilogue, inputs[5])
         return outs
+
+    def __call__(self, inputs, outs):
+        return self.run(self.prepare(inputs[0].shape), inputs, outs)
 
 
 @register
