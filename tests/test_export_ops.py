@@ -140,3 +140,31 @@ class NotTensorOutputs(nn.Module):
 def test_outputs_must_be_tensors():
     with pytest.raises(ExportError, match=r"output 1 \(a size or number computed at run time, not a tensor\)"):
         pyconv.from_torch(NotTensorOutputs().eval(), torch.randn(2, 3))
+
+
+class Linears(nn.Module):
+    """Linear layers on (N, in) and (N, L, in) inputs, fc's weights used by both calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.head = nn.Linear(6, 5), nn.Linear(5, 3, bias=False)
+
+    def forward(self, x, seq):
+        return self.head(F.relu(self.fc(x))), self.fc(seq)
+
+
+def test_linear_runs_as_one_image_convolution():
+    torch.manual_seed(0)
+    module = Linears().eval()
+    model = pyconv.from_torch(module, (torch.randn(1, 6), torch.randn(1, 4, 6)))
+    ops = [node.op for node in model.graph.nodes]
+    assert ops.count("conv") == 3 and "linear" not in ops
+    assert {name: array.shape for name, array in model.graph.constants.items()} == {
+        "fc.weight": (5, 6, 1, 1), "fc.bias": (5,), "head.weight": (3, 5, 1, 1)}  # each once, as conv weights
+    assert "fc.weight" in model.graph.parameters
+    for batch in (1, 5):
+        x, seq = torch.randn(batch, 6), torch.randn(batch, 4, 6)
+        with torch.no_grad():
+            expected = module(x, seq)
+        for actual, wanted in zip(model(x.numpy(), seq.numpy()), expected):
+            np.testing.assert_allclose(actual, wanted.numpy(), rtol=1e-5, atol=1e-6)
