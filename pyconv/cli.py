@@ -3,7 +3,8 @@
     pyconv export MODULE:FACTORY --input-shape 1,3,224,224 -o m.pyconv   (needs torch)
     pyconv run m.pyconv --input x.npy [-o y.npy] [--top 5] [--outputs layer1.0.conv1 ...]
     pyconv summary m.pyconv [--batch 8]
-    pyconv bench m.pyconv [--batch 1,8] [--threads 1,2] [--repeat 10]
+    pyconv bench m.pyconv [--batch 1,8] [--threads 1,2] [--repeat 10] [--autotune] [--chart out.png]
+                 [--compare torch,onnxruntime --factory MODULE:FACTORY]
     pyconv featuremaps m.pyconv img.png --layer layer1.0.conv1 -o maps.png
     pyconv demo                    (a digit classifier trained with torch, run without it)
 
@@ -12,13 +13,15 @@ Inputs are .npy arrays, or images (.png, .jpg; needs Pillow) scaled to [0, 1] at
 Bad arguments and files give a one-line message on stderr and exit status 2, never a traceback.
 """
 import argparse
+import contextlib
+import importlib.util
 import math
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
+
+from .graph.autotune import median_seconds
 
 __all__ = ["main"]
 
@@ -35,6 +38,24 @@ def _ints(text):
     if not values or any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return values
+
+
+def _positive(text):
+    values = _ints(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"expected one positive integer, got {text!r}")
+    return values[0]
+
+
+ENGINES = ("torch", "onnxruntime")
+
+
+def _engines(text):
+    engines = [e.strip() for e in text.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ENGINES]
+    if not engines or unknown:
+        raise argparse.ArgumentTypeError(f"expected engines from {', '.join(ENGINES)}, got {text!r}")
+    return list(dict.fromkeys(engines))
 
 
 def _parser():
@@ -68,7 +89,17 @@ def _parser():
     bench.add_argument("--batch", type=_ints, default=[1], metavar="B,...", help="batch sizes (default 1)")
     bench.add_argument("--threads", type=_ints, default=None, metavar="T,...",
                        help="thread counts (default: the current one)")
-    bench.add_argument("--repeat", type=int, default=10, help="timed runs per configuration (median shown)")
+    bench.add_argument("--repeat", type=_positive, default=10, metavar="R",
+                       help="timed runs per configuration (median shown; default 10)")
+    bench.add_argument("--autotune", action="store_true", help="load the model with autotune=True")
+    bench.add_argument("--compare", type=_engines, default=[], metavar="ENGINE,...",
+                       help="also time the torch model in torch eager and/or ONNX Runtime (torch,onnxruntime; "
+                            "each in a child process), given by --factory")
+    bench.add_argument("--factory", metavar="MODULE:FACTORY",
+                       help="with --compare: the function returning the torch model the file was exported from "
+                            "(as in pyconv export)")
+    bench.add_argument("--chart", metavar="OUT.png", help="also draw images/s per configuration and engine as a PNG "
+                       "(needs matplotlib: pip install 'pyconv[plot]')")
 
     maps = commands.add_parser("featuremaps", help="draw the channels of a layer's output as a PNG grid")
     maps.add_argument("model", help="a .pyconv file")
@@ -232,35 +263,140 @@ def _demo(args):
 def _bench(args):
     import pyconv
     from tabulate import tabulate
+    from tqdm import tqdm
 
     from .graph.ir import resolve_shape
-    model = _load(args.model)
-    shapes = [v.shape for v in model.graph.inputs]
+    _check_bench_arguments(args)
+    if not os.path.isfile(args.model):
+        raise _Failure(f"no such file: {args.model}")
+    model = pyconv.load(args.model, autotune=args.autotune)
     threads = args.threads or [pyconv.get_num_threads()]
-    before = pyconv.get_num_threads()
     configurations = [(b, t) for b in args.batch for t in threads]
+    shapes = {b: [resolve_shape(v.shape, b) for v in model.graph.inputs] for b in args.batch}
+    repeat = args.repeat
+    engines = ["pyconv"] + args.compare
+    seconds = {}
+    with contextlib.ExitStack() as stack:
+        torch_child = stack.enter_context(_torch_process(args, model)) if args.compare else None
+        progress = stack.enter_context(tqdm(total=len(configurations) * len(engines), desc="bench", unit="run",
+                                            file=sys.stderr))
+        if torch_child is not None:
+            seconds.update(_other_engines(args, torch_child, configurations, shapes, repeat, progress))
+        before = pyconv.get_num_threads()
+        try:
+            for batch, count in configurations:
+                progress.set_postfix_str(f"pyconv, batch {batch}, {count} thread(s)")
+                pyconv.set_num_threads(count)
+                inputs = [np.random.default_rng(0).standard_normal(s, dtype=np.float32) for s in shapes[batch]]
+                seconds["pyconv", batch, count] = median_seconds(lambda: model(*inputs), repeat, warm_up=2)
+                progress.update()
+        finally:
+            pyconv.set_num_threads(before)
+    names = {"torch": "torch", "onnxruntime": "ORT"}
+    headers = ["batch", "threads", "ms (median)", "images/s", "GFLOP/s"]
+    for engine in args.compare:
+        headers += [f"{names[engine]} ms", f"{names[engine]}/pyconv"]
     rows = []
+    for batch, count in configurations:
+        ours = seconds["pyconv", batch, count]
+        macs = model.summary(batch=batch).totals["MACs"]
+        row = [batch, count, ours * 1e3, batch / ours, 2 * macs / ours / 1e9]
+        for engine in args.compare:
+            theirs = seconds[engine, batch, count]
+            row += [theirs * 1e3, theirs / ours]
+        rows.append(row)
+    print(tabulate(rows, headers=headers, floatfmt=".3g"))
+    if args.chart:
+        labels = [f"batch {b}, {t} thr" for b, t in configurations]
+        series = {names.get(e, e): [b / seconds[e, b, t] for b, t in configurations] for e in engines}
+        bar_chart(args.chart, [(os.path.basename(args.model), labels, series)], "images/s")
+        print(f"wrote {args.chart}")
+
+
+def _check_bench_arguments(args):
+    """_Failure for option combinations argparse cannot check, before anything is timed."""
+    if args.compare and not args.factory:
+        raise _Failure("--compare needs --factory MODULE:FACTORY, the torch model the file was exported from")
+    if args.factory and not args.compare:
+        raise _Failure("--factory is used with --compare only (e.g. --compare torch,onnxruntime)")
+    if args.factory and ":" not in args.factory:
+        raise _Failure(f"--factory: expected MODULE:FACTORY (e.g. torchvision.models:resnet18), got {args.factory!r}")
+    needed = [e for e in args.compare if importlib.util.find_spec(e) is None]
+    if "onnxruntime" in args.compare and importlib.util.find_spec("torch") is None:
+        needed.append("torch")  # the ONNX model is exported with torch.onnx
+    if needed:
+        raise _Failure(f"--compare {','.join(args.compare)} needs {' and '.join(dict.fromkeys(needed))} "
+                       f"(pip install {' '.join(dict.fromkeys(needed))})")
+    if args.chart:
+        if not args.chart.lower().endswith(".png"):
+            raise _Failure(f"--chart: expected a .png file name, got {args.chart!r}")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise _Failure("--chart needs matplotlib (pip install 'pyconv[plot]')") from None
+
+
+@contextlib.contextmanager
+def _torch_process(args, model):
+    """The child process running the --factory model in torch, checked to be the file's model."""
+    from .export.timing import EngineError, EngineProcess
     try:
-        for index, (batch, count) in enumerate(configurations, 1):
-            print(f"\r[{index}/{len(configurations)}] batch {batch}, {count} thread(s)", end="", file=sys.stderr,
-                  flush=True)
-            pyconv.set_num_threads(count)
-            rng = np.random.default_rng(0)
-            inputs = [rng.standard_normal(resolve_shape(shape, batch)).astype(np.float32) for shape in shapes]
-            for _ in range(2):
-                model(*inputs)
-            samples = []
-            for _ in range(max(1, args.repeat)):
-                start = time.perf_counter()
-                model(*inputs)
-                samples.append(time.perf_counter() - start)
-            median = statistics.median(samples)
-            macs = model.summary(batch=batch).totals["MACs"]
-            rows.append([batch, count, median * 1e3, batch / median, 2 * macs / median / 1e9])
-    finally:
-        pyconv.set_num_threads(before)
-        print(file=sys.stderr)
-    print(tabulate(rows, headers=["batch", "threads", "ms (median)", "images/s", "GFLOP/s"], floatfmt=".3g"))
+        with EngineProcess("torch", args.factory) as child:
+            expected = model.summary().totals["params"]
+            if child.parameters != expected:
+                raise _Failure(f"--factory {args.factory} builds a model with {child.parameters:,} parameters, "
+                               f"{args.model} has {expected:,}: not the model the file was exported from")
+            yield child
+    except (ValueError, EngineError) as error:  # ExportError: factory not found, not a Module, ...
+        raise _Failure(str(error).removeprefix("export: ")) from None
+
+
+def _other_engines(args, torch_child, configurations, shapes, repeat, progress):
+    """{(engine, batch, threads): median seconds} of torch and/or ONNX Runtime, each in a child process (the
+    ONNX model exported by the torch child, which is closed before ONNX Runtime starts)."""
+    from .export.timing import EngineError, EngineProcess
+    seconds = {}
+    try:
+        onnx_model = torch_child.onnx_model(shapes[configurations[0][0]]) if "onnxruntime" in args.compare else None
+        if "torch" in args.compare:
+            for batch, count in configurations:
+                progress.set_postfix_str(f"torch, batch {batch}, {count} thread(s)")
+                seconds["torch", batch, count] = torch_child.seconds(shapes[batch], count, repeat)
+                progress.update()
+        torch_child.close()
+        if onnx_model is not None:
+            with EngineProcess("onnxruntime", onnx_model) as child:
+                for batch, count in configurations:
+                    progress.set_postfix_str(f"onnxruntime, batch {batch}, {count} thread(s)")
+                    seconds["onnxruntime", batch, count] = child.seconds(shapes[batch], count, repeat)
+                    progress.update()
+    except EngineError as error:
+        raise _Failure(str(error)) from None
+    return seconds
+
+
+def bar_chart(path, panels, ylabel, lines=()):
+    """Write a PNG of grouped bars to ``path``: ``panels`` is a list of (title, x labels, {series name: values
+    per label}), one plot each, stacked; ``lines``: y values drawn as dashed horizontal lines."""
+    from matplotlib.figure import Figure
+
+    widest = max(len(labels) * len(series) for _, labels, series in panels)
+    figure = Figure(figsize=(max(6.0, 0.35 * widest + 2), 3.4 * len(panels)))
+    axes = figure.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for ax, (title, labels, series) in zip(axes, panels):
+        width = 0.8 / len(series)
+        for index, (name, values) in enumerate(series.items()):
+            offset = (index - (len(series) - 1) / 2) * width
+            ax.bar([x + offset for x in range(len(labels))], values, width, label=name)
+        for y in lines:
+            ax.axhline(y, color="grey", linestyle="--", linewidth=1)
+        ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0, ha="right"
+                      if len(labels) > 4 else "center")
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        ax.legend()
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=100)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """The pyconv command: run, summary, bench and export, and clear one-line errors (exit status 2)."""
+import importlib.util
 import subprocess
 import sys
 
@@ -47,7 +48,7 @@ def test_summary_and_bench(files, capsys):
     assert status == 0 and "conv2d+batch_norm+relu" in out and "params: 297" in out
     status, out, err = _run(capsys, "bench", files / "block.pyconv", "--batch", "1,2", "--threads", "1",
                             "--repeat", "2")
-    assert status == 0 and "images/s" in out and len(out.strip().splitlines()) == 4 and "[2/2]" in err
+    assert status == 0 and "images/s" in out and len(out.strip().splitlines()) == 4 and "2/2" in err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -61,6 +62,11 @@ def test_summary_and_bench(files, capsys):
     (["run", "block.pyconv", "--input", "x.npy", "--input", "s.npy", "--outputs", "nowhere"], "'nowhere' is neither"),
     (["summary", "x.npy"], "not a valid .pyconv file"),
     (["export", "no_colon", "--input-shape", "1,3,8,8", "-o", "m.pyconv"], "expected MODULE:FACTORY"),
+    (["bench", "block.pyconv", "--compare", "torch"], "--compare needs --factory MODULE:FACTORY"),
+    (["bench", "block.pyconv", "--factory", "m:f"], "--factory is used with --compare only"),
+    (["bench", "block.pyconv", "--compare", "torch", "--factory", "nocolon"], "--factory: expected MODULE:FACTORY"),
+    (["bench", "block.pyconv", "--chart", "chart.jpg"], "--chart: expected a .png file name"),
+    (["bench", "missing.pyconv"], "no such file: missing.pyconv"),
 ])
 def test_errors_are_one_line(files, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(files)
@@ -68,10 +74,72 @@ def test_errors_are_one_line(files, capsys, monkeypatch, argv, message):
     assert status == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_bad_arguments_exit_with_usage(files, capsys):
+@pytest.mark.parametrize("argv, message", [
+    (["--batch", "0"], "expected positive integers"),
+    (["--repeat", "0"], "expected positive integers"),
+    (["--repeat", "2,3"], "expected one positive integer"),
+    (["--compare", "tensorflow"], "expected engines from torch, onnxruntime, got 'tensorflow'"),
+])
+def test_bad_arguments_exit_with_usage(files, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
-        main(["bench", str(files / "block.pyconv"), "--batch", "0"])
-    assert exit_.value.code == 2 and "expected positive integers" in capsys.readouterr().err
+        main(["bench", str(files / "block.pyconv"), *argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_bench_chart_without_matplotlib_fails_clearly(files, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    status, _, err = _run(capsys, "bench", files / "block.pyconv", "--chart", files / "chart.png")
+    assert status == 2 and "--chart needs matplotlib (pip install 'pyconv[plot]')" in err
+    assert err.count("\n") == 1 and not (files / "chart.png").exists()
+
+
+def test_bench_chart_and_autotune(files, capsys):
+    pytest.importorskip("matplotlib")
+    status, out, _ = _run(capsys, "bench", files / "block.pyconv", "--batch", "1,2", "--threads", "1", "--repeat",
+                          "2", "--autotune", "--chart", files / "chart.png")
+    assert status == 0 and f"wrote {files / 'chart.png'}" in out
+    assert (files / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (files / "block.pyconv.plan.json").exists()
+
+
+# pyconv bench --compare: torch and ONNX Runtime run in child processes, pyconv's process never imports torch.
+_COMPARE_SCRIPT = """
+import sys
+
+if __name__ == "__main__":  # not in the spawned children, which import this file as __mp_main__
+    sys.path.insert(0, ".")
+    from pyconv.cli import main
+    status = main(sys.argv[1:])
+    assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules), "torch was imported"
+    sys.exit(status)
+"""
+
+
+def test_bench_compare_runs_torch_in_child_processes(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "tiny_models.py").write_text(
+        "import torch\n\ndef tiny():\n    torch.manual_seed(0)\n"
+        "    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), "
+        "torch.nn.Linear(144, 5))\n\ndef other():\n    return torch.nn.Conv2d(3, 4, 3)\n")
+    (tmp_path / "compare.py").write_text(_COMPARE_SCRIPT)
+    assert main(["export", "tiny_models:tiny", "--input-shape", "1,3,8,8", "-o", "tiny.pyconv"]) == 0
+    engines = "torch,onnxruntime" if importlib.util.find_spec("onnxruntime") else "torch"
+
+    def bench(*argv):
+        return subprocess.run([sys.executable, "compare.py", "bench", "tiny.pyconv", "--batch", "1,2", "--threads",
+                               "1", "--repeat", "2", *argv], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300)
+    result = bench("--compare", engines, "--factory", "tiny_models:tiny")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 4 and "torch/pyconv" in lines[0] and ("ORT/pyconv" in lines[0]) == ("onnx" in engines)
+    runs = 2 * (2 + engines.count(","))
+    assert f"{runs}/{runs}" in result.stderr  # the progress bar counted every run
+    result = bench("--compare", "torch", "--factory", "tiny_models:other")
+    assert result.returncode == 2 and "builds a model with 112 parameters, tiny.pyconv has 837" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_module_entry_point_has_no_traceback(files):

@@ -20,7 +20,7 @@ from ..graph import Model, save_graph
 from ..graph.ir import GraphError
 from .lowering import ExportError, Lowering
 
-__all__ = ["export", "export_factory", "from_torch", "capture", "ExportError"]
+__all__ = ["export", "export_factory", "build_factory", "from_torch", "capture", "ExportError"]
 
 
 def export(model, example_inputs, path, *, dynamic_batch=True):
@@ -35,6 +35,13 @@ def export_factory(factory, input_shape, path, *, dynamic_batch=True):
     arguments; MODULE is looked up from the current directory too) on a random input of ``input_shape``."""
     import torch
 
+    export(build_factory(factory), torch.randn(*input_shape), path, dynamic_batch=dynamic_batch)
+
+
+def build_factory(factory):
+    """The torch model ``factory`` ("MODULE:FUNCTION", see ``export_factory``) returns, in eval mode."""
+    import torch
+
     module_name, _, attribute = factory.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"export: expected MODULE:FACTORY (e.g. torchvision.models:resnet18), got {factory!r}")
@@ -47,7 +54,7 @@ def export_factory(factory, input_shape, path, *, dynamic_batch=True):
     model = build()
     if not isinstance(model, torch.nn.Module):
         raise ExportError(f"export: {factory} returned {type(model).__name__}, not a torch.nn.Module")
-    export(model.eval(), torch.randn(*input_shape), path, dynamic_batch=dynamic_batch)
+    return model.eval()
 
 
 def from_torch(model, example_inputs, *, dynamic_batch=True, **options):
