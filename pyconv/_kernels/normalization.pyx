@@ -2,12 +2,47 @@
 
 Group and layer norm accumulate each row's mean and biased variance in double,
 in two passes (mean, then the sum of squared deviations), so float32 results
-are as accurate as float32 can hold.  One row is one work item.
+are as accurate as float32 can hold.  One row is one task of parallel.pxd's
+parallel_for.
 """
-from cython.parallel cimport prange
-
 from cython cimport floating
 from libc.math cimport sqrt
+
+from pyconv._kernels.parallel cimport parallel_for
+
+
+cdef struct Job:
+    # One channel_affine, group_norm or layer_norm call, for parallel_for.
+    bint double_precision
+    const void* x
+    const void* scale               # channel_affine: scale; group/layer norm: weight
+    const void* shift               # channel_affine: shift; group/layer norm: bias
+    void* out
+    Py_ssize_t channels, inner      # channel_affine, group_norm: (N, channels, inner)
+    Py_ssize_t num_groups           # group_norm
+    Py_ssize_t length               # layer_norm: row length
+    double eps
+
+
+cdef void _affine_plane(const floating* x, const floating* scale, const floating* shift, floating* out,
+                        Py_ssize_t plane, Py_ssize_t channels, Py_ssize_t inner) noexcept nogil:
+    # Plane (n, c) of channel_affine.
+    cdef Py_ssize_t c = plane % channels, i
+    cdef floating channel_scale = scale[c], channel_shift = shift[c]
+    x = x + plane * inner
+    out = out + plane * inner
+    for i in range(inner):
+        out[i] = x[i] * channel_scale + channel_shift
+
+
+cdef void _affine_task(void* context, Py_ssize_t plane, int thread) noexcept nogil:
+    cdef const Job* job = <const Job*>context
+    if job.double_precision:
+        _affine_plane(<const double*>job.x, <const double*>job.scale, <const double*>job.shift,
+                      <double*>job.out, plane, job.channels, job.inner)
+    else:
+        _affine_plane(<const float*>job.x, <const float*>job.scale, <const float*>job.shift,
+                      <float*>job.out, plane, job.channels, job.inner)
 
 
 def channel_affine(const floating[:, :, ::1] x, const floating[::1] scale, const floating[::1] shift,
@@ -15,20 +50,21 @@ def channel_affine(const floating[:, :, ::1] x, const floating[::1] scale, const
     """out[n, c, i] = x[n, c, i] * scale[c] + shift[c] (batch norm with running statistics folded in).
 
     x and out: (N, C, inner) C-contiguous, allocated by the caller; scale, shift: (C,).
-    One work item per (n, c) plane.
+    One task per (n, c) plane.
     """
     cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1], inner = x.shape[2]
-    cdef Py_ssize_t plane, n, c, i
-    cdef floating channel_scale, channel_shift
+    cdef Job job
     if batch == 0 or channels == 0 or inner == 0:
         return
-    for plane in prange(batch * channels, nogil=True, schedule="static", num_threads=num_threads):
-        n = plane // channels
-        c = plane - n * channels
-        channel_scale = scale[c]
-        channel_shift = shift[c]
-        for i in range(inner):
-            out[n, c, i] = x[n, c, i] * channel_scale + channel_shift
+    job.double_precision = floating is double
+    job.x = &x[0, 0, 0]
+    job.scale = &scale[0]
+    job.shift = &shift[0]
+    job.out = &out[0, 0, 0]
+    job.channels = channels
+    job.inner = inner
+    with nogil:
+        parallel_for(_affine_task, &job, batch * channels, num_threads)
 
 
 # Sums use LANES independent partial sums (element i goes to partial i % LANES, the partials
@@ -75,29 +111,79 @@ cdef double _row_rstd(const floating* row, Py_ssize_t length, double mean, doubl
     return 1.0 / sqrt(squares / length + eps)
 
 
+cdef void _group_norm_row(const floating* x, const floating* weight, const floating* bias, floating* out,
+                          Py_ssize_t row, const Job* job) noexcept nogil:
+    # Row (n, group) of group_norm: channels g * group_channels .. of image n.
+    cdef Py_ssize_t group_channels = job.channels // job.num_groups, inner = job.inner
+    cdef Py_ssize_t g = row % job.num_groups, c, i
+    cdef Py_ssize_t start = row * group_channels * inner
+    cdef double mean, rstd, channel_scale, channel_shift
+    x = x + start
+    out = out + start
+    mean = _row_mean(x, group_channels * inner)
+    rstd = _row_rstd(x, group_channels * inner, mean, job.eps)
+    for c in range(g * group_channels, (g + 1) * group_channels):
+        channel_scale = rstd * weight[c]
+        channel_shift = bias[c] - mean * channel_scale
+        for i in range(inner):
+            out[i] = <floating>(x[i] * channel_scale + channel_shift)
+        x = x + inner
+        out = out + inner
+
+
+cdef void _group_norm_task(void* context, Py_ssize_t row, int thread) noexcept nogil:
+    cdef const Job* job = <const Job*>context
+    if job.double_precision:
+        _group_norm_row(<const double*>job.x, <const double*>job.scale, <const double*>job.shift,
+                        <double*>job.out, row, job)
+    else:
+        _group_norm_row(<const float*>job.x, <const float*>job.scale, <const float*>job.shift,
+                        <float*>job.out, row, job)
+
+
+cdef void _layer_norm_row(const floating* x, const floating* weight, const floating* bias, floating* out,
+                          Py_ssize_t length, double eps) noexcept nogil:
+    # One row of layer_norm (x and out point at its start).
+    cdef Py_ssize_t j
+    cdef double mean = _row_mean(x, length)
+    cdef double rstd = _row_rstd(x, length, mean, eps)
+    for j in range(length):
+        out[j] = <floating>((x[j] - mean) * rstd * weight[j] + bias[j])
+
+
+cdef void _layer_norm_task(void* context, Py_ssize_t row, int thread) noexcept nogil:
+    cdef const Job* job = <const Job*>context
+    cdef Py_ssize_t start = row * job.length
+    if job.double_precision:
+        _layer_norm_row(<const double*>job.x + start, <const double*>job.scale, <const double*>job.shift,
+                        <double*>job.out + start, job.length, job.eps)
+    else:
+        _layer_norm_row(<const float*>job.x + start, <const float*>job.scale, <const float*>job.shift,
+                        <float*>job.out + start, job.length, job.eps)
+
+
 def group_norm(const floating[:, :, ::1] x, Py_ssize_t num_groups, const floating[::1] weight,
                const floating[::1] bias, double eps, floating[:, :, ::1] out, int num_threads):
     """Group norm of x: (N, C, inner) C-contiguous, C divisible by num_groups, C * inner >= 1.
 
     weight, bias: (C,) (the caller passes ones/zeros when torch's are None); out like x,
-    allocated by the caller.  Work item: one (n, group) row of (C / num_groups) * inner elements.
+    allocated by the caller.  Task: one (n, group) row of (C / num_groups) * inner elements.
     """
     cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1], inner = x.shape[2]
-    cdef Py_ssize_t group_channels = channels // num_groups
-    cdef Py_ssize_t row, n, g, c, i
-    cdef double mean, rstd, channel_scale, channel_shift
+    cdef Job job
     if batch == 0 or channels == 0 or inner == 0:
         return
-    for row in prange(batch * num_groups, nogil=True, schedule="static", num_threads=num_threads):
-        n = row // num_groups
-        g = row - n * num_groups
-        mean = _row_mean(&x[n, g * group_channels, 0], group_channels * inner)
-        rstd = _row_rstd(&x[n, g * group_channels, 0], group_channels * inner, mean, eps)
-        for c in range(g * group_channels, (g + 1) * group_channels):
-            channel_scale = rstd * weight[c]
-            channel_shift = bias[c] - mean * channel_scale
-            for i in range(inner):
-                out[n, c, i] = <floating>(x[n, c, i] * channel_scale + channel_shift)
+    job.double_precision = floating is double
+    job.x = &x[0, 0, 0]
+    job.scale = &weight[0]
+    job.shift = &bias[0]
+    job.out = &out[0, 0, 0]
+    job.channels = channels
+    job.inner = inner
+    job.num_groups = num_groups
+    job.eps = eps
+    with nogil:
+        parallel_for(_group_norm_task, &job, batch * num_groups, num_threads)
 
 
 def layer_norm(const floating[:, ::1] x, const floating[::1] weight, const floating[::1] bias, double eps,
@@ -105,15 +191,18 @@ def layer_norm(const floating[:, ::1] x, const floating[::1] weight, const float
     """Layer norm of each row of x: (rows, length) C-contiguous, length >= 1.
 
     out[r, j] = (x[r, j] - mean_r) * rstd_r * weight[j] + bias[j]; weight, bias: (length,)
-    (ones/zeros when torch's are None); out like x, allocated by the caller.  One row per work item.
+    (ones/zeros when torch's are None); out like x, allocated by the caller.  One row per task.
     """
     cdef Py_ssize_t rows = x.shape[0], length = x.shape[1]
-    cdef Py_ssize_t r, j
-    cdef double mean, rstd
+    cdef Job job
     if rows == 0 or length == 0:
         return
-    for r in prange(rows, nogil=True, schedule="static", num_threads=num_threads):
-        mean = _row_mean(&x[r, 0], length)
-        rstd = _row_rstd(&x[r, 0], length, mean, eps)
-        for j in range(length):
-            out[r, j] = <floating>((x[r, j] - mean) * rstd * weight[j] + bias[j])
+    job.double_precision = floating is double
+    job.x = &x[0, 0]
+    job.scale = &weight[0]
+    job.shift = &bias[0]
+    job.out = &out[0, 0]
+    job.length = length
+    job.eps = eps
+    with nogil:
+        parallel_for(_layer_norm_task, &job, rows, num_threads)
