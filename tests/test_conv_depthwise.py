@@ -5,6 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyconv.functional as F
+from pyconv._kernels.activation import KINDS as ACTIVATION_KINDS
+from pyconv._kernels.conv_depthwise import LAYOUT_BLOCKED, LAYOUT_ROWS, depthwise_conv2d
 from pyconv.functional._conv_depthwise import DepthwiseConv
 from fused_activations import FUSED_ACTIVATIONS
 from tolerances import assert_close
@@ -99,7 +101,7 @@ def test_tall_plane_split_into_bands_by_cache_budget(rng):
 @given(data=st.data())
 def test_random_configurations_match_direct(data):
     dims = data.draw(st.sampled_from([1, 2]), label="dims")
-    channels = data.draw(st.integers(1, 4), label="channels")
+    channels = data.draw(st.integers(1, 20), label="channels")
     multiplier = data.draw(st.integers(1, 3), label="multiplier")
     kernel = tuple(data.draw(st.integers(1, 6), label="kernel") for _ in range(dims))
     stride = tuple(data.draw(st.integers(1, 3), label="stride") for _ in range(dims))
@@ -204,3 +206,73 @@ def test_functional_refuses_non_depthwise(rng):
     w = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
     with pytest.raises(ValueError, match="algorithm='depthwise'.*groups == in_channels"):
         F.conv2d(x, w, groups=2, algorithm="depthwise")
+
+
+def _kernel_call(x, w, stride, padding, layout, threads=1, epilogue=None):
+    """depthwise_conv2d itself on the row path or the channel-blocked path (multiplier 1, square kernel)."""
+    kernel = w.shape[-1]
+    out_size = [(n + 2 * p - kernel) // s + 1 for n, s, p in zip(x.shape[2:], stride, padding)]
+    out = np.empty(x.shape[:2] + tuple(out_size), x.dtype)
+    empty = np.empty(0, x.dtype)
+    scale, shift, residual, activation = epilogue or (empty, empty, empty, 0)
+    depthwise_conv2d(x, np.ascontiguousarray(w.reshape(w.shape[0], -1)), out, (kernel, kernel), tuple(stride),
+                     tuple(padding), (1, 1), layout, scale, shift, residual.reshape(-1), activation, 0.0, 0.0, 0.0,
+                     threads)
+    return out
+
+
+# (batch, channels, spatial, kernel, stride, padding): channel counts below, at and past a block of
+# lanes (8 or 16 float32, 4 or 8 float64) so the last block is partial; rows narrower than the
+# 4-pixel block; vertical stride != horizontal (no row pairs); odd band lengths.
+BLOCKED_CASES = [
+    (1, 20, (13, 17), 3, (1, 1), (1, 1)),
+    (2, 9, (12, 30), 3, (2, 2), (1, 1)),
+    (1, 35, (11, 28), 5, (1, 1), (2, 2)),
+    (1, 17, (15, 21), 5, (2, 2), (2, 2)),
+    (1, 16, (9, 3), 3, (1, 1), (1, 1)),
+    (2, 7, (6, 2), 5, (1, 1), (2, 2)),
+    (1, 24, (14, 19), 3, (2, 1), (0, 1)),
+    (1, 33, (10, 10), 5, (1, 2), (1, 0)),
+    (3, 1, (8, 9), 3, (1, 1), (0, 0)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", BLOCKED_CASES, ids=str)
+def test_channel_blocked_path_matches_row_path_and_torch(rng, case, dtype):
+    batch, channels, spatial, kernel, stride, padding = case
+    x, w, _ = _arrays(rng, batch, channels, 1, spatial, kernel, dtype)
+    blocked = _kernel_call(x, w, stride, padding, LAYOUT_BLOCKED)
+    assert_close(blocked, _kernel_call(x, w, stride, padding, LAYOUT_ROWS))
+    assert_close(blocked, _torch_conv(x, w, None, stride=stride, padding=padding, groups=channels))
+
+
+@pytest.mark.parametrize("kernel, stride", [(3, 1), (3, 2), (5, 1), (5, 2)])
+def test_channel_blocked_path_thread_count_and_epilogue(rng, kernel, stride):
+    """Bands of output rows (one image, few blocks) give the same bits on 1-3 threads; the fused
+    epilogue equals the unfused one."""
+    x, w, _ = _arrays(rng, 1, 21, 1, (23, 26), kernel, np.float32)
+    stride, padding = (stride, stride), (kernel // 2, kernel // 2)
+    plain = _kernel_call(x, w, stride, padding, LAYOUT_BLOCKED)
+    scale = rng.uniform(0.5, 2.0, 21).astype(np.float32)
+    shift = rng.standard_normal(21).astype(np.float32)
+    residual = rng.standard_normal(plain.shape).astype(np.float32)
+    epilogue = (scale, shift, residual, ACTIVATION_KINDS["relu"])
+    one = _kernel_call(x, w, stride, padding, LAYOUT_BLOCKED, 1, epilogue)
+    assert_close(one, np.maximum(plain * scale[:, None, None] + shift[:, None, None] + residual, 0))
+    for threads in (2, 3):
+        assert np.array_equal(_kernel_call(x, w, stride, padding, LAYOUT_BLOCKED, threads, epilogue), one)
+
+
+def test_channel_blocked_path_nan_inf_and_padding(rng):
+    """NaN/Inf inputs reach only their outputs; an infinite weight meets the padding's zeros (nan) as in torch."""
+    x, w, b = _arrays(rng, 1, 12, 1, (9, 12), 5, np.float64)
+    x[0, 3, 4, 5] = np.nan
+    x[0, 7, 0, 0] = np.inf
+    w[10, 0, 0, 0] = np.inf
+    ours = _kernel_call(x, w, (1, 1), (2, 2), LAYOUT_BLOCKED)
+    expected = _torch_conv(x, w, None, padding=2, groups=12)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(ours), np.isinf(expected))
+    finite = np.isfinite(expected)
+    assert_close(ours[finite], expected[finite])

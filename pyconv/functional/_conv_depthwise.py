@@ -1,7 +1,7 @@
 """The depthwise algorithm: a dedicated direct kernel for groups == in_channels (``_kernels.conv_depthwise``)."""
 import numpy as np
 
-from .._kernels.conv_depthwise import depthwise_conv2d
+from .._kernels.conv_depthwise import LAYOUT_AUTO, depthwise_conv2d
 
 
 def _as_2d(values, dims, fill):
@@ -40,4 +40,4 @@ class DepthwiseConv:
         dims = self.problem.dims
         x = input.reshape(input.shape[:2] + (1,) * (2 - dims) + input.shape[2:])
         out = output.reshape(output.shape[:2] + (1,) * (2 - dims) + output.shape[2:])
-        depthwise_conv2d(x, self.weight, out, *self._geometry, *epilogue.kernel_args(residual), num_threads)
+        depthwise_conv2d(x, self.weight, out, *self._geometry, LAYOUT_AUTO, *epilogue.kernel_args(residual), num_threads)
