@@ -375,9 +375,10 @@ def _other_engines(args, torch_child, configurations, shapes, repeat, progress):
     return seconds
 
 
-def bar_chart(path, panels, ylabel, lines=()):
+def bar_chart(path, panels, ylabel, lines=(), log=False):
     """Write a PNG of grouped bars to ``path``: ``panels`` is a list of (title, x labels, {series name: values
-    per label}), one plot each, stacked; ``lines``: y values drawn as dashed horizontal lines."""
+    per label}), one plot each, stacked; ``lines``: y values drawn as dashed horizontal lines; ``log``: a
+    logarithmic y axis (for ratios)."""
     from matplotlib.figure import Figure
 
     widest = max(len(labels) * len(series) for _, labels, series in panels)
@@ -390,6 +391,8 @@ def bar_chart(path, panels, ylabel, lines=()):
             ax.bar([x + offset for x in range(len(labels))], values, width, label=name)
         for y in lines:
             ax.axhline(y, color="grey", linestyle="--", linewidth=1)
+        if log:
+            ax.set_yscale("log")
         ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0, ha="right"
                       if len(labels) > 4 else "center")
         ax.set_title(title)
