@@ -5,7 +5,7 @@ One kernel serves conv1d, conv2d and conv3d: everything is seen as 3-D
 
 Work split: one task per output row ``output[n, co:co + 4, od, oh, :]`` of a
 block of up to 4 output channels of one group (so each input value loaded
-feeds 4 multiply-adds), tasks spread over threads with a static ``prange``.
+feeds 4 multiply-adds), tasks run by parallel.pxd's ``parallel_for``.
 A task sums, in a fixed order, over the group's input channels, then kd, kh,
 kw; for each tap it adds ``weight * input_row`` to the block's output rows.
 The innermost loop runs over contiguous output columns with the weights as
@@ -17,7 +17,8 @@ depend on the thread count.
 import numpy as np
 
 from cython cimport floating
-from cython.parallel cimport prange
+
+from pyconv._kernels.parallel cimport parallel_for
 
 cdef enum:
     BLOCK = 4    # output channels computed together by one task (_add_scaled_row_4)
@@ -120,6 +121,53 @@ cdef void _output_rows(const floating* x_group, const floating* w_block, floatin
                                             w_row[b * w_out_size + kw], count, g.stride_w)
 
 
+cdef struct Job:
+    # One conv3d_direct call, for parallel_for (sizes as in conv3d_direct).
+    const Geometry* g
+    bint double_precision
+    const void* x
+    const void* w
+    const void* bias                # NULL: no bias
+    void* y
+    const Py_ssize_t* col_start
+    const Py_ssize_t* col_stop
+    Py_ssize_t groups, out_channels, out_depth, out_height, out_per_group, blocks_per_group
+    Py_ssize_t x_group_size, w_out_size
+
+
+cdef void _run_task(const floating* x, const floating* w, const floating* bias, floating* y,
+                    Py_ssize_t task, const Job* job) noexcept nogil:
+    # Task (n, group, channel block, od, oh): output rows of up to BLOCK channels, then their bias.
+    cdef const Geometry* g = job.g
+    cdef Py_ssize_t oh = task % job.out_height
+    cdef Py_ssize_t rest = task // job.out_height
+    cdef Py_ssize_t od = rest % job.out_depth
+    cdef Py_ssize_t co, group, n, block, b, ow
+    cdef floating* y_block
+    rest = rest // job.out_depth
+    co = (rest % job.blocks_per_group) * BLOCK          # within the group
+    rest = rest // job.blocks_per_group
+    group = rest % job.groups
+    n = rest // job.groups
+    block = min(BLOCK, job.out_per_group - co)
+    co = co + group * job.out_per_group
+    y_block = y + (n * job.out_channels + co) * g.out_channel_size + (od * job.out_height + oh) * g.out_width
+    _output_rows(x + (n * job.groups + group) * job.x_group_size, w + co * job.w_out_size, y_block,
+                 block, od, oh, g, job.col_start, job.col_stop)
+    if bias != NULL:
+        for b in range(block):
+            for ow in range(g.out_width):
+                y_block[b * g.out_channel_size + ow] = y_block[b * g.out_channel_size + ow] + bias[co + b]
+
+
+cdef void _task(void* context, Py_ssize_t task, int thread) noexcept nogil:
+    cdef const Job* job = <const Job*>context
+    if job.double_precision:
+        _run_task(<const double*>job.x, <const double*>job.w, <const double*>job.bias, <double*>job.y, task, job)
+    else:
+        _run_task(<const float*>job.x, <const float*>job.w, <const float*>job.bias, <float*>job.y, task, job)
+
+
 def conv3d_direct(const floating[:, :, :, :, ::1] input,
                   const floating[:, :, :, :, ::1] weight,
                   const floating[::1] bias,
@@ -165,30 +213,20 @@ def conv3d_direct(const floating[:, :, :, :, ::1] input,
         col_start[kw] = 0 if lowest <= 0 else (lowest + g.stride_w - 1) // g.stride_w
         col_stop[kw] = 0 if highest < 0 else min(g.out_width, highest // g.stride_w + 1)
 
-    cdef const floating* x = &input[0, 0, 0, 0, 0]
-    cdef const floating* w = &weight[0, 0, 0, 0, 0]
-    cdef floating* y = &output[0, 0, 0, 0, 0]
-    cdef Py_ssize_t x_group_size = g.in_channels_per_group * g.in_depth * g.in_height * g.in_width
-    cdef Py_ssize_t w_out_size = weight.shape[1] * weight.shape[2] * weight.shape[3] * weight.shape[4]
-    cdef bint has_bias = bias.shape[0] != 0
-    cdef Py_ssize_t task, rest, n, group, co, od, oh, block, b, ow
-    cdef floating* y_block
-
-    for task in prange(tasks, nogil=True, schedule='static', num_threads=num_threads):
-        oh = task % out_height
-        rest = task // out_height
-        od = rest % out_depth
-        rest = rest // out_depth
-        co = (rest % blocks_per_group) * BLOCK          # within the group
-        rest = rest // blocks_per_group
-        group = rest % groups
-        n = rest // groups
-        block = min(BLOCK, out_per_group - co)
-        co = co + group * out_per_group
-        y_block = y + (n * out_channels + co) * g.out_channel_size + (od * out_height + oh) * g.out_width
-        _output_rows(x + (n * groups + group) * x_group_size, w + co * w_out_size, y_block,
-                     block, od, oh, &g, &col_start[0], &col_stop[0])
-        if has_bias:
-            for b in range(block):
-                for ow in range(g.out_width):
-                    y_block[b * g.out_channel_size + ow] = y_block[b * g.out_channel_size + ow] + bias[co + b]
+    cdef Job job
+    job.g = &g
+    job.double_precision = floating is double
+    job.x = &input[0, 0, 0, 0, 0]
+    job.w = &weight[0, 0, 0, 0, 0]
+    job.bias = &bias[0] if bias.shape[0] != 0 else NULL
+    job.y = &output[0, 0, 0, 0, 0]
+    job.col_start = &col_start[0]
+    job.col_stop = &col_stop[0]
+    job.groups = groups
+    job.out_channels, job.out_depth, job.out_height = out_channels, out_depth, out_height
+    job.out_per_group = out_per_group
+    job.blocks_per_group = blocks_per_group
+    job.x_group_size = g.in_channels_per_group * g.in_depth * g.in_height * g.in_width
+    job.w_out_size = weight.shape[1] * weight.shape[2] * weight.shape[3] * weight.shape[4]
+    with nogil:
+        parallel_for(_task, &job, tasks, num_threads)

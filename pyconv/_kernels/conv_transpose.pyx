@@ -18,8 +18,9 @@ An output element is summed in the fixed order (kd, kh, kw, ci) by one thread,
 so the result does not depend on the thread count.  The bias is added last.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+
 from pyconv._kernels.index_math cimport ceil_div, floor_div
+from pyconv._kernels.parallel cimport parallel_for
 
 
 ctypedef struct Geometry:
@@ -89,6 +90,32 @@ cdef void output_row(const floating* x, const floating* w, const floating* bias,
             out[iw] += bias[co]
 
 
+cdef struct Job:
+    # One conv_transpose_forward call, for parallel_for: task = output row (n, co, od, oh).
+    const Geometry* g
+    bint double_precision
+    const void* x
+    const void* w
+    const void* bias                # NULL: no bias
+    void* out
+
+
+cdef void _row_task(void* context, Py_ssize_t row, int thread) noexcept nogil:
+    cdef const Job* job = <const Job*>context
+    cdef const Geometry* g = job.g
+    cdef Py_ssize_t oh = row % g.out_h
+    cdef Py_ssize_t od = (row / g.out_h) % g.out_d
+    cdef Py_ssize_t rest = row / g.out_h / g.out_d
+    cdef Py_ssize_t co = rest % g.out_channels
+    cdef Py_ssize_t n = rest / g.out_channels
+    if job.double_precision:
+        output_row(<const double*>job.x, <const double*>job.w, <const double*>job.bias, job.bias != NULL,
+                   <double*>job.out + row * g.out_w, n, co, od, oh, g)
+    else:
+        output_row(<const float*>job.x, <const float*>job.w, <const float*>job.bias, job.bias != NULL,
+                   <float*>job.out + row * g.out_w, n, co, od, oh, g)
+
+
 def conv_transpose_forward(const floating[:, :, :, :, ::1] input,
                            const floating[:, :, :, :, ::1] weight,
                            const floating[::1] bias,
@@ -100,8 +127,9 @@ def conv_transpose_forward(const floating[:, :, :, :, ::1] input,
     bias (C_out,) or empty for no bias, output (N, C_out, OD, OH, OW) allocated
     by the caller with OD = (D - 1) * sD - 2 pD + dD (kD - 1) + output_padding + 1
     (likewise OH, OW).  stride, padding, dilation: 3-tuples (d, h, w).  All
-    C-contiguous, one dtype, arguments validated by the caller.  Parallel over
-    output rows (n, co, od, oh); every output element is written.
+    C-contiguous, one dtype, arguments validated by the caller.  One
+    parallel_for task per output row (n, co, od, oh); every output element is
+    written.
     """
     cdef Geometry g
     g.in_channels, g.in_d, g.in_h, g.in_w = input.shape[1], input.shape[2], input.shape[3], input.shape[4]
@@ -116,17 +144,12 @@ def conv_transpose_forward(const floating[:, :, :, :, ::1] input,
     cdef Py_ssize_t rows = batch * g.out_channels * g.out_d * g.out_h
     if rows == 0 or g.out_w == 0:
         return
-    cdef bint has_bias = bias.shape[0] > 0
-    cdef const floating* x = &input[0, 0, 0, 0, 0]
-    cdef const floating* w = &weight[0, 0, 0, 0, 0]
-    cdef const floating* b = &bias[0] if has_bias else NULL
-    cdef floating* out = &output[0, 0, 0, 0, 0]
-    cdef Py_ssize_t row, rest, n, co, od, oh
-    for row in prange(rows, nogil=True, schedule='static', num_threads=num_threads):
-        oh = row % g.out_h
-        rest = row / g.out_h
-        od = rest % g.out_d
-        rest = rest / g.out_d
-        co = rest % g.out_channels
-        n = rest / g.out_channels
-        output_row(x, w, b, has_bias, out + row * g.out_w, n, co, od, oh, &g)
+    cdef Job job
+    job.g = &g
+    job.double_precision = floating is double
+    job.x = &input[0, 0, 0, 0, 0]
+    job.w = &weight[0, 0, 0, 0, 0]
+    job.bias = &bias[0] if bias.shape[0] > 0 else NULL
+    job.out = &output[0, 0, 0, 0, 0]
+    with nogil:
+        parallel_for(_row_task, &job, rows, num_threads)
