@@ -4,18 +4,18 @@ The input is viewed as planes ``(P, D, H, W)`` (1d and 2d pools use D = H = 1
 or D = 1) and the output as ``(P, OD, OH, OW)``.  Output ``i`` along an axis
 of input length ``L`` and output length ``O`` pools the input range
 ``[floor(i * L / O), ceil((i + 1) * L / O))``.  One output row
-``(p, od, oh)`` is computed by one thread, each output element from its
-window in torch's order (depth, height, width), so results match torch's CPU
-kernels bit for bit and do not depend on the thread count.
+``(p, od, oh)`` is one task of parallel.pxd's parallel_for, each output
+element computed from its window in torch's order (depth, height, width), so
+results match torch's CPU kernels bit for bit and do not depend on the thread
+count.
 
 The Python layer validates the arguments and allocates the outputs.
 """
 from cython cimport floating
-from cython.parallel cimport prange
-
-from pyconv._kernels.parallel cimport parallel_for
 from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
+
+from pyconv._kernels.parallel cimport parallel_for
 
 
 cdef inline Py_ssize_t _start(Py_ssize_t i, Py_ssize_t length, Py_ssize_t out) noexcept nogil:
@@ -74,21 +74,68 @@ cdef void _adaptive_max_row(const floating* plane, floating* out, int64_t* indic
             indices[ow] = best_index
 
 
+cdef struct RowJob:
+    # One adaptive_avg_pool or adaptive_max_pool call, for parallel_for: task = output row (p, od, oh).
+    bint double_precision
+    const void* x
+    void* out
+    int64_t* indices                # adaptive_max_pool: NULL for none
+    Py_ssize_t D, H, W, OD, OH, OW
+
+
+cdef void _avg_row_task(void* context, Py_ssize_t r, int thread) noexcept nogil:
+    cdef const RowJob* job = <const RowJob*>context
+    cdef Py_ssize_t rows_per_plane = job.OD * job.OH
+    cdef Py_ssize_t p = r // rows_per_plane
+    cdef Py_ssize_t od = (r % rows_per_plane) // job.OH
+    cdef Py_ssize_t oh = r % job.OH
+    cdef Py_ssize_t plane = p * job.D * job.H * job.W
+    if job.double_precision:
+        _adaptive_avg_row(<const double*>job.x + plane, <double*>job.out + r * job.OW, od, oh,
+                          job.D, job.H, job.W, job.OD, job.OH, job.OW)
+    else:
+        _adaptive_avg_row(<const float*>job.x + plane, <float*>job.out + r * job.OW, od, oh,
+                          job.D, job.H, job.W, job.OD, job.OH, job.OW)
+
+
+cdef void _max_row_task(void* context, Py_ssize_t r, int thread) noexcept nogil:
+    cdef const RowJob* job = <const RowJob*>context
+    cdef Py_ssize_t rows_per_plane = job.OD * job.OH
+    cdef Py_ssize_t p = r // rows_per_plane
+    cdef Py_ssize_t od = (r % rows_per_plane) // job.OH
+    cdef Py_ssize_t oh = r % job.OH
+    cdef Py_ssize_t plane = p * job.D * job.H * job.W
+    cdef int64_t* indices = job.indices + r * job.OW if job.indices != NULL else NULL
+    if job.double_precision:
+        _adaptive_max_row(<const double*>job.x + plane, <double*>job.out + r * job.OW, indices, od, oh,
+                          job.D, job.H, job.W, job.OD, job.OH, job.OW)
+    else:
+        _adaptive_max_row(<const float*>job.x + plane, <float*>job.out + r * job.OW, indices, od, oh,
+                          job.D, job.H, job.W, job.OD, job.OH, job.OW)
+
+
+cdef void _init_row_job(RowJob* job, const void* x, void* out, Py_ssize_t[8] x_shape,
+                        Py_ssize_t[8] out_shape) noexcept:
+    job.x = x
+    job.out = out
+    job.indices = NULL
+    job.D, job.H, job.W = x_shape[1], x_shape[2], x_shape[3]
+    job.OD, job.OH, job.OW = out_shape[1], out_shape[2], out_shape[3]
+
+
 def adaptive_avg_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, int num_threads):
     """Adaptive average pooling of planes ``x`` (P, D, H, W) into ``out`` (P, OD, OH, OW) allocated by the caller.
 
     D, H, W >= 1 (checked by the caller); OD, OH, OW may be 0.
     """
-    cdef Py_ssize_t planes = x.shape[0], D = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t OD = out.shape[1], OH = out.shape[2], OW = out.shape[3]
-    cdef Py_ssize_t rows_per_plane = OD * OH, r, p, od, oh
-    if planes == 0 or OD == 0 or OH == 0 or OW == 0:
+    cdef Py_ssize_t rows = out.shape[0] * out.shape[1] * out.shape[2]
+    cdef RowJob job
+    if rows == 0 or out.shape[3] == 0:
         return
-    for r in prange(planes * rows_per_plane, nogil=True, schedule='static', num_threads=num_threads):
-        p = r // rows_per_plane
-        od = (r % rows_per_plane) // OH
-        oh = r % OH
-        _adaptive_avg_row(&x[p, 0, 0, 0], &out[p, od, oh, 0], od, oh, D, H, W, OD, OH, OW)
+    _init_row_job(&job, &x[0, 0, 0, 0], &out[0, 0, 0, 0], x.shape, out.shape)
+    job.double_precision = floating is double
+    with nogil:
+        parallel_for(_avg_row_task, &job, rows, num_threads)
 
 
 cdef extern from *:
@@ -210,16 +257,13 @@ def adaptive_max_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
     ``indices`` (int64, shape of ``out``, or None) receives each maximum's
     flat index in its input plane.  D, H, W >= 1 (checked by the caller).
     """
-    cdef Py_ssize_t planes = x.shape[0], D = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t OD = out.shape[1], OH = out.shape[2], OW = out.shape[3]
-    cdef Py_ssize_t rows_per_plane = OD * OH, r, p, od, oh
-    cdef bint with_indices = indices is not None
-    if planes == 0 or OD == 0 or OH == 0 or OW == 0:
+    cdef Py_ssize_t rows = out.shape[0] * out.shape[1] * out.shape[2]
+    cdef RowJob job
+    if rows == 0 or out.shape[3] == 0:
         return
-    for r in prange(planes * rows_per_plane, nogil=True, schedule='static', num_threads=num_threads):
-        p = r // rows_per_plane
-        od = (r % rows_per_plane) // OH
-        oh = r % OH
-        _adaptive_max_row(&x[p, 0, 0, 0], &out[p, od, oh, 0],
-                          &indices[p, od, oh, 0] if with_indices else NULL,
-                          od, oh, D, H, W, OD, OH, OW)
+    _init_row_job(&job, &x[0, 0, 0, 0], &out[0, 0, 0, 0], x.shape, out.shape)
+    job.double_precision = floating is double
+    if indices is not None:
+        job.indices = &indices[0, 0, 0, 0]
+    with nogil:
+        parallel_for(_max_row_task, &job, rows, num_threads)
