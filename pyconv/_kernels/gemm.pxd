@@ -5,16 +5,16 @@
 # for float32 and float64 (fused `floating`), on sub-blocks of larger arrays:
 # element (i, p) of A is a[i * lda + p] (lda >= k), likewise B (ldb >= n) and
 # C (ldc >= n).  C must not overlap A or B.  k == 0 gives C = 0 (or leaves C).
-# Single-threaded and nogil: call it from inside your own prange.  Each call
-# computes its output in a fixed order, so results never depend on the thread
-# count.
+# Single-threaded and nogil: call it from inside your own parallel_for task
+# (parallel.pxd).  Each call computes its output in a fixed order, so results
+# never depend on the thread count.
 #
 #     from pyconv._kernels.gemm cimport gemm, gemm_workspace_size
 #
 # workspace: scratch of at least gemm_workspace_size(m, n, k) bytes (any
 # alignment; the size covers both dtypes), one per thread, allocated once per
-# thread outside the hot loop (e.g. malloc(size * num_threads) before the
-# prange, then workspace + threadid() * size).
+# thread outside the hot loop (e.g. malloc(size * num_threads) before
+# parallel_for, then workspace + thread * size in the task).
 #
 # Constant A (weights): pack it once with gemm_pack_a into
 # gemm_packed_a_size(m, k) elements of the same dtype, then call

@@ -1,7 +1,7 @@
 """GEMM core: row-major C[m, n] (=|+=) A[m, k] @ B[k, n], one thread per call.
 
 Winograd, 1x1 and im2col convolution call the cdef API declared in gemm.pxd
-from inside their own prange bodies.  The def functions below are thin
+from inside their own parallel_for tasks (parallel.pxd).  The def functions below are thin
 wrappers for tests and bench/gemm.py.
 
 The kernel is an own packed micro-kernel in the BLIS style: B is packed into
@@ -13,11 +13,12 @@ measured alternative for tests and the benchmark: it is loaded on request
 (load_blas), never by the conv kernels; bench/GEMM.md records why.
 """
 from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
-from cython.parallel cimport prange, threadid
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from cython cimport floating, view
+
+from pyconv._kernels.parallel cimport parallel_for
 
 cdef extern from *:
     """
@@ -568,58 +569,101 @@ def matmul_prepacked(const floating[::1] packed_a, const floating[:, ::view.cont
     free(workspace)
 
 
+cdef struct BatchJob:
+    # One batched_matmul(_prepacked) call, for parallel_for: task i computes c[i].
+    bint double_precision, blas, prepacked, accumulate
+    Py_ssize_t m, n, k, lda, ldb, ldc
+    const char* a                   # a[0] (prepacked: packed_a[0]); a + i * a_stride is item i
+    const char* b
+    char* c
+    Py_ssize_t a_stride, b_stride, c_stride     # bytes between items
+    char* workspace                 # one workspace_size-byte piece per thread
+    Py_ssize_t workspace_size
+
+
+cdef void _batch_item(const floating* a, const floating* b, floating* c, const BatchJob* job,
+                      void* workspace) noexcept nogil:
+    if job.blas:
+        gemm_blas(job.m, job.n, job.k, a, job.lda, b, job.ldb, c, job.ldc, job.accumulate)
+    elif job.prepacked:
+        gemm_prepacked(job.m, job.n, job.k, a, b, job.ldb, c, job.ldc, job.accumulate, workspace)
+    else:
+        gemm(job.m, job.n, job.k, a, job.lda, b, job.ldb, c, job.ldc, job.accumulate, workspace)
+
+
+cdef void _batch_task(void* context, Py_ssize_t i, int thread) noexcept nogil:
+    cdef const BatchJob* job = <const BatchJob*>context
+    cdef const char* a = job.a + i * job.a_stride if job.k else NULL
+    cdef const char* b = job.b + i * job.b_stride if job.k else NULL
+    cdef char* c = job.c + i * job.c_stride
+    cdef void* workspace = job.workspace + thread * job.workspace_size
+    if job.double_precision:
+        _batch_item(<const double*>a, <const double*>b, <double*>c, job, workspace)
+    else:
+        _batch_item(<const float*>a, <const float*>b, <float*>c, job, workspace)
+
+
+cdef int _run_batch(BatchJob* job, Py_ssize_t batch, int num_threads) except -1:
+    # Runs the tasks of job with one workspace per thread (at most batch threads).
+    num_threads = <int>max(1, min(<Py_ssize_t>num_threads, batch))
+    job.workspace_size = round_up(gemm_workspace_size(job.m, job.n, job.k), GEMM_ALIGN)
+    job.workspace = <char*>malloc(job.workspace_size * num_threads)
+    if job.workspace == NULL:
+        raise MemoryError()
+    with nogil:
+        parallel_for(_batch_task, job, batch, num_threads)
+    free(job.workspace)
+    return 0
+
+
 def batched_matmul(const floating[:, :, ::view.contiguous] a, const floating[:, :, ::view.contiguous] b,
                    floating[:, :, ::view.contiguous] c, bint accumulate, int num_threads,
                    implementation="packed"):
-    """c[i] (=|+=) a[i] @ b[i] for every i: one gemm call per i in a prange, as the
-    conv kernels call it.
+    """c[i] (=|+=) a[i] @ b[i] for every i: one gemm call per i, each a task of
+    parallel.pxd's parallel_for, as the conv kernels call it.
 
     a (batch, m, k), b (batch, k, n), c (batch, m, n): same dtype, rows
     contiguous, any other strides; c allocated by the caller.  One workspace
     per thread, allocated once.  implementation as in matmul.  No checks.
     """
-    cdef bint blas = use_blas(implementation)
-    cdef Py_ssize_t batch = c.shape[0], m = c.shape[1], n = c.shape[2], k = a.shape[2], i
-    cdef Py_ssize_t lda = leading_dimension(m, k, a.strides[1], sizeof(floating))
-    cdef Py_ssize_t ldb = leading_dimension(k, n, b.strides[1], sizeof(floating))
-    cdef Py_ssize_t ldc = leading_dimension(m, n, c.strides[1], sizeof(floating))
-    cdef Py_ssize_t size = round_up(gemm_workspace_size(m, n, k), GEMM_ALIGN)
-    cdef char* workspace
+    cdef BatchJob job
+    cdef Py_ssize_t batch = c.shape[0], m = c.shape[1], n = c.shape[2], k = a.shape[2]
+    job.blas = use_blas(implementation)
     if batch == 0 or m == 0 or n == 0:
         return
-    num_threads = <int>max(1, min(<Py_ssize_t>num_threads, batch))
-    workspace = <char*>malloc(size * num_threads)
-    if workspace == NULL:
-        raise MemoryError()
-    with nogil:
-        for i in prange(batch, schedule="static", num_threads=num_threads):
-            if blas:
-                gemm_blas(m, n, k, &a[i, 0, 0] if k else NULL, lda, &b[i, 0, 0] if k else NULL, ldb,
-                          &c[i, 0, 0], ldc, accumulate)
-            else:
-                gemm(m, n, k, &a[i, 0, 0] if k else NULL, lda, &b[i, 0, 0] if k else NULL, ldb,
-                     &c[i, 0, 0], ldc, accumulate, workspace + threadid() * size)
-    free(workspace)
+    job.double_precision = floating is double
+    job.prepacked = False
+    job.accumulate = accumulate
+    job.m, job.n, job.k = m, n, k
+    job.lda = leading_dimension(m, k, a.strides[1], sizeof(floating))
+    job.ldb = leading_dimension(k, n, b.strides[1], sizeof(floating))
+    job.ldc = leading_dimension(m, n, c.strides[1], sizeof(floating))
+    job.a = <const char*>&a[0, 0, 0] if k else NULL
+    job.b = <const char*>&b[0, 0, 0] if k else NULL
+    job.c = <char*>&c[0, 0, 0]
+    job.a_stride, job.b_stride, job.c_stride = a.strides[0], b.strides[0], c.strides[0]
+    _run_batch(&job, batch, num_threads)
 
 
 def batched_matmul_prepacked(const floating[:, ::1] packed_a, Py_ssize_t m,
                              const floating[:, :, ::view.contiguous] b,
                              floating[:, :, ::view.contiguous] c, bint accumulate, int num_threads):
     """c[i] (=|+=) A[i] @ b[i], A[i] (m, k) packed by pack_a into packed_a[i]; one
-    gemm_prepacked call per i in a prange, as batched_matmul.  No checks."""
-    cdef Py_ssize_t batch = c.shape[0], n = c.shape[2], k = b.shape[1], i
-    cdef Py_ssize_t ldb = leading_dimension(k, n, b.strides[1], sizeof(floating))
-    cdef Py_ssize_t ldc = leading_dimension(m, n, c.strides[1], sizeof(floating))
-    cdef Py_ssize_t size = round_up(gemm_workspace_size(m, n, k), GEMM_ALIGN)
-    cdef char* workspace
+    gemm_prepacked call per i (a parallel_for task), as batched_matmul.  No checks."""
+    cdef BatchJob job
+    cdef Py_ssize_t batch = c.shape[0], n = c.shape[2], k = b.shape[1]
     if batch == 0 or m == 0 or n == 0:
         return
-    num_threads = <int>max(1, min(<Py_ssize_t>num_threads, batch))
-    workspace = <char*>malloc(size * num_threads)
-    if workspace == NULL:
-        raise MemoryError()
-    with nogil:
-        for i in prange(batch, schedule="static", num_threads=num_threads):
-            gemm_prepacked(m, n, k, &packed_a[i, 0] if k else NULL, &b[i, 0, 0] if k else NULL,
-                           ldb, &c[i, 0, 0], ldc, accumulate, workspace + threadid() * size)
-    free(workspace)
+    job.double_precision = floating is double
+    job.blas = False
+    job.prepacked = True
+    job.accumulate = accumulate
+    job.m, job.n, job.k = m, n, k
+    job.lda = 0
+    job.ldb = leading_dimension(k, n, b.strides[1], sizeof(floating))
+    job.ldc = leading_dimension(m, n, c.strides[1], sizeof(floating))
+    job.a = <const char*>&packed_a[0, 0] if k else NULL
+    job.b = <const char*>&b[0, 0, 0] if k else NULL
+    job.c = <char*>&c[0, 0, 0]
+    job.a_stride, job.b_stride, job.c_stride = packed_a.strides[0], b.strides[0], c.strides[0]
+    _run_batch(&job, batch, num_threads)
