@@ -142,3 +142,21 @@ def test_repeated_arguments_are_checked_every_call():
     for _ in range(2):
         with pytest.raises(ValueError, match="padding"):
             F.avg_pool2d(x, 2, 2, 2)
+
+
+def test_indices_and_unpool_do_not_depend_on_the_thread_count(rng, num_threads):
+    """max pool with indices and max_unpool run a task per output row / plane on parallel_for."""
+    x = rng.standard_normal((3, 4, 21, 34)).astype(np.float32)
+    x[0, 1, 5, 7] = np.nan
+    num_threads(1)
+    out, indices = F.max_pool2d(x, 3, 2, 1, return_indices=True)
+    unpooled = F.max_unpool2d(out, indices, 3, 2, 1, output_size=x.shape[2:])
+    expected_out, expected_indices = TF.max_pool2d(torch.from_numpy(x), 3, 2, 1, return_indices=True)
+    _same_bits(out, expected_out.numpy())
+    np.testing.assert_array_equal(indices, expected_indices.numpy())
+    for threads in (2, 3):
+        num_threads(threads)
+        again, again_indices = F.max_pool2d(x, 3, 2, 1, return_indices=True)
+        _same_bits(again, out)
+        np.testing.assert_array_equal(again_indices, indices)
+        _same_bits(F.max_unpool2d(out, indices, 3, 2, 1, output_size=x.shape[2:]), unpooled)

@@ -22,14 +22,15 @@ is kept; a row with a NaN is folded again with the exact rule.  Average
 pooling divides in the same pass.  Tasks are (plane, output depth) pairs,
 split into bands of output rows when there are few of them, run through
 parallel.pxd's parallel_for.  Max pooling with indices keeps the scalar row
-function that tracks each maximum's position.
+function that tracks each maximum's position (a task per output row), and
+max_unpool scatters a plane per task, both through parallel_for too, so a
+model never mixes OpenMP's pool with pyconv's own.
 
 The Python layer (``pyconv.functional.pooling``) validates the arguments,
 computes the output size and allocates the outputs; these kernels only
 compute and never read or write outside the arrays they are given.
 """
 from cython cimport floating
-from cython.parallel cimport prange
 from libc.math cimport INFINITY
 from libc.stdint cimport int64_t, uintptr_t
 from libc.stdlib cimport free, malloc
@@ -638,6 +639,28 @@ cdef Axis _axis(Py_ssize_t length, Py_ssize_t out, Py_ssize_t kernel, Py_ssize_t
     return a
 
 
+cdef struct IndicesJob:
+    # max pooling with indices: one task per output row (plane, od, oh)
+    bint double_precision
+    const void* x
+    void* out
+    int64_t* indices
+    Axis ad, ah, aw
+
+
+cdef void _run_indices_task(void* context, Py_ssize_t task, int thread) noexcept nogil:
+    cdef const IndicesJob* job = <const IndicesJob*>context
+    cdef Py_ssize_t oh = task % job.ah.out, od = (task // job.ah.out) % job.ad.out
+    cdef Py_ssize_t plane = task // (job.ah.out * job.ad.out)
+    cdef Py_ssize_t in_plane = job.ad.length * job.ah.length * job.aw.length, offset = task * job.aw.out
+    if job.double_precision:
+        _max_pool_row_with_indices(<const double*>job.x + plane * in_plane, <double*>job.out + offset,
+                                   job.indices + offset, od, oh, job.ad, job.ah, job.aw)
+    else:
+        _max_pool_row_with_indices(<const float*>job.x + plane * in_plane, <float*>job.out + offset,
+                                   job.indices + offset, od, oh, job.ad, job.ah, job.aw)
+
+
 def max_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, int64_t[:, :, :, ::1] indices,
              tuple kernel_size, tuple stride, tuple padding, tuple dilation, int num_threads):
     """Max pooling of planes ``x`` (P, D, H, W) into ``out`` (P, OD, OH, OW), both allocated by the caller.
@@ -648,22 +671,23 @@ def max_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, int64_t
     receives each maximum's flat index in its input plane, as torch returns
     it; pass None to skip them (the vectorised pass).
     """
-    cdef Py_ssize_t planes = x.shape[0], rows_per_plane = out.shape[1] * out.shape[2]
-    cdef Py_ssize_t r, p, od, oh
-    cdef Axis ad, ah, aw
+    cdef IndicesJob job
+    cdef Py_ssize_t tasks
     if indices is None:
         _window_pool(x, out, False, kernel_size, stride, padding, dilation, False, 0, num_threads)
         return
-    ad = _axis(x.shape[1], out.shape[1], kernel_size[0], stride[0], padding[0], dilation[0])
-    ah = _axis(x.shape[2], out.shape[2], kernel_size[1], stride[1], padding[1], dilation[1])
-    aw = _axis(x.shape[3], out.shape[3], kernel_size[2], stride[2], padding[2], dilation[2])
-    if planes == 0 or out.shape[1] == 0 or out.shape[2] == 0 or out.shape[3] == 0:
+    job.ad = _axis(x.shape[1], out.shape[1], kernel_size[0], stride[0], padding[0], dilation[0])
+    job.ah = _axis(x.shape[2], out.shape[2], kernel_size[1], stride[1], padding[1], dilation[1])
+    job.aw = _axis(x.shape[3], out.shape[3], kernel_size[2], stride[2], padding[2], dilation[2])
+    tasks = x.shape[0] * out.shape[1] * out.shape[2]
+    if tasks == 0 or out.shape[3] == 0:
         return
-    for r in prange(planes * rows_per_plane, nogil=True, schedule='static', num_threads=num_threads):
-        p = r // rows_per_plane
-        od = (r % rows_per_plane) // out.shape[2]
-        oh = r % out.shape[2]
-        _max_pool_row_with_indices(&x[p, 0, 0, 0], &out[p, od, oh, 0], &indices[p, od, oh, 0], od, oh, ad, ah, aw)
+    job.double_precision = floating is double
+    job.x = &x[0, 0, 0, 0]
+    job.out = &out[0, 0, 0, 0]
+    job.indices = &indices[0, 0, 0, 0]
+    with nogil:
+        parallel_for(_run_indices_task, &job, tasks, max(1, min(num_threads, tasks)))
 
 
 def avg_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, tuple kernel_size, tuple stride,
@@ -696,6 +720,26 @@ cdef Py_ssize_t _unpool_plane(const floating* x, const int64_t* indices, floatin
     return bad
 
 
+cdef struct UnpoolJob:
+    # max_unpool: one task per plane, its count of indices outside the plane in bad[plane]
+    bint double_precision
+    const void* x
+    const int64_t* indices
+    void* out
+    Py_ssize_t n_in, n_out
+    Py_ssize_t* bad
+
+
+cdef void _run_unpool_task(void* context, Py_ssize_t plane, int thread) noexcept nogil:
+    cdef UnpoolJob* job = <UnpoolJob*>context
+    if job.double_precision:
+        job.bad[plane] = _unpool_plane(<const double*>job.x + plane * job.n_in, job.indices + plane * job.n_in,
+                                       <double*>job.out + plane * job.n_out, job.n_in, job.n_out)
+    else:
+        job.bad[plane] = _unpool_plane(<const float*>job.x + plane * job.n_in, job.indices + plane * job.n_in,
+                                       <float*>job.out + plane * job.n_out, job.n_in, job.n_out)
+
+
 def max_unpool(const floating[:, ::1] x, const int64_t[:, ::1] indices, floating[:, ::1] out, int num_threads):
     """Scatter planes ``x`` (P, n_in) into ``out`` (P, n_out) at ``indices`` (P, n_in, int64); zeros elsewhere.
 
@@ -703,8 +747,22 @@ def max_unpool(const floating[:, ::1] x, const int64_t[:, ::1] indices, floating
     indices coincide (as in torch).  Indices outside [0, n_out) are skipped
     and counted; returns that count (the caller raises when it is not 0).
     """
-    cdef Py_ssize_t planes = x.shape[0], n_in = x.shape[1], n_out = out.shape[1]
-    cdef Py_ssize_t p, bad = 0
-    for p in prange(planes, nogil=True, schedule='static', num_threads=num_threads):
-        bad += _unpool_plane(&x[p, 0], &indices[p, 0], &out[p, 0], n_in, n_out)
+    cdef UnpoolJob job
+    cdef Py_ssize_t planes = x.shape[0], p, bad = 0
+    if planes == 0:
+        return 0
+    job.bad = <Py_ssize_t*>malloc(planes * sizeof(Py_ssize_t))
+    if job.bad == NULL:
+        raise MemoryError("max_unpool: cannot allocate the per-plane counts")
+    job.double_precision = floating is double
+    job.x = &x[0, 0] if x.shape[1] else NULL
+    job.indices = &indices[0, 0] if x.shape[1] else NULL
+    job.out = &out[0, 0] if out.shape[1] else NULL
+    job.n_in = x.shape[1]
+    job.n_out = out.shape[1]
+    with nogil:
+        parallel_for(_run_unpool_task, &job, planes, max(1, min(num_threads, planes)))
+    for p in range(planes):
+        bad += job.bad[p]
+    free(job.bad)
     return bad
