@@ -3,11 +3,11 @@
 ``Model(..., autotune=True)`` (``pyconv.load(path, autotune=True)``) builds each plan (one per batch size
 and thread count) with a ``Tuner``: for every conv node it runs each algorithm of
 ``pyconv.functional._conv_plan.ALGORITHMS`` that can compute the convolution on a random input of the
-node's shape (with its epilogue and residual) and picks the smallest median time.  Convolutions with
-the same arguments, weight shape and input shape share one measurement.  Every candidate is proven
-equal to the direct algorithm by its tests, so tuned outputs equal untuned ones within float32
-rounding.  Weights with NaN/Inf are not tuned: 'auto' runs the direct algorithm for them, as torch
-propagates them.
+node's shape (with its epilogue and residual) and picks the one with the fastest of three timed runs
+(other processes only ever add time to a run).  Convolutions with the same arguments, weight shape and
+input shape share one measurement.  Every candidate is proven equal to the direct algorithm by its
+tests, so tuned outputs equal untuned ones within float32 rounding.  Weights with NaN/Inf are not
+tuned: 'auto' runs the direct algorithm for them, as torch propagates them.
 
 For a model loaded from ``m.pyconv`` the choices are cached in ``m.pyconv.plan.json``, keyed by the
 SHA-256 of the model file, the CPU (model name and flags) and pyconv's version, then per thread count
@@ -35,7 +35,7 @@ __all__ = ["Tuner", "TunedConv", "candidates", "median_seconds", "CACHE_SUFFIX"]
 CACHE_SUFFIX = ".plan.json"
 _CACHE_FORMAT, _CACHE_VERSION = "pyconv-plan", 1
 _TIMED_RUNS = 3        # per candidate, after one untimed run
-_HOPELESS = 4.0        # a candidate whose untimed run is this many times the best median is not timed further
+_HOPELESS = 4.0        # a candidate whose untimed run takes this many times the best time is not timed further
 _clock = time.perf_counter
 
 
@@ -166,7 +166,7 @@ class Tuner:
 
             if median_seconds(call, 1, warm_up=0) > _HOPELESS * best_seconds:  # the untimed run
                 continue
-            seconds = median_seconds(call, _TIMED_RUNS, warm_up=0)
+            seconds = min(median_seconds(call, 1, warm_up=0) for _ in range(_TIMED_RUNS))
             if seconds < best_seconds:
                 best, best_seconds = name, seconds
         return best
