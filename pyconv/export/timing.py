@@ -44,18 +44,18 @@ class EngineProcess:
 
     def onnx_model(self, shapes):
         """The torch model exported through torch.onnx (batch dimension dynamic), as bytes."""
-        return self._apply(_onnx_model, shapes)
+        return self._apply(_onnx_model, shapes, what="the ONNX export (torch.onnx.export)")
 
-    def _apply(self, function, *args):
+    def _apply(self, function, *args, what=None):
         """``function(*args)`` in the child; its ValueErrors (ExportError: a bad factory) as they are, other
-        errors as EngineError naming the engine."""
+        errors as EngineError naming the engine (or ``what`` failed)."""
         try:
             return self._pool.apply(function, args)
         except ValueError:
             raise
         except Exception as error:
             first = (str(error).strip().splitlines() or [""])[0]
-            raise EngineError(f"{self.engine} failed: {type(error).__name__}: {first}") from None
+            raise EngineError(f"{what or self.engine} failed: {type(error).__name__}: {first}") from None
 
     def close(self):
         self._pool.terminate()
