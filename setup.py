@@ -1,8 +1,9 @@
-"""Build pyconv's Cython kernels with OpenMP.
+"""Build pyconv's Cython kernels.
 
 Every ``pyconv/_kernels/*.pyx`` becomes one extension module.  Flags: ``-O3``,
-``-fopenmp`` when the compiler supports it (otherwise a single-threaded build
-with a warning), and ``-march=native`` unless ``PYCONV_NATIVE=0``.
+``-pthread`` (the kernels' thread pool, ``parallel.pyx``; without pthreads it
+runs every task on the calling thread) and ``-march=native`` unless
+``PYCONV_NATIVE=0``.  No OpenMP: every kernel runs on parallel.pyx's pool.
 ``PYCONV_DEBUG=1`` builds with Cython bounds checks and ``-O0 -g``.
 ``PYCONV_KERNELS=conv_direct,pooling`` builds only the named kernel modules
 (for development: ``python setup.py build_ext --inplace``).
@@ -11,7 +12,6 @@ import glob
 import os
 import shutil
 import tempfile
-import warnings
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -19,7 +19,6 @@ from setuptools.command.build_ext import build_ext
 
 
 PLAIN_PROGRAM = "int main(void) { return 0; }\n"
-OPENMP_PROGRAM = "#include <omp.h>\nint main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
 
 
 def _compiler_accepts(compiler, source, flags, link_flags=()):
@@ -39,7 +38,7 @@ def _compiler_accepts(compiler, source, flags, link_flags=()):
 
 
 class BuildKernels(build_ext):
-    """build_ext that adds OpenMP and -march=native when the compiler allows them."""
+    """build_ext that adds -pthread and -march=native when the compiler allows them."""
 
     def build_extensions(self):
         debug = os.environ.get("PYCONV_DEBUG", "0") == "1"
@@ -47,15 +46,13 @@ class BuildKernels(build_ext):
         compile_flags = ["-O0", "-g"] if debug else ["-O3"]
         link_flags = []
         if self.compiler.compiler_type == "msvc":
-            compile_flags, link_flags = ["/O2", "/openmp"], []
+            compile_flags = ["/O2"]
         else:
             if native and _compiler_accepts(self.compiler, PLAIN_PROGRAM, ["-march=native"]):
                 compile_flags.append("-march=native")
-            if _compiler_accepts(self.compiler, OPENMP_PROGRAM, ["-fopenmp"], ["-fopenmp"]):
-                compile_flags.append("-fopenmp")
-                link_flags.append("-fopenmp")
-            else:
-                warnings.warn("pyconv: the compiler has no OpenMP; building single-threaded kernels")
+            if _compiler_accepts(self.compiler, PLAIN_PROGRAM, ["-pthread"], ["-pthread"]):
+                compile_flags.append("-pthread")
+                link_flags.append("-pthread")
         for ext in self.extensions:
             ext.extra_compile_args = compile_flags + list(ext.extra_compile_args)
             ext.extra_link_args = link_flags + list(ext.extra_link_args)

@@ -6,13 +6,13 @@ computed by exactly one thread in a fixed order.
 """
 import os
 
-from ._kernels.openmp_info import openmp_enabled
+from ._kernels.parallel import pool_available
 
 __all__ = ["set_num_threads", "get_num_threads"]
 
 # Below this many elements (or element visits) a kernel runs on one thread: waking
-# the OpenMP team costs more than the work (measured ~0.2 ms on busy cores against
-# ~8 us of pointwise work; torch's at::parallel_for uses the same grain).
+# a pool thread costs more than the work (measured with OpenMP teams: ~0.2 ms on busy
+# cores against ~8 us of pointwise work; torch's at::parallel_for uses the same grain).
 PARALLEL_MIN_ELEMENTS = 32768
 
 
@@ -48,9 +48,9 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """The number of threads pyconv's kernels use (1 when built without OpenMP)."""
+    """The number of threads pyconv's kernels use (1 when built without a thread pool: no pthreads)."""
     global _num_threads
-    if not openmp_enabled():
+    if not pool_available():
         return 1
     if _num_threads is None:
         _num_threads = _default_num_threads()

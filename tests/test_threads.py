@@ -16,7 +16,7 @@ def test_set_num_threads_round_trips(num_threads):
     num_threads(1)
     assert pyconv.get_num_threads() == 1
     num_threads(2)
-    assert pyconv.get_num_threads() in (1, 2)  # 1 only where the build has no OpenMP
+    assert pyconv.get_num_threads() in (1, 2)  # 1 only where the build has no thread pool
 
 
 @pytest.mark.parametrize("bad, error", [(0, ValueError), (-3, ValueError), (1.5, TypeError), ("2", TypeError), (True, TypeError)])
@@ -27,13 +27,13 @@ def test_set_num_threads_rejects(bad, error, num_threads):
 
 @pytest.mark.parametrize("variable", ["PYCONV_NUM_THREADS", "OMP_NUM_THREADS"])
 def test_environment_sets_default(variable, tmp_path):
-    from pyconv._kernels.openmp_info import openmp_enabled
+    from pyconv._kernels.parallel import pool_available
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYCONV_NUM_THREADS", "OMP_NUM_THREADS")}
     env[variable] = "3"
     out = subprocess.run([sys.executable, "-c", "import pyconv; print(pyconv.get_num_threads())"],
                          env=env, cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
-    assert out == ("3" if openmp_enabled() else "1")
+    assert out == ("3" if pool_available() else "1")
 
 
 def test_pyconv_variable_wins_over_omp(tmp_path):

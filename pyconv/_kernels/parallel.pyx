@@ -23,6 +23,7 @@ cdef extern from *:
     typedef void (*pyconv_task_function)(void *context, ptrdiff_t task, int thread);
 
     #if (defined(__unix__) || defined(__APPLE__)) && !defined(__STDC_NO_ATOMICS__)
+    #define PYCONV_HAVE_POOL 1
     #include <pthread.h>
     #include <stdatomic.h>
     #include <time.h>
@@ -231,6 +232,7 @@ cdef extern from *:
         pthread_mutex_unlock(&pyconv_pool.job_lock);
     }
     #else
+    #define PYCONV_HAVE_POOL 0
     static void pyconv_parallel_for(pyconv_task_function function, void *context, ptrdiff_t tasks, int threads)
     {
         (void)threads;
@@ -240,6 +242,12 @@ cdef extern from *:
     """
     ctypedef void (*c_task_function "pyconv_task_function")(void* context, Py_ssize_t task, int thread) noexcept nogil
     void pyconv_parallel_for(c_task_function function, void* context, Py_ssize_t tasks, int threads) noexcept nogil
+    int PYCONV_HAVE_POOL
+
+
+def pool_available():
+    """True if the kernels run their tasks on a thread pool (built with pthreads), else on the calling thread."""
+    return bool(PYCONV_HAVE_POOL)
 
 
 cdef void parallel_for(task_function function, void* context, Py_ssize_t tasks, int num_threads) noexcept nogil:

@@ -23,8 +23,8 @@ pooling divides in the same pass.  Tasks are (plane, output depth) pairs,
 split into bands of output rows when there are few of them, run through
 parallel.pxd's parallel_for.  Max pooling with indices keeps the scalar row
 function that tracks each maximum's position (a task per output row), and
-max_unpool scatters a plane per task, both through parallel_for too, so a
-model never mixes OpenMP's pool with pyconv's own.
+max_unpool scatters a plane per task, both through parallel_for too, as
+every pyconv kernel does.
 
 The Python layer (``pyconv.functional.pooling``) validates the arguments,
 computes the output size and allocates the outputs; these kernels only
