@@ -1,5 +1,9 @@
-"""DCGAN generator: transposed convolutions from a latent vector to a 64x64 image."""
+"""DCGAN generator: transposed convolutions from a latent vector to a 64x64 image, at small widths by default;
+``FULL`` holds the keyword arguments of the DCGAN paper's (and the PyTorch tutorial's) generator."""
 INPUT_SHAPE = (2, 16, 1, 1)
+
+FULL = {"dcgan": dict(nz=100, ngf=64, nc=3)}
+FULL_INPUT_SHAPE = (1, 100, 1, 1)
 
 
 def build(nn, F, T, nz=16, ngf=8, nc=3):

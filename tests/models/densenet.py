@@ -1,7 +1,12 @@
-"""DenseNet (dense blocks of BN-ReLU-conv bottlenecks with concatenated features, transitions) at small widths."""
+"""DenseNet (dense blocks of BN-ReLU-conv bottlenecks with concatenated features, transitions) at small widths by
+default; ``FULL`` holds the keyword arguments of torchvision's DenseNet-121."""
 from collections import OrderedDict
 
 INPUT_SHAPE = (2, 3, 32, 32)
+
+FULL = {"densenet121": dict(growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64, bn_size=4,
+                            num_classes=1000)}
+FULL_INPUT_SHAPE = (1, 3, 224, 224)
 
 
 def build(nn, F, T, growth_rate=8, block_config=(3, 4), num_init_features=16, bn_size=2, num_classes=10):

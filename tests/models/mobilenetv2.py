@@ -1,8 +1,15 @@
-"""MobileNetV2 (inverted residuals with depthwise convolutions, ReLU6) at small widths."""
+"""MobileNetV2 (inverted residuals with depthwise convolutions, ReLU6) at small widths by default; ``FULL``
+holds the keyword arguments of torchvision's MobileNetV2 at width 1.0."""
 INPUT_SHAPE = (2, 3, 32, 32)
 
+SETTINGS = ((1, 8, 1, 1), (6, 12, 2, 2), (6, 16, 3, 2), (6, 24, 1, 1))  # t, c, n, s
+FULL = {"mobilenetv2": dict(input_channel=32, last_channel=1280, num_classes=1000,
+                            settings=((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                                      (6, 160, 3, 2), (6, 320, 1, 1)))}
+FULL_INPUT_SHAPE = (1, 3, 224, 224)
 
-def build(nn, F, T, num_classes=10):
+
+def build(nn, F, T, input_channel=8, last_channel=64, settings=SETTINGS, num_classes=10):
     class ConvBNReLU(nn.Sequential):
         def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, groups=1):
             padding = (kernel_size - 1) // 2
@@ -35,14 +42,13 @@ def build(nn, F, T, num_classes=10):
     class MobileNetV2(nn.Module):
         def __init__(self):
             super().__init__()
-            input_channel, last_channel = 8, 64
-            settings = [[1, 8, 1, 1], [6, 12, 2, 2], [6, 16, 3, 2], [6, 24, 1, 1]]  # t, c, n, s
-            features = [ConvBNReLU(3, input_channel, stride=2)]
+            channels = input_channel
+            features = [ConvBNReLU(3, channels, stride=2)]
             for t, c, n, s in settings:
                 for i in range(n):
-                    features.append(InvertedResidual(input_channel, c, s if i == 0 else 1, expand_ratio=t))
-                    input_channel = c
-            features.append(ConvBNReLU(input_channel, last_channel, kernel_size=1))
+                    features.append(InvertedResidual(channels, c, s if i == 0 else 1, expand_ratio=t))
+                    channels = c
+            features.append(ConvBNReLU(channels, last_channel, kernel_size=1))
             self.features = nn.Sequential(*features)
             self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last_channel, num_classes))
 

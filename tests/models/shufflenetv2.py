@@ -1,8 +1,15 @@
-"""ShuffleNetV2 (channel split, depthwise convolutions, channel shuffle) at small widths."""
+"""ShuffleNetV2 (channel split, depthwise convolutions, channel shuffle) at small widths by default, its last
+stage shuffling with ``nn.ChannelShuffle``; ``FULL`` holds the keyword arguments of torchvision's ShuffleNetV2 x1.0
+(which shuffles with the reshape-transpose function in every stage)."""
 INPUT_SHAPE = (2, 3, 32, 32)
 
+FULL = {"shufflenetv2": dict(stages_repeats=(4, 8, 4), stages_out_channels=(24, 116, 232, 464, 1024),
+                             shuffle_layer=False, num_classes=1000)}
+FULL_INPUT_SHAPE = (1, 3, 224, 224)
 
-def build(nn, F, T, num_classes=10):
+
+def build(nn, F, T, stages_repeats=(2, 3, 2), stages_out_channels=(8, 16, 32, 48, 64), shuffle_layer=True,
+          num_classes=10):
     def channel_shuffle(x, groups):
         batchsize, num_channels, height, width = x.shape          # torch: x.size()
         channels_per_group = num_channels // groups
@@ -38,8 +45,7 @@ def build(nn, F, T, num_classes=10):
                 nn.BatchNorm2d(branch_features),
                 nn.ReLU(inplace=True),
             )
-            # the last stage shuffles with the layer, the others with the function
-            self.shuffle = nn.ChannelShuffle(2) if shuffle_module else None
+            self.shuffle = nn.ChannelShuffle(2) if shuffle_module else None  # else the function
 
         def forward(self, x):
             if self.stride == 1:
@@ -52,7 +58,7 @@ def build(nn, F, T, num_classes=10):
             return channel_shuffle(out, 2)
 
     class ShuffleNetV2(nn.Module):
-        def __init__(self, stages_repeats=(2, 3, 2), stages_out_channels=(8, 16, 32, 48, 64)):
+        def __init__(self):
             super().__init__()
             input_channels = 3
             output_channels = stages_out_channels[0]
@@ -64,10 +70,11 @@ def build(nn, F, T, num_classes=10):
             input_channels = output_channels
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
             for index, (repeats, output_channels) in enumerate(zip(stages_repeats, stages_out_channels[1:])):
-                last = index == len(stages_repeats) - 1
-                seq = [InvertedResidual(input_channels, output_channels, 2, last)]
+                # with shuffle_layer, the last stage shuffles with the layer, the others with the function
+                layer = shuffle_layer and index == len(stages_repeats) - 1
+                seq = [InvertedResidual(input_channels, output_channels, 2, layer)]
                 for _ in range(repeats - 1):
-                    seq.append(InvertedResidual(output_channels, output_channels, 1, last))
+                    seq.append(InvertedResidual(output_channels, output_channels, 1, layer))
                 setattr(self, f"stage{index + 2}", nn.Sequential(*seq))
                 input_channels = output_channels
             output_channels = stages_out_channels[-1]

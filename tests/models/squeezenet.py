@@ -1,8 +1,16 @@
-"""SqueezeNet 1.1 layout (fire modules, ceil-mode pooling, convolutional classifier) at small widths."""
+"""SqueezeNet 1.1 layout (fire modules, ceil-mode pooling, convolutional classifier) at small widths by default;
+``FULL`` holds the keyword arguments of torchvision's SqueezeNet 1.1."""
 INPUT_SHAPE = (2, 3, 47, 47)
 
+# after the stem (conv, ReLU, max pool): fire modules (squeeze, expand 1x1, expand 3x3) and max pools ("M")
+FIRES = ((4, 8, 8), (4, 8, 8), "M", (8, 16, 16), (8, 16, 16), "M", (12, 24, 24), (16, 32, 32))
+FULL = {"squeezenet": dict(stem=64, num_classes=1000,
+                           fires=((16, 64, 64), (16, 64, 64), "M", (32, 128, 128), (32, 128, 128), "M",
+                                  (48, 192, 192), (48, 192, 192), (64, 256, 256), (64, 256, 256)))}
+FULL_INPUT_SHAPE = (1, 3, 224, 224)
 
-def build(nn, F, T, num_classes=10):
+
+def build(nn, F, T, stem=16, fires=FIRES, num_classes=10):
     class Fire(nn.Module):
         def __init__(self, inplanes, squeeze_planes, expand1x1_planes, expand3x3_planes):
             super().__init__()
@@ -21,20 +29,17 @@ def build(nn, F, T, num_classes=10):
     class SqueezeNet(nn.Module):
         def __init__(self):
             super().__init__()
-            self.features = nn.Sequential(
-                nn.Conv2d(3, 16, kernel_size=3, stride=2),
-                nn.ReLU(inplace=True),
-                nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
-                Fire(16, 4, 8, 8),
-                Fire(16, 4, 8, 8),
-                nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
-                Fire(16, 8, 16, 16),
-                Fire(32, 8, 16, 16),
-                nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
-                Fire(32, 12, 24, 24),
-                Fire(48, 16, 32, 32),
-            )
-            final_conv = nn.Conv2d(64, num_classes, kernel_size=1)
+            layers = [nn.Conv2d(3, stem, kernel_size=3, stride=2), nn.ReLU(inplace=True),
+                      nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)]
+            channels = stem
+            for fire in fires:
+                if fire == "M":
+                    layers.append(nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True))
+                else:
+                    layers.append(Fire(channels, *fire))
+                    channels = fire[1] + fire[2]
+            self.features = nn.Sequential(*layers)
+            final_conv = nn.Conv2d(channels, num_classes, kernel_size=1)
             self.classifier = nn.Sequential(
                 nn.Dropout(p=0.5), final_conv, nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1)))
             for m in self.modules():

@@ -1,8 +1,15 @@
-"""UNet: double-conv encoder, transposed-convolution decoder with skip concatenation (odd input size)."""
+"""UNet: double-conv encoder, decoder with skip concatenation, at small widths on an odd input size by default,
+its four up-steps each upsampling another way; ``FULL`` holds the keyword arguments of the classic 64-base UNet
+(with padded convolutions and batch norm, 2x2 transposed-convolution up-steps: milesial/Pytorch-UNet's
+``UNet(3, 2, bilinear=False)``) on a 256x256 input."""
 INPUT_SHAPE = (1, 3, 37, 41)
 
+UP_MODES = ("pad", "output_size", "bilinear", "pad")
+FULL = {"unet": dict(n_channels=3, n_classes=2, base=64, up_modes=("pad", "pad", "pad", "pad"))}
+FULL_INPUT_SHAPE = (1, 3, 256, 256)
 
-def build(nn, F, T, n_channels=3, n_classes=2, base=8):
+
+def build(nn, F, T, n_channels=3, n_classes=2, base=8, up_modes=UP_MODES):
     class DoubleConv(nn.Module):
         def __init__(self, in_channels, out_channels):
             super().__init__()
@@ -58,10 +65,10 @@ def build(nn, F, T, n_channels=3, n_classes=2, base=8):
             self.down2 = Down(base * 2, base * 4)
             self.down3 = Down(base * 4, base * 8)
             self.down4 = Down(base * 8, base * 16)
-            self.up1 = Up(base * 16, base * 8, "pad")
-            self.up2 = Up(base * 8, base * 4, "output_size")
-            self.up3 = Up(base * 4, base * 2, "bilinear")
-            self.up4 = Up(base * 2, base, "pad")
+            self.up1 = Up(base * 16, base * 8, up_modes[0])
+            self.up2 = Up(base * 8, base * 4, up_modes[1])
+            self.up3 = Up(base * 4, base * 2, up_modes[2])
+            self.up4 = Up(base * 2, base, up_modes[3])
             self.outc = nn.Conv2d(base, n_classes, kernel_size=1)
 
         def forward(self, x):
