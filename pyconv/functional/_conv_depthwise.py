@@ -37,7 +37,17 @@ class DepthwiseConv:
                           _as_2d(problem.pad_before, dims, 0), _as_2d(problem.dilation, dims, 1))
 
     def run(self, input, output, epilogue, residual, num_threads):
+        self.bind(input.shape, output.shape, epilogue)(input, output, residual, num_threads)
+
+    def bind(self, input_shape, output_shape, epilogue):
+        """run for fixed shapes and epilogue (see _conv_plan)."""
         dims = self.problem.dims
-        x = input.reshape(input.shape[:2] + (1,) * (2 - dims) + input.shape[2:])
-        out = output.reshape(output.shape[:2] + (1,) * (2 - dims) + output.shape[2:])
-        depthwise_conv2d(x, self.weight, out, *self._geometry, LAYOUT_AUTO, *epilogue.kernel_args(residual), num_threads)
+        in_view = tuple(input_shape[:2]) + (1,) * (2 - dims) + tuple(input_shape[2:])
+        out_view = tuple(output_shape[:2]) + (1,) * (2 - dims) + tuple(output_shape[2:])
+        weight, geometry = self.weight, self._geometry
+        scale, shift, activation, (p0, p1, p2) = epilogue.scale, epilogue.shift, epilogue.activation, epilogue.params
+
+        def call(input, output, residual, num_threads):
+            depthwise_conv2d(input.reshape(in_view), weight, output.reshape(out_view), *geometry, LAYOUT_AUTO,
+                             scale, shift, residual, activation, p0, p1, p2, num_threads)
+        return call

@@ -17,7 +17,7 @@ import numpy as np
 from .._kernels.conv_gemm import (conv_implicit, conv_pointwise, pack_implicit, pack_pointwise,
                                   pointwise_packed_size, tile_shapes)
 from .._kernels.gemm import block_sizes
-from ._conv_plan import view_as_3d
+from ._conv_plan import shape_as_3d
 from .shapes import lift_to_3d
 
 _GEMM_BLOCKING = block_sizes()
@@ -178,26 +178,40 @@ class GemmConv:
         return per_block, 1 if tasks >= wanted else min(self.panels, -(-wanted // tasks))
 
     def run(self, input, output, epilogue, residual, num_threads):
+        self.bind(input.shape, output.shape, epilogue)(input, output, residual, num_threads)
+
+    def bind(self, input_shape, output_shape, epilogue):
+        """run for fixed shapes and epilogue: everything but the arrays worked out once (see _conv_plan)."""
         p = self.problem
-        positions = prod(output.shape[2:])
+        batch, positions = input_shape[0], prod(output_shape[2:])
+        scale, shift, activation, (p0, p1, p2) = epilogue.scale, epilogue.shift, epilogue.activation, epilogue.params
+        splits = {}   # per thread count: (columns,) or (tiles per block, chunks)
         if self.in_place and positions < self.POINTWISE_IMPLICIT_FROM:
-            batch = input.shape[0]
-            conv_pointwise(
-                input.reshape(batch, p.in_channels, positions), self.packed_pointwise,
-                output.reshape(batch, p.out_channels, positions), p.groups, self.block,
-                self.columns(batch, positions, num_threads), *epilogue.kernel_args(residual),
-                num_threads=num_threads)
-            return
-        out_spatial = output.shape[2:]
+            in_view, out_view = (batch, p.in_channels, positions), (batch, p.out_channels, positions)
+            packed, groups, block = self.packed_pointwise, p.groups, self.block
+
+            def pointwise(input, output, residual, num_threads):
+                columns = splits.get(num_threads)
+                if columns is None:
+                    columns = splits[num_threads] = self.columns(batch, positions, num_threads)
+                conv_pointwise(input.reshape(in_view), packed, output.reshape(out_view), groups, block, columns,
+                               scale, shift, residual, activation, p0, p1, p2, num_threads)
+            return pointwise
+        out_spatial = tuple(output_shape[2:])
         layout = self.layout(out_spatial)
-        tiles_per_block, chunks = self.split(input.shape[0], out_spatial, num_threads)
         if self.in_place:
-            input = input.reshape(input.shape[:2] + layout["view"])
-            output = output.reshape(output.shape[:2] + layout["view"])
+            in_view, out_view = tuple(input_shape[:2]) + layout["view"], tuple(output_shape[:2]) + layout["view"]
         else:
-            input, output = view_as_3d(input), view_as_3d(output)
-        conv_implicit(
-            input, self.packed, output, lift_to_3d(p.stride, 1), lift_to_3d(p.pad_before, 0),
-            layout["offsets"], layout["row_phases"], layout["column_shifts"], layout["ext_d"], layout["hq"],
-            layout["row_pitch"], layout["channel_stride"], layout["row_tiles"], self.in_place, p.groups, self.mr,
-            tiles_per_block, chunks, *epilogue.kernel_args(residual), num_threads=num_threads)
+            in_view, out_view = shape_as_3d(input_shape), shape_as_3d(output_shape)
+        fixed = (lift_to_3d(p.stride, 1), lift_to_3d(p.pad_before, 0), layout["offsets"], layout["row_phases"],
+                 layout["column_shifts"], layout["ext_d"], layout["hq"], layout["row_pitch"],
+                 layout["channel_stride"], layout["row_tiles"], self.in_place, p.groups, self.mr)
+        packed = self.packed
+
+        def implicit(input, output, residual, num_threads):
+            split = splits.get(num_threads)
+            if split is None:
+                split = splits[num_threads] = self.split(batch, out_spatial, num_threads)
+            conv_implicit(input.reshape(in_view), packed, output.reshape(out_view), *fixed, *split,
+                          scale, shift, residual, activation, p0, p1, p2, num_threads)
+        return implicit

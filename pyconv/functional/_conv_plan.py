@@ -17,6 +17,10 @@ Every algorithm is a class with the same three parts:
     ``activation(conv * scale + shift + residual)`` (see Epilogue); residual is
     a flat array of output.size elements in the output's layout, or an empty
     array.  Arguments are validated before; N >= 1 and every size > 0.
+``bind(input_shape, output_shape, epilogue)`` (optional)
+    ``run`` for those shapes and that epilogue, as a function of
+    ``(input, output, residual, num_threads)`` with the rest worked out once
+    (``bind_algorithm``; the graph executor calls it per plan).
 
 The algorithm classes live one per module next to this one and are imported
 when first used (ALGORITHMS).  ``choose`` is the rule behind
@@ -198,20 +202,48 @@ WINOGRAD_LARGE_MAX_KERNEL = 7
 WINOGRAD_LARGE_FROM = {4: ((16, 24 * 24), (32, 14 * 14)), 9: ((16, 56 * 56), (32, 28 * 28))}
 
 
+def direct_macs(problem, input_shape, output_shape):
+    """Multiply-adds of the direct sum: what kernel_threads weighs."""
+    p = problem
+    return input_shape[0] * p.in_channels * prod(output_shape[2:]) * p.out_channels // p.groups * prod(p.kernel_size)
+
+
 def run_algorithm(implementation, input, output, epilogue, residual=None):
     """Fill ``output`` with ``implementation`` (an algorithm object) on ``input``.
 
     residual: None or an array of the output's shape and dtype (validated by the caller).
     """
-    p = implementation.problem
-    macs = input.shape[0] * p.in_channels * prod(output.shape[2:]) * p.out_channels // p.groups * prod(p.kernel_size)
     residual = np.empty(0, dtype=output.dtype) if residual is None else residual.reshape(-1)
-    implementation.run(input, output, epilogue, residual, kernel_threads(macs))
+    implementation.run(input, output, epilogue, residual,
+                       kernel_threads(direct_macs(implementation.problem, input.shape, output.shape)))
+
+
+def bind_algorithm(implementation, input_shape, output_shape, epilogue):
+    """``call(input, output, residual)`` running ``implementation`` as run_algorithm does, for inputs of
+    ``input_shape`` only: with the algorithm's ``bind`` where it has one, the per-call work (layouts,
+    blocking, argument lists) is done once here.  For the graph executor, whose shapes are fixed per plan.
+    """
+    macs = direct_macs(implementation.problem, input_shape, output_shape)
+    if hasattr(implementation, "bind"):
+        run = implementation.bind(input_shape, output_shape, epilogue)
+    else:
+        def run(input, output, residual, num_threads):
+            implementation.run(input, output, epilogue, residual, num_threads)
+    empty = np.empty(0, dtype=implementation.problem.dtype)
+
+    def call(input, output, residual=None):
+        run(input, output, empty if residual is None else residual.reshape(-1), kernel_threads(macs))
+    return call
+
+
+def shape_as_3d(shape):
+    """(N, C, *spatial) with 1-3 spatial dimensions (or a weight's (O, I, *kernel)) as 5-D."""
+    return tuple(shape[:2]) + (1,) * (5 - len(shape)) + tuple(shape[2:])
 
 
 def view_as_3d(array):
-    """(N, C, *spatial) with 1-3 spatial dimensions (or a weight (O, I, *kernel)) viewed as 5-D."""
-    return array.reshape(array.shape[:2] + (1,) * (5 - array.ndim) + array.shape[2:])
+    """``array`` viewed with shape_as_3d(array.shape)."""
+    return array.reshape(shape_as_3d(array.shape))
 
 
 class _DirectBase:

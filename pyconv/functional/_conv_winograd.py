@@ -164,17 +164,29 @@ class _WinogradTile:
             pack_weights(u, self.packed)
 
     def run(self, input, output, epilogue, residual, num_threads):
-        p = self.problem
-        if self.finite_weights:
-            m = self.tile
-            tiles = input.shape[0] * -(-output.shape[2] // m) * -(-output.shape[3] // m)
-            tile_block, k_block = blocking(m, tiles, p.groups, p.in_channels // p.groups,
-                                           p.out_channels // p.groups, input.itemsize, num_threads)
-            if winograd_conv2d(input, self.packed, output, m, p.groups, p.pad_before[0], p.pad_before[1],
-                               tile_block, k_block, _BLOCK_SIZES["KC"], _BLOCK_SIZES["MR"],
-                               *epilogue.kernel_args(residual), num_threads=num_threads):
-                return
-        self.direct.run(input, output, epilogue, residual, num_threads)
+        self.bind(input.shape, output.shape, epilogue)(input, output, residual, num_threads)
+
+    def bind(self, input_shape, output_shape, epilogue):
+        """run for fixed shapes and epilogue (see _conv_plan)."""
+        p, m, direct = self.problem, self.tile, self.direct
+        if not self.finite_weights:
+            def direct_only(input, output, residual, num_threads):
+                direct.run(input, output, epilogue, residual, num_threads)
+            return direct_only
+        tiles = input_shape[0] * -(-output_shape[2] // m) * -(-output_shape[3] // m)
+        packed, fixed = self.packed, (m, p.groups, p.pad_before[0], p.pad_before[1])
+        blocks = {}   # per thread count
+        scale, shift, activation, (p0, p1, p2) = epilogue.scale, epilogue.shift, epilogue.activation, epilogue.params
+
+        def call(input, output, residual, num_threads):
+            block = blocks.get(num_threads)
+            if block is None:
+                block = blocks[num_threads] = blocking(m, tiles, p.groups, p.in_channels // p.groups,
+                                                       p.out_channels // p.groups, p.dtype.itemsize, num_threads)
+            if not winograd_conv2d(input, packed, output, *fixed, *block, _BLOCK_SIZES["KC"],
+                                   _BLOCK_SIZES["MR"], scale, shift, residual, activation, p0, p1, p2, num_threads):
+                direct.run(input, output, epilogue, residual, num_threads)
+        return call
 
 
 class WinogradF4(_WinogradTile):
@@ -290,6 +302,23 @@ class Winograd:
         else:
             self._run_undilated(input, output, epilogue, residual, num_threads, self.problem.pad_before)
 
+    def bind(self, input_shape, output_shape, epilogue):
+        """run for fixed shapes and epilogue (see _conv_plan): the tile algorithm's own bind for a plain
+        3x3 convolution; dilated and larger kernels copy their input on every call anyway."""
+        if self.decomposed or self.problem.dilation != (1, 1):
+            def call(input, output, residual, num_threads):
+                self.run(input, output, epilogue, residual, num_threads)
+            return call
+        return self._tile_implementation(output_shape).bind(input_shape, output_shape, epilogue)
+
+    def _tile_implementation(self, output_shape):
+        m = choose_tile(output_shape[0], output_shape[2], output_shape[3])
+        implementation = self.implementations.get(m)
+        if implementation is None:
+            implementation = self.implementations[m] = (WinogradF4 if m == 4 else WinogradF2)(self.tile_problem,
+                                                                                               self.weight)
+        return implementation
+
     def _run_undilated(self, input, output, epilogue, residual, num_threads, pad_before):
         if self.decomposed:
             input = stack_input_parts(input, self.problem.kernel_size, self.problem.groups, pad_before,
@@ -297,12 +326,7 @@ class Winograd:
         self._run_tiles(input, output, epilogue, residual, num_threads)
 
     def _run_tiles(self, input, output, epilogue, residual, num_threads):
-        m = choose_tile(output.shape[0], output.shape[2], output.shape[3])
-        implementation = self.implementations.get(m)
-        if implementation is None:
-            implementation = self.implementations[m] = (WinogradF4 if m == 4 else WinogradF2)(self.tile_problem,
-                                                                                               self.weight)
-        implementation.run(input, output, epilogue, residual, num_threads)
+        self._tile_implementation(output.shape).run(input, output, epilogue, residual, num_threads)
 
     def _run_dilated(self, input, output, epilogue, residual, num_threads):
         """Output rows (cols) a, a + d, a + 2d, ... of a dilation-d conv are the plain conv of the padded

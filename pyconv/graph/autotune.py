@@ -75,6 +75,9 @@ class TunedConv:
     def __call__(self, inputs, outs):
         return self.kernel.run(self.implementation, inputs, outs)
 
+    def bind(self, input_shapes, output_shapes):
+        return self.kernel.bind(input_shapes, output_shapes, self.implementation)
+
 
 def _cpu_identity():
     """The CPU's model name and feature flags (Linux), else what ``platform`` knows."""

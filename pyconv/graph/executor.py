@@ -218,7 +218,8 @@ class _Program:
 
 
 class _Step:
-    __slots__ = ("node", "kernel", "inputs", "outputs", "outs", "view_shape", "shapes", "free", "poison")
+    __slots__ = ("node", "kernel", "call", "inputs", "outputs", "outs", "fresh", "view_shape", "shapes", "free",
+                 "poison")
 
 
 class _Plan:
@@ -269,6 +270,10 @@ class _Plan:
                     kernel.prepare(concrete[node.inputs[0]])
                 else:
                     step.kernel = TunedConv(kernel, name)
+            # A kernel that can, binds itself to this plan's shapes (its per-call work done once here).
+            step.call = step.kernel
+            if spec.writes_out and hasattr(step.kernel, "bind"):
+                step.call = step.kernel.bind([None if n is None else concrete[n] for n in node.inputs], shapes)
             self.steps.append(step)
         self.output_ids = [slot[name] for name in program.output_names]
         self._shapes = {slot[name]: shape for name, shape in concrete.items()}
@@ -280,9 +285,11 @@ class _Plan:
                 buffers[r].last = max(buffers[r].last, index)
         self.arena_bytes = memory.assign_offsets(buffers.values())
         for step in self.steps:
+            step.fresh = False
             if step.outs is not None:
                 for out, i in zip(step.outs, step.outputs):
                     out[2] = buffers[i].offset if i in buffers else None
+                    step.fresh |= out[2] is None
             step.free, step.poison = [], []
         kept = set(self.output_ids)
         for i, index in {**defined, **last_use}.items():  # drop each value after its last use
@@ -299,18 +306,23 @@ class _Plan:
         return self._shapes[slot]
 
     def _acquire(self):
+        """An arena no other call is using, and each step's output views into it (None: not in the arena)."""
         with self._arena_lock:
             if self._arenas:
                 return self._arenas.pop()
-        return np.empty(self.arena_bytes, dtype=np.uint8)
+        arena = np.empty(self.arena_bytes, dtype=np.uint8)
+        return arena, [None if step.outs is None else
+                       [None if offset is None else np.ndarray(shape, dtype, buffer=arena, offset=offset)
+                        for shape, dtype, offset in step.outs] for step in self.steps]
 
-    def _release(self, arena):
+    def _release(self, arena_and_views):
         with self._arena_lock:
-            self._arenas.append(arena)
+            self._arenas.append(arena_and_views)
 
     def run(self, inputs, times=None):
         """The program's outputs (list) for validated ``inputs``; ``times`` (a list per step) gets seconds added."""
-        arena = self._acquire()
+        arena_and_views = self._acquire()
+        arena, views = arena_and_views
         try:
             if self.debug:
                 arena.fill(0xFF)
@@ -323,11 +335,13 @@ class _Plan:
                 if step.view_shape is not None:
                     results = (args[0].reshape(step.view_shape),)
                 elif step.outs is not None:
-                    outs = [np.empty(shape, dtype) if offset is None else
-                            np.ndarray(shape, dtype, buffer=arena, offset=offset) for shape, dtype, offset in step.outs]
-                    results = step.kernel(args, outs)
+                    outs = views[index]
+                    if step.fresh:  # an output of the call: a new array every time
+                        outs = [np.empty(shape, dtype) if view is None else view
+                                for view, (shape, dtype, _) in zip(outs, step.outs)]
+                    results = step.call(args, outs)
                 else:
-                    results = _owned(step, args, step.kernel(args, None))
+                    results = _owned(step, args, step.call(args, None))
                 for i, result in zip(step.outputs, results):
                     env[i] = result
                 for i in step.free:
@@ -339,7 +353,7 @@ class _Plan:
                     times[index] += time.perf_counter() - start
             return [env[i].copy() if copy else env[i] for i, copy in zip(self.output_ids, self.copied)]
         finally:
-            self._release(arena)
+            self._release(arena_and_views)
 
 
 def _owned(step, args, results):

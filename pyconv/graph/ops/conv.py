@@ -5,7 +5,7 @@ import threading
 import numpy as np
 
 from ...functional import prepack_conv
-from ...functional._conv_plan import algorithm_class, run_algorithm
+from ...functional._conv_plan import algorithm_class, bind_algorithm, run_algorithm
 from ...functional.activation import KERNEL_ACTIVATIONS, activation_kernel
 from ...functional.shapes import conv_output_shape, conv_transpose_output_shape
 from ._base import Attr, Op, OpError, register
@@ -112,6 +112,19 @@ class ConvKernel:
 
     def __call__(self, inputs, outs):
         return self.run(self.prepare(inputs[0].shape), inputs, outs)
+
+    def bind(self, input_shapes, output_shapes, implementation=None):
+        """The kernel for one plan: ``call(inputs, outs)`` on inputs of ``input_shapes`` only, running
+        ``implementation`` (default: the one 'auto' picks) with its per-call work done once."""
+        if not math.prod(output_shapes[0]):
+            return lambda inputs, outs: outs
+        implementation = implementation or self.prepare(input_shapes[0])
+        run = bind_algorithm(implementation, input_shapes[0], output_shapes[0], self.conv.epilogue)
+
+        def call(inputs, outs):
+            run(inputs[0], outs[0], inputs[5])
+            return outs
+        return call
 
 
 @register
