@@ -24,10 +24,11 @@ INPUT_SHAPE = (3, 224, 224)
 
 def build(name, seed=0):
     """torchvision model ``name`` in eval mode: random weights, random batch-norm affine parameters and
-    running statistics of one training-mode pass (GoogLeNet without its auxiliary classifiers)."""
+    running statistics of one pass with the batch norms in training mode (GoogLeNet without its auxiliary
+    classifiers)."""
     torch.manual_seed(seed)
     options = {"aux_logits": False, "init_weights": True} if name == "googlenet" else {}
-    model = torchvision.models.get_model(name, weights=None, **options)
+    model = torchvision.models.get_model(name, weights=None, **options).eval()
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     with torch.no_grad():
         for norm in norms:
@@ -36,8 +37,9 @@ def build(name, seed=0):
             if norm.affine:
                 norm.weight.uniform_(0.5, 1.5)
                 norm.bias.normal_(0.0, 0.2)
+            norm.train()  # the rest in eval mode: no dropout, no stochastic depth in the statistics
         if norms:
-            model.train()(torch.randn(2, *INPUT_SHAPE))
+            model(torch.randn(2, *INPUT_SHAPE))
     return model.eval()
 
 
