@@ -1,17 +1,23 @@
 """Time whole models: pyconv (exported, loaded from the .pyconv file) against torch eager and ONNX Runtime
 (the model exported through torch.onnx), in one run.
 
-    python bench/models.py                              # the ten test models + resnet18, batch 1 and 8, threads 1 and 2
-    python bench/models.py --models resnet18 --batch 8 --threads 2 --repeat 5 --chart models.png
+    python bench/models.py                    # the full-size model suite, batch 1 and 8, threads 1 and 2
+    python bench/models.py --models resnet18,vgg11 --batch 8 --threads 2 --repeat 5 --chart models.png
+    python bench/models.py --suite test       # the small models the tests run, at their test input sizes
 
-The models are those of tests/models (written once for torch and pyconv, random weights and batch-norm
-statistics), at their test input sizes, plus 'resnet18': the test ResNet at ResNet-18's widths on 224x224.
+The models are written once in tests/models for torch and pyconv (random weights and batch-norm statistics).
+``--suite full`` (the default) is DESIGN.md's model suite at full size, each module's ``FULL`` configuration:
+resnet18, resnet50, mobilenetv2 (width 1.0), shufflenetv2 (x1.0), squeezenet (1.1), alexnet (the paper's
+grouped network), vgg11 (with batch norm), inception (GoogLeNet), densenet121 on 224x224, unet (64-base) on
+256x256 and dcgan (the 64x64 generator from a 100-long latent).  ``--suite test`` is the small test models.
 Each engine runs in a process of its own, one after the other, as in bench/layers.py: a torch child
-builds each model, exports it to .pyconv and .onnx files and times torch eager; an ONNX Runtime child
-(no torch) times the .onnx files; this process, which never imports torch (torch's OpenMP runtime slows
-pyconv's kernels), times the .pyconv files.  For each model, batch size and thread count: medians of
-samples taken after two warm-up calls, the ratios torch/pyconv and ORT/pyconv, and their geometric means;
-``--chart`` draws the ratios per model as a PNG (needs matplotlib).
+builds each model, exports it to .pyconv and .onnx files, times torch eager and saves its outputs; an ONNX
+Runtime child (no torch) times the .onnx files; this process, which never imports torch (torch's OpenMP
+runtime slows pyconv's kernels), times the .pyconv files and checks their outputs against torch's
+(max|dy|/max|y| and, for classifiers, the top-1 class).  For each model, batch size and thread count: medians
+of samples taken after two warm-up calls, the ratios torch/pyconv and ORT/pyconv, and their geometric means;
+``--chart`` draws the ratios per model as a PNG (needs matplotlib).  Exporting the full-size models takes a
+few seconds each (VGG-11's .pyconv and .onnx files are 0.5 GB each, in a temporary folder).
 Targets (issue 8, at 2 threads): geometric mean >= 2.5x torch eager and >= 1.0x ONNX Runtime, no model
 slower than torch eager.
 """
@@ -23,6 +29,7 @@ import multiprocessing
 import os
 import sys
 import tempfile
+import time
 
 import numpy as np
 from tabulate import tabulate
@@ -32,15 +39,17 @@ from layers import time_round_robin, warm_allocator
 
 TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests")
 sys.path.insert(0, TESTS)
-from models import MODELS  # noqa: E402  (the model sources; building them in torch needs torch, in the child)
-
-RESNET18 = "resnet18"
+from models import MODELS, full_suite  # noqa: E402  (the model sources; building them in torch needs torch)
 
 
-def input_shape(name):
+def suite_names(suite):
+    return list(full_suite()) if suite == "full" else list(MODELS)
+
+
+def input_shape(name, suite):
     """The model's input shape without the batch dimension."""
-    if name == RESNET18:
-        return (3, 224, 224)
+    if suite == "full":
+        return full_suite()[name][2][1:]
     return importlib.import_module(f"models.{name}").INPUT_SHAPE[1:]
 
 
@@ -48,22 +57,23 @@ def _inputs(shape, batch):
     return np.random.default_rng(0).standard_normal((batch, *shape), dtype=np.float32)
 
 
-def torch_engine(names, batches, threads, repeat, folder, onnx):
-    """In a child process: export each model to FOLDER/NAME.pyconv (and NAME.onnx with ``onnx``) and time
-    torch eager; {(name, batch, threads): median seconds}."""
+def _output_path(folder, name, batch):
+    return os.path.join(folder, f"{name}.torch-output.{batch}.npy")
+
+
+def torch_engine(suite, names, batches, threads, repeat, folder, onnx):
+    """In a child process: export each model to FOLDER/NAME.pyconv (and NAME.onnx with ``onnx``), time
+    torch eager and save its output for each batch size; {(name, batch, threads): median seconds}."""
     import torch
+    from full_models import build_full_torch
     from test_nn_models import build_torch
 
     warm_allocator()
     seconds = {}
     for name in names:
-        if name == RESNET18:
-            torch.manual_seed(0)
-            model = importlib.import_module("models.resnet").build(
-                torch.nn, torch.nn.functional, torch, widths=(64, 128, 256, 512), num_classes=1000).eval()
-        else:
-            model = build_torch(name)
-        shape = input_shape(name)
+        start = time.perf_counter()
+        model = build_full_torch(name) if suite == "full" else build_torch(name)
+        shape = input_shape(name, suite)
         pyconv.export(model, torch.randn(1, *shape), os.path.join(folder, f"{name}.pyconv"))
         if onnx:
             try:
@@ -73,17 +83,21 @@ def torch_engine(names, batches, threads, repeat, folder, onnx):
             except Exception as error:  # e.g. aten::channel_shuffle has no ONNX export: no ORT column there
                 print(f"  torch.onnx cannot export {name}: {type(error).__name__}: {str(error).splitlines()[0]}",
                       file=sys.stderr, flush=True)
+        exported = time.perf_counter()
         for count in threads:
             torch.set_num_threads(count)
             for batch in batches:
                 x = torch.from_numpy(_inputs(shape, batch))
                 with torch.no_grad():
                     seconds[name, batch, count] = time_round_robin({"torch": lambda: model(x)}, repeat)["torch"]
-        print(f"  torch: {name} done", file=sys.stderr, flush=True)
+                    if count == threads[0]:
+                        np.save(_output_path(folder, name, batch), model(x).numpy())
+        print(f"  torch: {name} exported in {exported - start:.1f} s, timed in {time.perf_counter() - exported:.1f} s",
+              file=sys.stderr, flush=True)
     return seconds
 
 
-def ort_engine(names, batches, threads, repeat, folder):
+def ort_engine(suite, names, batches, threads, repeat, folder):
     """In a child process: time FOLDER/NAME.onnx in ONNX Runtime; {(name, batch, threads): median seconds}."""
     import onnxruntime
 
@@ -100,7 +114,7 @@ def ort_engine(names, batches, threads, repeat, folder):
             session = onnxruntime.InferenceSession(os.path.join(folder, f"{name}.onnx"), options,
                                                    providers=["CPUExecutionProvider"])
             for batch in batches:
-                x = _inputs(input_shape(name), batch)
+                x = _inputs(input_shape(name, suite), batch)
                 seconds[name, batch, count] = time_round_robin({"ort": lambda: session.run(None, {"x": x})},
                                                                repeat)["ort"]
     return seconds
@@ -115,18 +129,28 @@ def in_child_process(function, *args):
         pool.join()
 
 
-def pyconv_engine(names, batches, threads, repeat, folder, autotune):
-    """In this process: time FOLDER/NAME.pyconv; {(name, batch, threads): median seconds}."""
-    seconds = {}
+def output_error(actual, expected):
+    """max|actual - expected| / max|expected|, and whether the top-1 classes differ (classifiers only)."""
+    error = np.abs(actual.astype(np.float64) - expected).max() / np.abs(expected).max()
+    top1_differs = expected.ndim == 2 and not np.array_equal(actual.argmax(1), expected.argmax(1))
+    return error, top1_differs
+
+
+def pyconv_engine(suite, names, batches, threads, repeat, folder, autotune):
+    """In this process: time FOLDER/NAME.pyconv and compare its outputs with torch's;
+    {(name, batch, threads): median seconds}, {(name, batch): output_error}."""
+    seconds, errors = {}, {}
     for name in names:
         model = pyconv.load(os.path.join(folder, f"{name}.pyconv"), autotune=autotune)
         for count in threads:
             pyconv.set_num_threads(count)
             for batch in batches:
-                x = _inputs(input_shape(name), batch)
-                model(x)  # builds (and with autotune, tunes) the plan for this batch size and thread count
+                x = _inputs(input_shape(name, suite), batch)
+                y = model(x)  # builds (and with autotune, tunes) the plan for this batch size and thread count
+                if count == threads[0]:
+                    errors[name, batch] = output_error(y, np.load(_output_path(folder, name, batch)))
                 seconds[name, batch, count] = time_round_robin({"pyconv": lambda: model(x)}, repeat)["pyconv"]
-    return seconds
+    return seconds, errors
 
 
 def geometric_mean(values):
@@ -136,17 +160,20 @@ def geometric_mean(values):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(MODELS + [RESNET18]), help="comma-separated names")
+    parser.add_argument("--suite", choices=("full", "test"), default="full",
+                        help="the full-size model suite (default) or the small test models")
+    parser.add_argument("--models", help="comma-separated names (default: the whole suite)")
     parser.add_argument("--batch", default="1,8")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--autotune", action="store_true", help="load the .pyconv files with autotune=True")
     parser.add_argument("--chart", metavar="OUT.png", help="draw the ratios per model as a PNG (needs matplotlib)")
     args = parser.parse_args()
-    names = args.models.split(",")
-    unknown = [n for n in names if n not in MODELS + [RESNET18]]
+    known = suite_names(args.suite)
+    names = args.models.split(",") if args.models else known
+    unknown = [n for n in names if n not in known]
     if unknown:
-        parser.error(f"unknown models: {', '.join(unknown)} (known: {', '.join(MODELS + [RESNET18])})")
+        parser.error(f"unknown models in --suite {args.suite}: {', '.join(unknown)} (known: {', '.join(known)})")
     if args.chart and importlib.util.find_spec("matplotlib") is None:
         parser.error("--chart needs matplotlib (pip install 'pyconv[plot]')")
     batches = [int(b) for b in args.batch.split(",")]
@@ -154,20 +181,25 @@ def main():
     with_ort = importlib.util.find_spec("onnxruntime") is not None
     warm_allocator()
     with tempfile.TemporaryDirectory() as folder:
-        torch_seconds = in_child_process(torch_engine, names, batches, threads, args.repeat, folder, with_ort)
-        ort_seconds = in_child_process(ort_engine, names, batches, threads, args.repeat, folder) if with_ort else {}
-        ours = pyconv_engine(names, batches, threads, args.repeat, folder, args.autotune)
+        torch_seconds = in_child_process(torch_engine, args.suite, names, batches, threads, args.repeat, folder,
+                                         with_ort)
+        ort_seconds = (in_child_process(ort_engine, args.suite, names, batches, threads, args.repeat, folder)
+                       if with_ort else {})
+        ours, errors = pyconv_engine(args.suite, names, batches, threads, args.repeat, folder, args.autotune)
     rows = []
     for name in names:
         for count in threads:
             for batch in batches:
                 key = (name, batch, count)
                 ort = ort_seconds.get(key, math.nan)
+                error, top1_differs = errors[name, batch]
                 rows.append([name, batch, count, ours[key] * 1e3, torch_seconds[key] * 1e3, ort * 1e3,
-                             torch_seconds[key] / ours[key], ort / ours[key]])
-    print(f"ONNX Runtime: {'in the table' if with_ort else 'not installed'}; autotune: {args.autotune}")
+                             torch_seconds[key] / ours[key], ort / ours[key],
+                             f"{error:.2g}" + (" TOP-1 DIFFERS" if top1_differs else "")])
+    print(f"suite: {args.suite}; ONNX Runtime: {'in the table' if with_ort else 'not installed'}; "
+          f"autotune: {args.autotune}")
     print(tabulate(rows, headers=["model", "batch", "threads", "pyconv ms", "torch ms", "ORT ms", "torch/pyconv",
-                                  "ORT/pyconv"], floatfmt=".3g"))
+                                  "ORT/pyconv", "max|dy|/max|y|"], floatfmt=".3g"))
     means = []
     for count in threads:
         for batch in batches:
