@@ -22,6 +22,20 @@ def _per_channel(array, name, op, x, channels):
     return array
 
 
+def batch_norm_affine(running_mean, running_var, weight, bias, eps, dtype):
+    """(scale, shift) of inference batch norm, x * scale + shift, computed as torch does on the CPU in
+    ``dtype``: scale = weight / sqrt(var + eps), shift = bias - mean * scale.  Arrays as checked by
+    batch_norm (weight, bias may be None); the results are C-contiguous arrays of ``dtype``."""
+    dtype = np.dtype(dtype).type
+    mean, var = np.asarray(running_mean, dtype), np.asarray(running_var, dtype)
+    with np.errstate(all="ignore"):  # negative variances give NaN, zero ones Inf, silently as in torch
+        scale = dtype(1) / np.sqrt(var + dtype(eps))
+        if weight is not None:
+            scale = scale * np.asarray(weight, dtype)
+        shift = (dtype(0) if bias is None else np.asarray(bias, dtype)) - mean * scale
+    return np.ascontiguousarray(scale, dtype), np.ascontiguousarray(shift, dtype)
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """(x - running_mean) / sqrt(running_var + eps) * weight + bias over channel dim 1 of (N, C, *).
 
@@ -48,16 +62,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     var = _per_channel(running_var, "running_var", "batch_norm", x, channels)
     weight = _per_channel(weight, "weight", "batch_norm", x, channels)
     bias = _per_channel(bias, "bias", "batch_norm", x, channels)
-    dtype = x.dtype.type
-    with np.errstate(all="ignore"):  # negative variances give NaN, zero ones Inf, silently as in torch
-        scale = dtype(1) / np.sqrt(var + dtype(eps))
-        if weight is not None:
-            scale = scale * weight
-        shift = (dtype(0) if bias is None else bias) - mean * scale
+    scale, shift = batch_norm_affine(mean, var, weight, bias, eps, x.dtype)
     out = np.empty_like(x)
     planes = (x.shape[0], channels, math.prod(x.shape[2:]))
-    _kernels.channel_affine(x.reshape(planes), scale, np.ascontiguousarray(shift, dtype=x.dtype),
-                            out.reshape(planes), kernel_threads(x.size))
+    _kernels.channel_affine(x.reshape(planes), scale, shift, out.reshape(planes), kernel_threads(x.size))
     return out
 
 

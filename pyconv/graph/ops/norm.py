@@ -1,5 +1,9 @@
 """Normalisations: inference ``batch_norm``, ``group_norm``, ``layer_norm``."""
+
 from ... import functional as F
+from ..._kernels.normalization import channel_affine
+from ...functional.normalization import batch_norm_affine
+from ..._threads import kernel_threads
 from ._base import Attr, Op, OpError, register
 
 
@@ -15,7 +19,6 @@ class BatchNorm(Op):
     name = "batch_norm"
     inputs = ("input", "running_mean:const", "running_var:const", "weight?:const", "bias?:const")
     attrs = {"eps": Attr("float", min=0)}
-    writes_out = False
 
     def infer(self, shapes, attrs, batch, constants):
         x = shapes[0]
@@ -25,8 +28,14 @@ class BatchNorm(Op):
         return [x]
 
     def kernel(self, attrs, constants):
-        mean, var, weight, bias = constants[1:]
-        return lambda inputs, outs: (F.batch_norm(inputs[0], mean, var, weight, bias, False, 0.1, attrs["eps"]),)
+        scale, shift = batch_norm_affine(*constants[1:], attrs["eps"], constants[1].dtype)
+
+        def batch_norm(inputs, outs):
+            x, out = inputs[0], outs[0]
+            planes = (x.shape[0], x.shape[1], x.size // max(1, x.shape[0] * x.shape[1]))
+            channel_affine(x.reshape(planes), scale, shift, out.reshape(planes), kernel_threads(x.size))
+            return outs
+        return batch_norm
 
 
 @register
