@@ -884,6 +884,12 @@ cdef int _blocked(const floating[:, :, :, ::1] x, const floating[:, ::1] weight,
     return 0
 
 
+# 3x3 output rows up to this wide take the channel-blocked path: there the row path's vectors are
+# mostly row edges.  Measured 1 thread, ms rows / blocked: 384@14^2 s1 0.101 / 0.081, 576@14^2 s1
+# 0.151 / 0.123, 576@14^2 s2 0.093 / 0.063, 960@7^2 s1 0.135 / 0.088; 192@28^2 0.116 / 0.117.
+BLOCKED_3X3_MAX_WIDTH = 14
+
+
 def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weight, floating[:, :, :, ::1] out,
                      tuple kernel_size, tuple stride, tuple padding, tuple dilation, int layout,
                      const floating[::1] scale, const floating[::1] shift, const floating[::1] residual,
@@ -935,11 +941,13 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
         blocked_kernel = pyconv_dwc_choose_f64(g.kernel_w, g.stride_w, 0)
     if (blocked_kernel != NULL and job.multiplier == 1 and g.kernel_h == g.kernel_w and g.dilation_h == 1
             and g.dilation_w == 1):
-        # channel-blocked for 5x5 unless it wastes more of its vectors on the last channel block than
-        # the row path wastes on row tails; 3x3 measured level with the row path, which converts
-        # nothing (bench/DEPTHWISE_POOLING.md)
+        # channel-blocked for 5x5, and for 3x3 with output rows of at most BLOCKED_3X3_MAX_WIDTH, unless
+        # it wastes more of its vectors on the last channel block than the row path wastes on row
+        # tails; wider 3x3 measured level with the row path, which converts nothing
+        # (bench/DEPTHWISE_POOLING.md)
         lanes = DWC_VBYTES // sizeof(floating)
-        if layout == LAYOUT_BLOCKED or (layout == LAYOUT_AUTO and g.kernel_w == 5 and job.channels * (
+        if layout == LAYOUT_BLOCKED or (layout == LAYOUT_AUTO and (
+                g.kernel_w == 5 or out_w <= BLOCKED_3X3_MAX_WIDTH) and job.channels * (
                 (out_w + vector_length - 1) // vector_length * vector_length)
                 >= out_w * ((job.channels + lanes - 1) // lanes * lanes)):
             _blocked(x, weight, out, g, blocked_kernel, &ep, num_threads)
