@@ -441,19 +441,31 @@ cdef struct Window:
     Py_ssize_t pad_d, pad_h, dilation_d, dilation_h
     Py_ssize_t bands                    # output-row bands per (plane, output depth)
     Columns columns
+    # No run of a vector's columns clear of the row edges (e.g. rows narrower than a vector): each
+    # window row is copied into a row of buffer_w values padded with the pool's neutral value (-inf,
+    # 0), whose outputs (at least a vector of them) the vector kernel computes (buffered_columns)
+    # into a scratch row.
+    bint buffered
+    Columns buffered_columns
+    Py_ssize_t buffer_w, pad_w
     # average pooling: output (od, oh, ow) is divided by depth[od] * height[oh] * width[ow]
     const double* depth_divisor
     const double* height_divisor
 
 
 cdef void _task(const floating* x, floating* out, Py_ssize_t task, const Window* g,
-                const floating** rows) noexcept nogil:
-    """The output rows of band task % bands of output depth (task // bands) % out_d of plane task // (bands * out_d)."""
+                const floating** rows, floating* buffers) noexcept nogil:
+    """The output rows of band task % bands of output depth (task // bands) % out_d of plane task // (bands * out_d).
+
+    buffers: with g.buffered, this thread's window rows (buffer_w values each, then one output row of
+    the vector length), their padding already filled in."""
     cdef Py_ssize_t band = task % g.bands, od = (task // g.bands) % g.out_d, plane = task // (g.bands * g.out_d)
     cdef Py_ssize_t oh_start = band * g.out_h // g.bands, oh_stop = (band + 1) * g.out_h // g.bands
-    cdef Py_ssize_t oh, kd, kh, d, h, count, w = g.columns.out_w
+    cdef Py_ssize_t oh, kd, kh, d, h, count, t, j, w = g.columns.out_w
     cdef const floating* plane_x = x + plane * g.in_d * g.in_h * g.in_w
     cdef floating factor = 1
+    cdef floating* row_buffer
+    cdef floating* out_row
     for oh in range(oh_start, oh_stop):
         # the window's rows inside the input, in (kd, kh) order: a row in the padding holds
         # only -inf or 0, which never changes a maximum or a sum
@@ -468,12 +480,24 @@ cdef void _task(const floating* x, floating* out, Py_ssize_t task, const Window*
                         count += 1
         if g.average:
             factor = <floating>(g.depth_divisor[od] * g.height_divisor[oh])
-        if floating is float:
-            pyconv_pool_row_f32(&g.columns, g.average, out + ((plane * g.out_d + od) * g.out_h + oh) * w,
-                                rows, count, factor)
+        out_row = out + ((plane * g.out_d + od) * g.out_h + oh) * w
+        if g.buffered:
+            for t in range(count):
+                row_buffer = buffers + t * g.buffer_w
+                for j in range(g.in_w):
+                    row_buffer[g.pad_w + j] = rows[t][j]
+                rows[t] = row_buffer
+            row_buffer = buffers + g.kernel_d * g.kernel_h * g.buffer_w
+            if floating is float:
+                pyconv_pool_row_f32(&g.buffered_columns, g.average, row_buffer, rows, count, factor)
+            else:
+                pyconv_pool_row_f64(&g.buffered_columns, g.average, row_buffer, rows, count, factor)
+            for j in range(w):
+                out_row[j] = row_buffer[j]
+        elif floating is float:
+            pyconv_pool_row_f32(&g.columns, g.average, out_row, rows, count, factor)
         else:
-            pyconv_pool_row_f64(&g.columns, g.average, out + ((plane * g.out_d + od) * g.out_h + oh) * w,
-                                rows, count, factor)
+            pyconv_pool_row_f64(&g.columns, g.average, out_row, rows, count, factor)
 
 
 cdef struct Job:
@@ -483,16 +507,19 @@ cdef struct Job:
     const Window* g
     const void** rows                 # threads x window_rows row pointers
     Py_ssize_t window_rows
+    char* buffers                     # g.buffered: threads x buffer_bytes (see _task)
+    Py_ssize_t buffer_bytes
 
 
 cdef void _run_task(void* context, Py_ssize_t task, int thread) noexcept nogil:
     cdef Job* job = <Job*>context
+    cdef char* buffers = job.buffers + thread * job.buffer_bytes
     if job.double_precision:
         _task(<const double*>job.x, <double*>job.out, task, job.g,
-              <const double**>job.rows + thread * job.window_rows)
+              <const double**>job.rows + thread * job.window_rows, <double*>buffers)
     else:
         _task(<const float*>job.x, <float*>job.out, task, job.g,
-              <const float**>job.rows + thread * job.window_rows)
+              <const float**>job.rows + thread * job.window_rows, <float*>buffers)
 
 
 cdef void _divisors(double* factors, Py_ssize_t length, Py_ssize_t out, Py_ssize_t kernel, Py_ssize_t stride,
@@ -521,12 +548,13 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
     cdef Window g
     cdef Columns* c = &g.columns
     cdef Py_ssize_t planes = x.shape[0], kernel_w = kernel_size[2], pad_w = padding[2], dilation_w = dilation[2]
-    cdef Py_ssize_t tasks, threads, task, kw, ow, first, last, window_rows
+    cdef Py_ssize_t tasks, threads, task, kw, ow, first, last, window_rows, i
     cdef Py_ssize_t vector_length = POOL_VBYTES // sizeof(floating)
     cdef char* memory
     cdef Py_ssize_t* taps
     cdef Py_ssize_t* tap_lo
     cdef Py_ssize_t* tap_hi
+    cdef Py_ssize_t* buffered_taps
     cdef double* factors
     cdef floating* width_divisor
     cdef const floating** rows
@@ -563,19 +591,21 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
     # vector kernel's loads)
     window_rows = (window_rows * sizeof(void*) + 63) // 64 * 64 // sizeof(void*)
     memory = <char*>malloc(64 + threads * window_rows * sizeof(void*)
-                           + (kernel_w + 2 * c.out_w) * sizeof(Py_ssize_t)
+                           + (2 * kernel_w + 2 * c.out_w) * sizeof(Py_ssize_t)
                            + (g.out_d + g.out_h + c.out_w) * sizeof(double)
-                           + (c.out_w + vector_length) * sizeof(floating))
+                           + (max(c.out_w, vector_length) + vector_length) * sizeof(floating))
     if memory == NULL:
         raise MemoryError("pooling: cannot allocate the tap tables")
     rows = <const floating**>(memory + (-<uintptr_t>memory) % 64)
     taps = <Py_ssize_t*>(rows + threads * window_rows)
     tap_lo = taps + kernel_w
     tap_hi = tap_lo + c.out_w
-    factors = <double*>(tap_hi + c.out_w)
+    buffered_taps = tap_hi + c.out_w
+    factors = <double*>(buffered_taps + kernel_w)
     width_divisor = <floating*>(factors + g.out_d + g.out_h + c.out_w)
     for kw in range(kernel_w):
         taps[kw] = kw * dilation_w - pad_w
+        buffered_taps[kw] = kw * dilation_w      # in a buffered row, which starts with the padding
     c.vector_lo = c.out_w
     c.vector_hi = c.out_w
     for ow in range(c.out_w):
@@ -601,6 +631,29 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
     if c.vector_hi - c.vector_lo < vector_length or c.vector == NULL:
         c.vector_lo = 0
         c.vector_hi = 0
+    # No column for the vector kernel (rows narrower than a vector, e.g. GoogLeNet's 3x3 pools on
+    # 14x14 and 7x7): buffered rows, so every output is a vector kernel's rather than a scalar one's.
+    g.buffered = c.vector != NULL and c.vector_hi == 0 and dilation_w == 1
+    g.pad_w = pad_w
+    g.buffered_columns = c[0]
+    g.buffered_columns.taps = buffered_taps
+    g.buffered_columns.out_w = max(c.out_w, vector_length)
+    g.buffered_columns.vector_lo = 0
+    g.buffered_columns.vector_hi = g.buffered_columns.out_w
+    # (two vectors more than the outputs reach: the vector kernel's loads may run past them)
+    g.buffer_w = max((g.buffered_columns.out_w - 1) * c.stride + kernel_w, pad_w + g.in_w) + 2 * vector_length
+    job.buffer_bytes = 0
+    if g.buffered:
+        job.buffer_bytes = ((g.kernel_d * g.kernel_h * g.buffer_w + g.buffered_columns.out_w + vector_length)
+                            * sizeof(floating) + 63) // 64 * 64
+    job.buffers = <char*>malloc(threads * job.buffer_bytes + 64) if g.buffered else NULL
+    if g.buffered and job.buffers == NULL:
+        free(memory)
+        raise MemoryError("pooling: cannot allocate the row buffers")
+    if g.buffered:
+        # the padding of every buffer row, once: the copies write only columns pad_w .. pad_w + in_w
+        for i in range(threads * job.buffer_bytes // sizeof(floating)):
+            (<floating*>job.buffers)[i] = 0 if average else -INFINITY
     if average:
         # divisor_override replaces the product: itself along depth, 1 along height and width
         _divisors(factors, g.in_d, g.out_d, g.kernel_d, g.stride_d, g.pad_d, count_include_pad, divisor_override)
@@ -608,11 +661,12 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
                   1 if divisor_override else 0)
         _divisors(factors + g.out_d + g.out_h, g.in_w, c.out_w, kernel_w, c.stride, pad_w, count_include_pad,
                   1 if divisor_override else 0)
-        for ow in range(c.out_w + vector_length):
+        for ow in range(max(c.out_w, vector_length) + vector_length):
             width_divisor[ow] = <floating>factors[g.out_d + g.out_h + ow] if ow < c.out_w else 1
         g.depth_divisor = factors
         g.height_divisor = factors + g.out_d
     c.divisors = width_divisor
+    g.buffered_columns.divisors = width_divisor
     job.double_precision = floating is double
     job.x = &x[0, 0, 0, 0]
     job.out = &out[0, 0, 0, 0]
@@ -624,6 +678,7 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
             parallel_for(_run_task, &job, tasks, threads)
     finally:
         free(memory)
+        free(job.buffers)
     return 0
 
 
