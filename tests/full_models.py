@@ -1,6 +1,6 @@
 """The full-size networks of tests/models (each module's ``FULL`` configurations: DESIGN.md's model suite) built
-in torch, for bench/models.py: seeded, with random batch-norm statistics and affine parameters drawn as
-test_nn_models.build_torch draws them for the small models, in eval mode."""
+in torch, for bench/models.py, and the seeded build of any tests/models network (test_nn_models.build_torch):
+random batch-norm statistics and affine parameters, eval mode."""
 import importlib
 
 import torch
@@ -10,6 +10,12 @@ from models import full_suite
 
 def build_full_torch(name, seed=0):
     module_name, kwargs, _ = full_suite()[name]
+    return build_seeded_torch(module_name, seed, **kwargs)
+
+
+def build_seeded_torch(module_name, seed=0, **kwargs):
+    """tests/models/<module_name>.build(**kwargs) in torch, seeded, with random batch-norm statistics and
+    affine parameters, in eval mode."""
     torch.manual_seed(seed)
     model = importlib.import_module(f"models.{module_name}").build(torch.nn, torch.nn.functional, torch, **kwargs)
     with torch.no_grad():

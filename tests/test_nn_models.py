@@ -15,23 +15,14 @@ import pyconv.nn.functional as F
 from models import MODELS
 
 torch = pytest.importorskip("torch")
+from full_models import build_seeded_torch  # noqa: E402  (needs torch)
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def build_torch(name, seed=0):
-    """The torch model, seeded, with random batch-norm statistics and affine parameters, in eval mode."""
-    module = importlib.import_module(f"models.{name}")
-    torch.manual_seed(seed)
-    model = module.build(torch.nn, torch.nn.functional, torch)
-    with torch.no_grad():
-        for layer in model.modules():
-            if isinstance(layer, torch.nn.BatchNorm2d):
-                layer.running_mean.normal_(0.0, 0.2)
-                layer.running_var.uniform_(0.5, 1.5)
-                layer.weight.uniform_(0.5, 1.5)
-                layer.bias.normal_(0.0, 0.2)
-    return model.eval()
+    """The small torch model, seeded, with random batch-norm statistics and affine parameters, in eval mode."""
+    return build_seeded_torch(name, seed)
 
 
 def build_pyconv(name):
