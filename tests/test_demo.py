@@ -7,16 +7,9 @@ import sys
 import textwrap
 
 import pyconv.demo
+from torch_free import REFUSE_TORCH
 
-_SCRIPT = textwrap.dedent("""
-    import sys
-
-    class RefuseTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError("torch is not available in this process")
-
-    sys.meta_path.insert(0, RefuseTorch())
+_SCRIPT = REFUSE_TORCH + textwrap.dedent("""
     from pyconv.cli import main
     status = main(["demo"])
     assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules), "torch was imported"

@@ -15,16 +15,9 @@ import pyconv  # noqa: E402
 from exported_models import exported, model_input, torch_output  # noqa: E402
 from models import MODELS  # noqa: E402
 from test_nn_models import assert_model_output_close  # noqa: E402
+from torch_free import REFUSE_TORCH  # noqa: E402
 
-_TORCH_FREE_AUTOTUNE_SCRIPT = textwrap.dedent("""
-    import sys
-
-    class RefuseTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError("torch is not available in this process")
-
-    sys.meta_path.insert(0, RefuseTorch())
+_TORCH_FREE_AUTOTUNE_SCRIPT = REFUSE_TORCH + textwrap.dedent("""
     import numpy as np
     import pyconv
     from pyconv.graph import autotune

@@ -16,6 +16,7 @@ from pyconv.graph import Model, load_graph, passes  # noqa: E402
 from exported_models import exported, model_input, torch_output  # noqa: E402
 from models import MODELS  # noqa: E402
 from test_nn_models import assert_model_output_close  # noqa: E402
+from torch_free import REFUSE_TORCH  # noqa: E402
 
 
 def _assert_matches_torch(actual, expected):
@@ -97,15 +98,7 @@ def test_concurrent_calls_equal_serial_calls():
 
 # Runs in a fresh interpreter in which importing torch fails: loads each .pyconv file, runs it on the saved
 # inputs at batch 1 and 8 and saves the outputs; checks torch was never imported.
-_TORCH_FREE_SCRIPT = textwrap.dedent("""
-    import sys
-
-    class RefuseTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError("torch is not available in this process")
-
-    sys.meta_path.insert(0, RefuseTorch())
+_TORCH_FREE_SCRIPT = REFUSE_TORCH + textwrap.dedent("""
     import numpy as np
     import pyconv
 

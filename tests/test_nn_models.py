@@ -13,6 +13,7 @@ import pyconv
 import pyconv.nn as nn
 import pyconv.nn.functional as F
 from models import MODELS
+from torch_free import REFUSE_TORCH
 
 torch = pytest.importorskip("torch")
 from full_models import build_seeded_torch  # noqa: E402  (needs torch)
@@ -85,15 +86,8 @@ def test_models_refuse_training_mode():
 # Runs in a fresh interpreter in which importing torch fails: builds every model with pyconv.nn, loads
 # the torch.save'd state dict through pyconv.load_state_dict and saves the output; then writes the
 # model's state dict as .safetensors, loads that into a fresh model and checks the output is the same.
-_TORCH_FREE_SCRIPT = textwrap.dedent("""
-    import importlib, sys
-
-    class RefuseTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                raise ImportError("torch is not available in this process")
-
-    sys.meta_path.insert(0, RefuseTorch())
+_TORCH_FREE_SCRIPT = REFUSE_TORCH + textwrap.dedent("""
+    import importlib
     sys.path.insert(0, sys.argv[1])
     import numpy as np
     import pyconv
