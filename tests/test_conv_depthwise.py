@@ -247,19 +247,23 @@ def test_channel_blocked_path_matches_row_path_and_torch(rng, case, dtype):
     assert_close(blocked, _torch_conv(x, w, None, stride=stride, padding=padding, groups=channels))
 
 
+@pytest.mark.parametrize("parts", ["scale, shift, residual", "scale, shift", "shift"])
 @pytest.mark.parametrize("kernel, stride", [(3, 1), (3, 2), (5, 1), (5, 2)])
-def test_channel_blocked_path_thread_count_and_epilogue(rng, kernel, stride):
+def test_channel_blocked_path_thread_count_and_epilogue(rng, kernel, stride, parts):
     """Bands of output rows (one image, few blocks) give the same bits on 1-3 threads; the fused
-    epilogue equals the unfused one."""
+    epilogue equals the unfused one (without a residual it runs on the channel-blocked values)."""
     x, w, _ = _arrays(rng, 1, 21, 1, (23, 26), kernel, np.float32)
     stride, padding = (stride, stride), (kernel // 2, kernel // 2)
     plain = _kernel_call(x, w, stride, padding, LAYOUT_BLOCKED)
-    scale = rng.uniform(0.5, 2.0, 21).astype(np.float32)
+    empty = np.empty(0, np.float32)
+    scale = rng.uniform(0.5, 2.0, 21).astype(np.float32) if "scale" in parts else empty
     shift = rng.standard_normal(21).astype(np.float32)
-    residual = rng.standard_normal(plain.shape).astype(np.float32)
+    residual = rng.standard_normal(plain.shape).astype(np.float32) if "residual" in parts else empty
     epilogue = (scale, shift, residual, ACTIVATION_KINDS["relu"])
     one = _kernel_call(x, w, stride, padding, LAYOUT_BLOCKED, 1, epilogue)
-    assert_close(one, np.maximum(plain * scale[:, None, None] + shift[:, None, None] + residual, 0))
+    expected = (plain * (scale[:, None, None] if scale.size else 1) + shift[:, None, None]
+                + (residual if residual.size else 0))
+    assert_close(one, np.maximum(expected, 0))
     for threads in (2, 3):
         assert np.array_equal(_kernel_call(x, w, stride, padding, LAYOUT_BLOCKED, threads, epilogue), one)
 

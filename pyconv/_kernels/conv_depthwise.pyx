@@ -47,6 +47,7 @@ from cython cimport floating
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport calloc, free
 
+from pyconv._kernels.activation cimport ACT_IDENTITY, activation_row
 from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_is_identity, epilogue_row
 from pyconv._kernels.parallel cimport parallel_for
 
@@ -760,6 +761,35 @@ cdef struct BlockedJob:
     const Epilogue* ep
 
 
+cdef void _blocked_epilogue(const Epilogue* ep, floating* values, Py_ssize_t pixels, Py_ssize_t lanes,
+                            Py_ssize_t c0, Py_ssize_t nc) noexcept nogil:
+    """The epilogue without a residual (epilogue_row's arithmetic) on ``pixels`` pixels of ``lanes``
+    channels each (channels innermost, c0 .. c0 + nc - 1 in use) before they are unpacked: vectors
+    across the channels however narrow the rows (one epilogue_row call per channel and row cost more
+    than the convolution on 7x7 planes)."""
+    cdef const floating* scale = <const floating*>ep.scale
+    cdef const floating* shift = <const floating*>ep.shift
+    cdef floating channel_scale[64]
+    cdef floating channel_shift[64]
+    cdef Py_ssize_t p, l
+    cdef floating* pixel
+    for l in range(lanes):
+        channel_scale[l] = scale[c0 + l] if scale != NULL and l < nc else 1
+        channel_shift[l] = shift[c0 + l] if shift != NULL and l < nc else 0
+    if scale != NULL:
+        for p in range(pixels):
+            pixel = values + p * lanes
+            for l in range(lanes):
+                pixel[l] = pixel[l] * channel_scale[l] + channel_shift[l]
+    elif shift != NULL:
+        for p in range(pixels):
+            pixel = values + p * lanes
+            for l in range(lanes):
+                pixel[l] = pixel[l] + channel_shift[l]
+    if ep.activation != ACT_IDENTITY:
+        activation_row(values, values, pixels * lanes, ep.activation, ep.p0, ep.p1, ep.p2)
+
+
 cdef void _blocked_task(const BlockedJob* job, const floating* x, floating* out, Py_ssize_t task,
                         floating* ring) noexcept nogil:
     """Band task % bands of channel block (task // bands) % blocks of image task // (bands * blocks)."""
@@ -797,6 +827,8 @@ cdef void _blocked_task(const BlockedJob* job, const floating* x, floating* out,
             pyconv_dwc_row_call_f32(job.pair_kernel if pair else job.kernel, orow, rows, weight, job.out_w)
         else:
             pyconv_dwc_row_call_f64(job.pair_kernel if pair else job.kernel, orow, rows, weight, job.out_w)
+        if job.ep.residual == NULL and not epilogue_is_identity(job.ep):
+            _blocked_epilogue(job.ep, orow, (2 if pair else 1) * job.out_w, lanes, c0, nc)
         for r in range(2 if pair else 1):
             if floating is float:
                 pyconv_dwc_unpack_f32(out_planes + (oh + r) * job.out_w, out_plane, nc, orow + r * job.out_w * lanes,
@@ -804,7 +836,7 @@ cdef void _blocked_task(const BlockedJob* job, const floating* x, floating* out,
             else:
                 pyconv_dwc_unpack_f64(out_planes + (oh + r) * job.out_w, out_plane, nc, orow + r * job.out_w * lanes,
                                       job.out_w)
-            if not epilogue_is_identity(job.ep):
+            if job.ep.residual != NULL:   # laid out like the output: after the unpack
                 for l in range(nc):
                     offset = ((n * job.channels + c0 + l) * job.out_h + oh + r) * job.out_w
                     epilogue_row(job.ep, out, offset, job.out_w, c0 + l)
