@@ -916,10 +916,12 @@ cdef int _blocked(const floating[:, :, :, ::1] x, const floating[:, ::1] weight,
     return 0
 
 
-# 3x3 output rows up to this wide take the channel-blocked path: there the row path's vectors are
-# mostly row edges.  Measured 1 thread, ms rows / blocked: 384@14^2 s1 0.101 / 0.081, 576@14^2 s1
-# 0.151 / 0.123, 576@14^2 s2 0.093 / 0.063, 960@7^2 s1 0.135 / 0.088; 192@28^2 0.116 / 0.117.
-BLOCKED_3X3_MAX_WIDTH = 14
+# 3x3 output rows up to this wide take the channel-blocked path.  Measured 1 thread, ms rows /
+# blocked, with MobileNet's epilogue (scale, shift, ReLU6; load average ~3): 960@7^2 s1 0.187 / 0.061
+# (rows without the 3x3 rule), 192@28^2 s1 0.141 / 0.097, 144@28^2 s1 0.104 / 0.073, 192@28^2 s2
+# 0.074 / 0.042, 144@56^2 s1 0.291 / 0.275, s2 0.148 / 0.109, 96@112^2 s2 0.294 / 0.275, but
+# 32@112^2 s1 0.168 / 0.238 (wide rows: few edges, and the transposes cost more).
+BLOCKED_3X3_MAX_WIDTH = 56
 
 
 def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weight, floating[:, :, :, ::1] out,
