@@ -457,8 +457,8 @@ cdef void _task(const floating* x, floating* out, Py_ssize_t task, const Window*
                 const floating** rows, floating* buffers) noexcept nogil:
     """The output rows of band task % bands of output depth (task // bands) % out_d of plane task // (bands * out_d).
 
-    buffers: with g.buffered, this thread's window rows (buffer_w values each, then one output row of
-    the vector length), their padding already filled in."""
+    buffers: with g.buffered, this thread's window rows (buffer_w values each, then a scratch output
+    row of buffered_columns.out_w + a vector's values), their padding already filled in."""
     cdef Py_ssize_t band = task % g.bands, od = (task // g.bands) % g.out_d, plane = task // (g.bands * g.out_d)
     cdef Py_ssize_t oh_start = band * g.out_h // g.bands, oh_stop = (band + 1) * g.out_h // g.bands
     cdef Py_ssize_t oh, kd, kh, d, h, count, t, j, w = g.columns.out_w
@@ -507,7 +507,8 @@ cdef struct Job:
     const Window* g
     const void** rows                 # threads x window_rows row pointers
     Py_ssize_t window_rows
-    char* buffers                     # g.buffered: threads x buffer_bytes (see _task)
+    char* buffers                     # g.buffered: threads x buffer_bytes (see _task), 64-byte aligned
+    char* buffer_memory               # what malloc returned for them
     Py_ssize_t buffer_bytes
 
 
@@ -646,10 +647,12 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
     if g.buffered:
         job.buffer_bytes = ((g.kernel_d * g.kernel_h * g.buffer_w + g.buffered_columns.out_w + vector_length)
                             * sizeof(floating) + 63) // 64 * 64
-    job.buffers = <char*>malloc(threads * job.buffer_bytes + 64) if g.buffered else NULL
-    if g.buffered and job.buffers == NULL:
+    job.buffer_memory = <char*>malloc(threads * job.buffer_bytes + 64) if g.buffered else NULL
+    if g.buffered and job.buffer_memory == NULL:
         free(memory)
         raise MemoryError("pooling: cannot allocate the row buffers")
+    # each thread's buffers on cache lines of their own (written for every output row)
+    job.buffers = job.buffer_memory + (-<uintptr_t>job.buffer_memory) % 64 if g.buffered else NULL
     if g.buffered:
         # the padding of every buffer row, once: the copies write only columns pad_w .. pad_w + in_w
         for i in range(threads * job.buffer_bytes // sizeof(floating)):
@@ -678,7 +681,7 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
             parallel_for(_run_task, &job, tasks, threads)
     finally:
         free(memory)
-        free(job.buffers)
+        free(job.buffer_memory)
     return 0
 
 

@@ -82,8 +82,8 @@ class GemmConv:
 
         The fewest column blocks of at most COLUMN_BYTES of input each that
         give every thread a task, cut about equally (whole GEMM tiles, the
-        last block shorter); the kernel splits the tasks by cost, and fewer,
-        larger GEMM calls measured faster than TASKS_PER_THREAD per thread.
+        last block shorter): fewer, larger GEMM calls measured faster than
+        TASKS_PER_THREAD per thread.
         """
         p = self.problem
         nr = _GEMM_BLOCKING["NR_float32" if p.dtype == np.float32 else "NR_float64"]

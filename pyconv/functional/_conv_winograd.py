@@ -222,7 +222,7 @@ def choose_tile(batch, out_height, out_width):
     return 2
 
 
-def stack_kernel_parts(weight, groups):
+def stack_kernel_parts(weight):
     """A kh x kw kernel (3 <= kh, kw) as the sum of P = ceil(kh / 3) * ceil(kw / 3) 3x3 ones.
 
     Zero-padded to 3 ceil(kh / 3) x 3 ceil(kw / 3), part (i, j) is the 3x3
@@ -289,7 +289,7 @@ class Winograd:
             # A non-finite input would meet the parts' zero padding taps (0 * inf) where the kernel has
             # no taps: such calls run the direct algorithm on the kernel itself.
             self.direct = DirectConv(problem, weight)
-            self.weight = stack_kernel_parts(weight, problem.groups)
+            self.weight = stack_kernel_parts(weight)
             self.tile_problem = replace(self.tile_problem, kernel_size=(3, 3), in_channels=self.weight.shape[1]
                                         * problem.groups)
         self.implementations = {}
@@ -306,6 +306,9 @@ class Winograd:
         """run for fixed shapes and epilogue (see _conv_plan): the tile algorithm's own bind for a plain
         3x3 convolution; dilated and larger kernels copy their input on every call anyway."""
         if self.decomposed or self.problem.dilation != (1, 1):
+            if self.problem.dilation == (1, 1):
+                self._tile_implementation(output_shape)   # transforms and packs the weights now
+
             def call(input, output, residual, num_threads):
                 self.run(input, output, epilogue, residual, num_threads)
             return call
