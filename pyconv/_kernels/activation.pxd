@@ -1,7 +1,12 @@
 # Pointwise activations as torch computes them on the CPU, one `cdef inline`
 # scalar function each, for float32 and float64 (fused `floating`): constants
-# and parameters are cast to the element type, and float32 uses the float
-# versions of libm (expf, erff, ...), as torch computes in the tensor's dtype.
+# and parameters are cast to the element type, and computed in it, as torch
+# computes in the tensor's dtype.  float64 calls libm.  float32 calls libm's
+# float versions except for exp and erf, which are polynomial approximations
+# below (pyconv_expf within 1.4 ulp, pyconv_erff within 3.3e-7; measured
+# against double libm on a dense grid) written so that gcc vectorises the row
+# loops: libm's expf and erff are scalar calls, and silu after a 1x1 conv took
+# 12x the conv's time, gelu 45x (EfficientNet's SiLU layers, measured).
 #
 # Other kernels (conv epilogues, the graph executor) reuse them with
 #     from pyconv._kernels.activation cimport activation_row, ACT_RELU, ...
@@ -19,7 +24,67 @@
 #     ACT_SOFTPLUS:   p0 = beta, p1 = threshold
 # NaN propagates through every one of them, as in torch.
 from cython cimport floating
-from libc.math cimport M_SQRT1_2, erf, erff, exp, expf, expm1, expm1f, log1p, log1pf, tanh, tanhf
+from libc.math cimport M_SQRT1_2, erf, exp, expm1, expm1f, log1p, log1pf, tanh, tanhf
+
+cdef extern from *:
+    """
+    #ifndef PYCONV_FAST_MATH
+    #define PYCONV_FAST_MATH
+    #include <math.h>
+    #include <stdint.h>
+    #include <string.h>
+    /* expf, vectorisable: exp(x) = 2^n exp(r), n = round(x / ln 2), r = x - n ln 2 in two parts
+       (Cody-Waite), exp(r) by Cephes' degree-6 polynomial.  Below -87.34 (where libm's results are
+       subnormal) 0, so exp(-Inf) = 0 exactly; above 88.376 Inf; NaN stays NaN. */
+    static inline float pyconv_expf(float x)
+    {
+        float c = x > 88.3762626647949f ? 88.3762626647949f : x;
+        c = c < -87.3365447505531f ? -87.3365447505531f : c;
+        /* adding 1.5 * 2^23 rounds c / ln 2 to an integer n held in the low mantissa bits */
+        float t = c * 1.44269504088896341f + 12582912.0f;
+        float n = t - 12582912.0f;
+        uint32_t bits;
+        memcpy(&bits, &t, sizeof bits);
+        bits = (bits - 0x4B400000u + 127u) << 23;         /* the bits of 2^n */
+        float r = c - n * 0.693359375f;
+        r = r - n * -2.12194440e-4f;
+        float p = 1.9875691500E-4f;
+        p = p * r + 1.3981999507E-3f;
+        p = p * r + 8.3334519073E-3f;
+        p = p * r + 4.1665795894E-2f;
+        p = p * r + 1.6666665459E-1f;
+        p = p * r + 5.0000001201E-1f;
+        float scale;
+        memcpy(&scale, &bits, sizeof scale);
+        float y = (p * r * r + r + 1.0f) * scale;
+        return x > 88.3762626647949f ? INFINITY : (x < -87.3365447505531f ? 0.0f : (x != x ? x : y));
+    }
+    /* erff, vectorisable: a rational function on [-4, 4] (erf is +-1 in float32 beyond), odd
+       numerator of degree 13 over an even denominator of degree 8 (Eigen's generic_fast_erf_float
+       coefficients); NaN stays NaN. */
+    static inline float pyconv_erff(float x)
+    {
+        float c = x > 4.0f ? 4.0f : (x < -4.0f ? -4.0f : x);
+        float x2 = c * c;
+        float p = -2.72614225801306e-10f;
+        p = p * x2 + 2.77068142495902e-08f;
+        p = p * x2 + -2.10102402082508e-06f;
+        p = p * x2 + -5.69250639462346e-05f;
+        p = p * x2 + -7.34990630326855e-04f;
+        p = p * x2 + -2.95459980854025e-03f;
+        p = p * x2 + -1.60960333262415e-02f;
+        p = p * c;
+        float q = -1.45660718464996e-05f;
+        q = q * x2 + -2.13374055278905e-04f;
+        q = q * x2 + -1.68282697438203e-03f;
+        q = q * x2 + -7.37332916720468e-03f;
+        q = q * x2 + -1.42647390514189e-02f;
+        return x != x ? x : p / q;
+    }
+    #endif
+    """
+    float pyconv_expf(float x) noexcept nogil
+    float pyconv_erff(float x) noexcept nogil
 
 cdef enum:
     ACT_IDENTITY = 0
@@ -38,10 +103,10 @@ cdef enum:
     ACT_SOFTPLUS = 13
 
 
-# libm in the element type's precision.
+# libm in the element type's precision (float32 exp and erf: the approximations above).
 cdef inline floating math_exp(floating x) noexcept nogil:
     if floating is float:
-        return expf(x)
+        return pyconv_expf(x)
     else:
         return exp(x)
 
@@ -69,7 +134,7 @@ cdef inline floating math_tanh(floating x) noexcept nogil:
 
 cdef inline floating math_erf(floating x) noexcept nogil:
     if floating is float:
-        return erff(x)
+        return pyconv_erff(x)
     else:
         return erf(x)
 
