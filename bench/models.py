@@ -61,9 +61,12 @@ def _output_path(folder, name, batch):
     return os.path.join(folder, f"{name}.torch-output.{batch}.npy")
 
 
-def torch_engine(suite, names, batches, threads, repeat, folder, onnx):
-    """In a child process: export each model to FOLDER/NAME.pyconv (and NAME.onnx with ``onnx``), time
-    torch eager and save its output for each batch size; {(name, batch, threads): median seconds}."""
+def torch_engine(suite, names, batches, count, repeat, folder, export, onnx):
+    """In a child process: with ``export``, export each model to FOLDER/NAME.pyconv (and NAME.onnx with
+    ``onnx``) and save torch's output for each batch size; time torch eager at ``count`` threads;
+    {(name, batch, count): median seconds}.  One child per thread count: in a child that had timed at
+    1 thread, torch at 2 threads ran 17-60x slower than in a fresh process (resnet18 763 ms against 26;
+    bench/MODELS.md)."""
     import torch
     from full_models import build_full_torch
     from test_nn_models import build_torch
@@ -74,8 +77,9 @@ def torch_engine(suite, names, batches, threads, repeat, folder, onnx):
         start = time.perf_counter()
         model = build_full_torch(name) if suite == "full" else build_torch(name)
         shape = input_shape(name, suite)
-        pyconv.export(model, torch.randn(1, *shape), os.path.join(folder, f"{name}.pyconv"))
-        if onnx:
+        if export:
+            pyconv.export(model, torch.randn(1, *shape), os.path.join(folder, f"{name}.pyconv"))
+        if export and onnx:
             try:
                 with torch.no_grad():
                     torch.onnx.export(model, torch.randn(1, *shape), os.path.join(folder, f"{name}.onnx"),
@@ -84,14 +88,13 @@ def torch_engine(suite, names, batches, threads, repeat, folder, onnx):
                 print(f"  torch.onnx cannot export {name}: {type(error).__name__}: {str(error).splitlines()[0]}",
                       file=sys.stderr, flush=True)
         exported = time.perf_counter()
-        for count in threads:
-            torch.set_num_threads(count)
-            for batch in batches:
-                x = torch.from_numpy(_inputs(shape, batch))
-                with torch.no_grad():
-                    seconds[name, batch, count] = time_round_robin({"torch": lambda: model(x)}, repeat)["torch"]
-                    if count == threads[0]:
-                        np.save(_output_path(folder, name, batch), model(x).numpy())
+        torch.set_num_threads(count)
+        for batch in batches:
+            x = torch.from_numpy(_inputs(shape, batch))
+            with torch.no_grad():
+                seconds[name, batch, count] = time_round_robin({"torch": lambda: model(x)}, repeat)["torch"]
+                if export:
+                    np.save(_output_path(folder, name, batch), model(x).numpy())
         print(f"  torch: {name} exported in {exported - start:.1f} s, timed in {time.perf_counter() - exported:.1f} s",
               file=sys.stderr, flush=True)
     return seconds
@@ -181,8 +184,10 @@ def main():
     with_ort = importlib.util.find_spec("onnxruntime") is not None
     warm_allocator()
     with tempfile.TemporaryDirectory() as folder:
-        torch_seconds = in_child_process(torch_engine, args.suite, names, batches, threads, args.repeat, folder,
-                                         with_ort)
+        torch_seconds = {}
+        for index, count in enumerate(threads):
+            torch_seconds.update(in_child_process(torch_engine, args.suite, names, batches, count, args.repeat, folder,
+                                                  index == 0, with_ort))
         ort_seconds = (in_child_process(ort_engine, args.suite, names, batches, threads, args.repeat, folder)
                        if with_ort else {})
         ours, errors = pyconv_engine(args.suite, names, batches, threads, args.repeat, folder, args.autotune)
