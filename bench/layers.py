@@ -131,11 +131,18 @@ def onnx_session(case, x, w, threads):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(out_shape))], initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
+    return ort_session(model.SerializeToString(), threads)
+
+
+def ort_session(model, threads):
+    """An ONNX Runtime CPU session of ``model`` (a .onnx path or its bytes) on ``threads`` intra-op threads,
+    nodes run sequentially (no inter-op pool): how every bench here runs ONNX Runtime."""
+    import onnxruntime
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-    return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def reference_error(case, x, w, ours):

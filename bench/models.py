@@ -35,7 +35,7 @@ import numpy as np
 from tabulate import tabulate
 
 import pyconv
-from layers import time_round_robin, warm_allocator
+from layers import ort_session, time_round_robin, warm_allocator
 
 TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests")
 sys.path.insert(0, TESTS)
@@ -102,20 +102,13 @@ def torch_engine(suite, names, batches, count, repeat, folder, export, onnx):
 
 def ort_engine(suite, names, batches, threads, repeat, folder):
     """In a child process: time FOLDER/NAME.onnx in ONNX Runtime; {(name, batch, threads): median seconds}."""
-    import onnxruntime
-
     warm_allocator()
     seconds = {}
     for name in names:
         if not os.path.exists(os.path.join(folder, f"{name}.onnx")):
             continue
         for count in threads:
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = count
-            options.inter_op_num_threads = 1
-            options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-            session = onnxruntime.InferenceSession(os.path.join(folder, f"{name}.onnx"), options,
-                                                   providers=["CPUExecutionProvider"])
+            session = ort_session(os.path.join(folder, f"{name}.onnx"), count)
             for batch in batches:
                 x = _inputs(input_shape(name, suite), batch)
                 seconds[name, batch, count] = time_round_robin({"ort": lambda: session.run(None, {"x": x})},

@@ -28,7 +28,7 @@ import numpy as np
 from tabulate import tabulate
 
 import pyconv
-from layers import time_round_robin, warm_allocator
+from layers import ort_session, time_round_robin, warm_allocator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.join(HERE, os.pardir, "tests")
@@ -68,8 +68,6 @@ def engine_seconds(engine, names, batches, thread_counts, repeat, calls, folder)
     results = {}
     if engine == "torch":
         import torch
-    elif engine == "ort":
-        import onnxruntime
     for name in names:
         reference = np.load(os.path.join(folder, f"{name}.npz"))
         if engine == "torch":
@@ -82,12 +80,7 @@ def engine_seconds(engine, names, batches, thread_counts, repeat, calls, folder)
             elif engine == "pyconv":
                 pyconv.set_num_threads(threads)
             else:
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-                options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-                session = onnxruntime.InferenceSession(os.path.join(folder, f"{name}.onnx"), options,
-                                                       providers=["CPUExecutionProvider"])
+                session = ort_session(os.path.join(folder, f"{name}.onnx"), threads)
             for batch in batches:
                 x = bench_input(batch)
                 if engine == "torch":
