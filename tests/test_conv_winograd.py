@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyconv.functional as F
+from pyconv._kernels import layout
 from pyconv.functional._conv_plan import ConvProblem
 from pyconv.functional._conv_winograd import Winograd, WinogradF2, WinogradF4
 from fused_activations import FUSED_ACTIVATIONS
@@ -93,6 +94,29 @@ def test_dilated_against_direct_and_torch(rng, num_threads, n, c, k, h, w, group
     one = F.conv2d(x, weight, b, algorithm="winograd", **kwargs)
     num_threads(2)
     assert np.array_equal(F.conv2d(x, weight, b, algorithm="winograd", **kwargs), one)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, pad, dilation, phase_shape", [
+    ((2, 3, 7, 9), (2, 1), (2, 3), (6, 4)),    # padding before, zeros past the end
+    ((1, 2, 4, 4), (0, 0), (1, 1), (4, 4)),
+    ((1, 1, 3, 5), (5, 0), (3, 2), (3, 3)),    # whole phases of padding
+])
+def test_polyphase_split_and_merge_against_numpy(rng, shape, pad, dilation, phase_shape, dtype):
+    """The layout kernels of the dilated path: split == numpy's padded reshape, merge inverts it, any threads."""
+    (dh, dw), (ph, pw) = dilation, phase_shape
+    x = rng.standard_normal(shape).astype(dtype)
+    n, c, h, w = shape
+    padded = np.zeros((n, c, ph * dh, pw * dw), dtype)
+    padded[:, :, pad[0]:pad[0] + h, pad[1]:pad[1] + w] = x
+    expected = padded.reshape(n, c, ph, dh, pw, dw).transpose(3, 5, 0, 1, 2, 4).reshape(dh * dw * n, c, ph, pw)
+    for threads in (1, 2):
+        phases = np.full((dh * dw * n, c, ph, pw), np.nan, dtype)
+        layout.polyphase_split(x, phases, pad[0], pad[1], dh, dw, threads)
+        assert np.array_equal(phases, expected)
+        merged = np.full((n, c, ph * dh - 1, pw * dw - 1), np.nan, dtype)   # a cut-off last phase row/column
+        layout.polyphase_merge(phases, merged, dh, dw, threads)
+        assert np.array_equal(merged, padded[:, :, :ph * dh - 1, :pw * dw - 1])
 
 
 def test_dilated_with_nan_input_as_direct(rng):
