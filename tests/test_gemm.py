@@ -82,6 +82,23 @@ def test_sub_blocks_with_leading_dimensions(dtype, accumulate, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, k", [(1000, 1280), (45, 300), (7, 3), (33, 257)])
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_column_kernels_give_the_micro_kernels_bits(m, k, dtype, accumulate, rng):
+    """A column of C gets the same bits from the micro-kernel (n = 2 NR), the column kernel (n < one vector)
+    and the one-column kernel (n = 1): each output is one FMA chain over k in order in all three."""
+    nr = gemm.block_sizes()["NR_float32" if dtype == np.float32 else "NR_float64"]
+    a, b, c0 = random(rng, (m, k), dtype), random(rng, (k, 2 * nr), dtype), random(rng, (m, 2 * nr), dtype)
+    wide = c0.copy()
+    gemm.matmul(a, b, wide, accumulate=accumulate)
+    for n in (1, 3, 4, 5):
+        narrow = c0[:, :n].copy()
+        gemm.matmul(a, np.ascontiguousarray(b[:, :n]), narrow, accumulate=accumulate)
+        assert np.array_equal(narrow, wide[:, :n]), n
+    assert_gemm_close(wide, *(reference(a, b)[0] + (c0 if accumulate else 0), reference(a, b)[1] + np.abs(c0)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_k_zero(dtype, rng):
     a, b = np.empty((5, 0), dtype), np.empty((0, 9), dtype)
     c = np.full((5, 9), np.nan, dtype)

