@@ -61,6 +61,18 @@ def _planes(x, n):
     return x.reshape((planes,) + (1,) * (3 - n) + spatial)
 
 
+def _planes_out(out, planes, spatial, dtype):
+    """A pool's output seen as (P, D, H, W) as _planes sees its input: ``out`` (a C-contiguous array of
+    ``planes`` * prod(spatial) elements of ``dtype``, filled in place) or a new array."""
+    shape = (planes,) + lift_to_3d(spatial, 1)
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if out.dtype != dtype or out.size != math.prod(shape) or not out.flags.c_contiguous:
+        raise ValueError(f"expected out of {math.prod(shape)} C-contiguous {np.dtype(dtype)} elements, got "
+                         f"{out.shape} {out.dtype}")
+    return out.reshape(shape)
+
+
 def _is_default_stride(stride):
     return stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0)
 
@@ -125,15 +137,18 @@ _pool_output_shape = functools.lru_cache(maxsize=512)(pool_output_shape)  # all 
 
 # ---------------------------------------------------------------- max pool
 
-def _max_pool(op, n, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+def _max_pool(op, n, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, out=None,
+              indices=None):
+    """max_pool{n}d; ``out`` / ``indices``: C-contiguous arrays of the output's shape and dtype to fill instead
+    of new ones (the graph executor's arena)."""
     x = _check_input(input, n, op)
     kernel, strides, pads, dilations = _window_args(op, n, kernel_size, stride, padding, dilation)
     ceil_mode = _as_bool(ceil_mode, "ceil_mode", op)
     return_indices = _as_bool(return_indices, "return_indices", op)
     out_spatial = _pool_output(op, x, n, kernel, strides, pads, dilations, ceil_mode)
     planes = _planes(x, n)
-    out = np.empty((planes.shape[0],) + lift_to_3d(out_spatial, 1), dtype=x.dtype)
-    indices = np.empty(out.shape, dtype=np.int64) if return_indices else None
+    out = _planes_out(out, planes.shape[0], out_spatial, x.dtype)
+    indices = _planes_out(indices, planes.shape[0], out_spatial, np.int64) if return_indices else None
     _kernels.max_pool(planes, out, indices, lift_to_3d(kernel, 1), lift_to_3d(strides, 1),
                       lift_to_3d(pads, 0), lift_to_3d(dilations, 1), kernel_threads(out.size * math.prod(kernel)))
     shape = x.shape[:-n] + out_spatial
@@ -159,7 +174,8 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 # ---------------------------------------------------------------- average pool
 
-def _avg_pool(op, n, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+def _avg_pool(op, n, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, out=None):
+    """avg_pool{n}d; ``out`` as in _max_pool."""
     x = _check_input(input, n, op)
     kernel, strides, pads, _ = _window_args(op, n, kernel_size, stride, padding)
     ceil_mode = _as_bool(ceil_mode, "ceil_mode", op)
@@ -178,7 +194,7 @@ def _avg_pool(op, n, input, kernel_size, stride, padding, ceil_mode, count_inclu
         )
     out_spatial = _pool_output(op, x, n, kernel, strides, pads, (1,) * n, ceil_mode)
     planes = _planes(x, n)
-    out = np.empty((planes.shape[0],) + lift_to_3d(out_spatial, 1), dtype=x.dtype)
+    out = _planes_out(out, planes.shape[0], out_spatial, x.dtype)
     _kernels.avg_pool(planes, out, lift_to_3d(kernel, 1), lift_to_3d(strides, 1), lift_to_3d(pads, 0),
                       count_include_pad, divisor, kernel_threads(out.size * math.prod(kernel)))
     return out.reshape(x.shape[:-n] + out_spatial)
@@ -340,18 +356,18 @@ def _adaptive_output_size(op, n, output_size, spatial):
     return sizes
 
 
-def _adaptive_avg_pool(op, n, input, output_size):
+def _adaptive_avg_pool(op, n, input, output_size, out=None):
+    """adaptive_avg_pool{n}d; ``out`` as in _max_pool."""
     x = _check_input(input, n, op, empty_channels_ok=True)
     out_spatial = _adaptive_output_size(op, n, output_size, x.shape[-n:])
     planes = _planes(x, n)
     shape = x.shape[:-n] + out_spatial
+    out = _planes_out(out, planes.shape[0], out_spatial, x.dtype)
     if all(s == 1 for s in out_spatial):
-        out = np.empty(planes.shape[0], dtype=x.dtype)
-        _adaptive_kernels.global_avg_pool(planes.reshape(planes.shape[0], math.prod(x.shape[-n:])), out,
-                                          kernel_threads(x.size))
-        return out.reshape(shape)
-    out = np.empty((planes.shape[0],) + lift_to_3d(out_spatial, 1), dtype=x.dtype)
-    _adaptive_kernels.adaptive_avg_pool(planes, out, kernel_threads(x.size + out.size))
+        _adaptive_kernels.global_avg_pool(planes.reshape(planes.shape[0], math.prod(x.shape[-n:])),
+                                          out.reshape(-1), kernel_threads(x.size))
+    else:
+        _adaptive_kernels.adaptive_avg_pool(planes, out, kernel_threads(x.size + out.size))
     return out.reshape(shape)
 
 

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from ... import functional as F
+from ...functional import pooling as _pool_functions
 from ..._kernels import pooling as _pooling
 from ..._threads import kernel_threads
 from ...functional.shapes import pool_output_shape
@@ -50,7 +51,6 @@ class _IndexedOutputs(Op):
 class MaxPool(_IndexedOutputs):
     name = "max_pool"
     attrs = {**_WINDOW, "dilation": Attr("ints"), "return_indices": Attr("bool")}
-    writes_out = False
 
     def infer(self, shapes, attrs, batch, constants):
         _spatial_dims(shapes[0], attrs["kernel_size"], attrs, ("stride", "padding", "dilation"))
@@ -58,12 +58,13 @@ class MaxPool(_IndexedOutputs):
         return [out] * self.output_count(attrs)
 
     def kernel(self, attrs, constants):
-        pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[len(attrs["kernel_size"]) - 1]
+        n = len(attrs["kernel_size"])
         args = [attrs[k] for k in ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")]
 
         def max_pool(inputs, outs):
-            result = pool(inputs[0], *args)
-            return result if attrs["return_indices"] else (result,)
+            _pool_functions._max_pool(f"max_pool{n}d", n, inputs[0], *args, out=outs[0],
+                                      indices=outs[1] if attrs["return_indices"] else None)
+            return outs
         return max_pool
 
 
@@ -71,7 +72,6 @@ class MaxPool(_IndexedOutputs):
 class AvgPool(Op):
     name = "avg_pool"
     attrs = {**_WINDOW, "count_include_pad": Attr("bool"), "divisor_override": Attr("int", optional=True)}
-    writes_out = False
 
     def infer(self, shapes, attrs, batch, constants):
         n = _spatial_dims(shapes[0], attrs["kernel_size"], attrs, ("stride", "padding"))
@@ -83,18 +83,19 @@ class AvgPool(Op):
 
     def kernel(self, attrs, constants):
         n = len(attrs["kernel_size"])
-        pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[n - 1]
-        args = [attrs[k] for k in ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")]
-        if n > 1:
-            args.append(attrs["divisor_override"])
-        return lambda inputs, outs: (pool(inputs[0], *args),)
+        args = [attrs[k] for k in ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                                   "divisor_override")]
+
+        def avg_pool(inputs, outs):
+            _pool_functions._avg_pool(f"avg_pool{n}d", n, inputs[0], *args, out=outs[0])
+            return outs
+        return avg_pool
 
 
 @register
 class AdaptiveAvgPool(Op):
     name = "adaptive_avg_pool"
     attrs = {"output_size": Attr("ints")}
-    writes_out = False
 
     def infer(self, shapes, attrs, batch, constants):
         _spatial_dims(shapes[0], attrs["output_size"], attrs, ())
@@ -104,9 +105,12 @@ class AdaptiveAvgPool(Op):
         return [shapes[0][:2] + tuple(attrs["output_size"])]
 
     def kernel(self, attrs, constants):
-        pool = (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d)[len(attrs["output_size"]) - 1]
-        size = tuple(attrs["output_size"])
-        return lambda inputs, outs: (pool(inputs[0], size),)
+        n, size = len(attrs["output_size"]), tuple(attrs["output_size"])
+
+        def adaptive_avg_pool(inputs, outs):
+            _pool_functions._adaptive_avg_pool(f"adaptive_avg_pool{n}d", n, inputs[0], size, out=outs[0])
+            return outs
+        return adaptive_avg_pool
 
 
 @register
