@@ -161,12 +161,12 @@ def test_many_channels_and_channel_blocks(rng, num_threads, name, dtype, n, c, k
 
 def test_blocking():
     from pyconv.functional._conv_winograd import blocking
-    assert blocking(4, 196, 1, 64, 64, 4, 2) == (98, 64)       # two even tasks
-    assert blocking(4, 49, 1, 128, 128, 4, 2) == (49, 64)      # one block: output channels split
-    assert blocking(4, 49, 1, 128, 128, 4, 1) == (49, 128)
-    assert blocking(4, 72, 1, 300, 300, 4, 2) == (48, 300)     # scratch budget: whole vectors
-    assert blocking(4, 49, 1, 512, 512, 4, 2) == (16, 512)
-    assert blocking(2, 4, 3, 64, 64, 8, 4) == (4, 32)          # 3 tasks, 4 threads
+    assert blocking(36, 196, 1, 64, 64, 4, 2) == (98, 64)       # two even tasks
+    assert blocking(36, 49, 1, 128, 128, 4, 2) == (49, 64)      # one block: output channels split
+    assert blocking(36, 49, 1, 128, 128, 4, 1) == (49, 128)
+    assert blocking(36, 72, 1, 300, 300, 4, 2) == (48, 300)     # scratch budget: whole vectors
+    assert blocking(36, 49, 1, 512, 512, 4, 2) == (16, 512)
+    assert blocking(16, 4, 3, 64, 64, 8, 4) == (4, 32)          # 3 tasks, 4 threads
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -325,8 +325,10 @@ def test_unsupported_reasons(cls):
         assert cls.unsupported(_problem(dilation=2)) is None
     else:
         assert "dilation 1" in cls.unsupported(_problem(dilation=2))
-    assert "2-D" in cls.unsupported(_problem(dims=1))
-    assert "2-D" in cls.unsupported(_problem(dims=3))
+    assert cls.unsupported(_problem(dims=1)) is None                     # one-row tiles
+    assert "a 3 (1-D), 1x3 or 3x3 kernel, got 5" in cls.unsupported(_problem(dims=1, kernel=5))
+    assert "stride 1 and dilation 1" in cls.unsupported(_problem(dims=1, stride=2))
+    assert "1-D and 2-D" in cls.unsupported(_problem(dims=3))
     assert "transposed" in cls.unsupported(_problem(transposed=True))
 
 
@@ -336,7 +338,9 @@ def test_functional_refuses_what_it_cannot_compute(rng, name):
     with pytest.raises(ValueError, match="algorithm"):
         F.conv2d(x, weight, stride=2, algorithm=name)
     with pytest.raises(ValueError, match="algorithm"):
-        F.conv1d(x[:, :, 0], weight[..., 0], algorithm=name)
+        F.conv1d(x[:, :, 0], weight[..., 0], stride=2, algorithm=name)
+    with pytest.raises(ValueError, match="algorithm"):
+        F.conv2d(x, weight[:, :, :, :2], algorithm=name)
 
 
 @settings(max_examples=150, deadline=None)
@@ -450,4 +454,127 @@ def test_auto_rule_for_large_kernels(shape, kernel, groups, chosen):
     out_channels = 256 if groups == 2 else 64
     weight = np.zeros((out_channels, shape[1] // groups, kernel, kernel), np.float32)
     conv = F.prepack_conv(weight, None, padding=kernel // 2, groups=groups)
+    assert conv.algorithm_for(shape) == chosen
+
+
+# ---- one-row tiles: 1-D kernels of 3 and 1x3 kernels, F(1x4, 1x3) / F(1x2, 1x3)
+
+def torch_conv1d(x, w, b=None, **kwargs):
+    tensor = lambda a: None if a is None else torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+    return TF.conv1d(tensor(x), tensor(w), tensor(b), **kwargs).numpy()
+
+
+def arrays_1d(rng, dtype, n, c, k, length, groups=1, bias=True):
+    x = rng.standard_normal((n, c, length)).astype(dtype)
+    weight = rng.standard_normal((k, c // groups, 3)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype) if bias else None
+    return x, weight, b
+
+
+# (N, C, K, L, groups, padding): lengths below one tile and not multiples of 4 or 2, groups, every padding.
+ROW_GRID = [
+    (1, 3, 5, 9, 1, 1),
+    (2, 8, 16, 37, 2, 0),
+    (1, 16, 24, 1, 1, 1),
+    (3, 5, 7, 2, 1, 2),
+    (1, 6, 6, 6, 3, (2, 1)),
+    (2, 12, 10, 23, 1, "same"),
+    (1, 9, 13, 40, 1, "valid"),
+    (2, 40, 36, 130, 4, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("n, c, k, length, groups, padding", ROW_GRID)
+def test_rows_1d_against_direct_and_torch(rng, n, c, k, length, groups, padding, name, dtype):
+    if isinstance(padding, tuple):   # asymmetric: pad explicitly, torch's conv1d takes one number
+        x, weight, b = arrays_1d(rng, dtype, n, c, k, length, groups)
+        x = np.pad(x, ((0, 0), (0, 0), padding))
+        padding = 0
+    else:
+        x, weight, b = arrays_1d(rng, dtype, n, c, k, length, groups)
+    y = F.conv1d(x, weight, b, padding=padding, groups=groups, algorithm=name)
+    assert y.dtype == dtype
+    assert_winograd_close(y, F.conv1d(x, weight, b, padding=padding, groups=groups, algorithm="direct"))
+    assert_winograd_close(y, torch_conv1d(x, weight, b, padding=padding, groups=groups))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("n, c, k, h, w, padding", [(2, 8, 6, 5, 19, (0, 1)), (1, 5, 7, 3, 2, (1, 1)),
+                                                    (1, 16, 16, 7, 33, "same")])
+def test_rows_1x3_against_direct_and_torch(rng, n, c, k, h, w, padding, name, dtype):
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    weight = rng.standard_normal((k, c, 1, 3)).astype(dtype)
+    y = F.conv2d(x, weight, padding=padding, algorithm=name)
+    assert_winograd_close(y, F.conv2d(x, weight, padding=padding, algorithm="direct"))
+    assert_winograd_close(y, torch_conv2d(x, weight, padding=padding))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dilation, padding", [(2, 2), (3, 1), (2, "same")])
+def test_rows_1d_dilated_against_torch(rng, num_threads, dilation, padding, dtype):
+    x, weight, b = arrays_1d(rng, dtype, 2, 8, 6, 29)
+    y = F.conv1d(x, weight, b, padding=padding, dilation=dilation, algorithm="winograd")
+    assert_winograd_close(y, torch_conv1d(x, weight, b, padding=padding, dilation=dilation))
+    num_threads(1)
+    one = F.conv1d(x, weight, b, padding=padding, dilation=dilation, algorithm="winograd")
+    num_threads(2)
+    assert np.array_equal(F.conv1d(x, weight, b, padding=padding, dilation=dilation, algorithm="winograd"), one)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_rows_thread_determinism_and_float32_error(rng, num_threads, name):
+    """Many tiles and channels (several tasks, output channels split): 1, 2 and 3 threads give the same bits,
+    within 1e-4 * max|ref| of a float64 reference (measured: F(1x4, 1x3) 9e-7, F(1x2, 1x3) 2e-7)."""
+    x, weight, b = arrays_1d(rng, np.float32, 2, 256, 96, 300)
+    num_threads(1)
+    one = F.conv1d(x, weight, b, padding=1, algorithm=name)
+    for threads in (2, 3):
+        num_threads(threads)
+        assert np.array_equal(F.conv1d(x, weight, b, padding=1, algorithm=name), one)
+    reference = F.conv1d(x.astype(np.float64), weight.astype(np.float64), b.astype(np.float64), padding=1,
+                         algorithm="direct")
+    assert np.abs(one - reference).max() <= 1e-4 * np.abs(reference).max()
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+@pytest.mark.parametrize("where", [(0, 0, 0), (1, 3, 17), (1, 5, 39)])
+def test_rows_non_finite_input_as_torch(rng, name, value, where):
+    x, weight, b = arrays_1d(rng, np.float32, 2, 6, 4, 40)
+    x[where] = value
+    y = F.conv1d(x, weight, b, padding=1, algorithm=name)
+    expected = torch_conv1d(x, weight, b, padding=1)
+    assert np.array_equal(np.isnan(y), np.isnan(expected))
+    assert np.array_equal(np.isinf(y), np.isinf(expected))
+    finite = np.isfinite(expected)
+    assert_winograd_close(y[finite], expected[finite])
+
+
+@pytest.mark.parametrize("name", ["winograd_f2", "winograd_f4"])
+@pytest.mark.parametrize("activation, args, reference", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
+def test_rows_fused_epilogue_equals_unfused(rng, activation, args, reference, name):
+    x, weight, _ = arrays_1d(rng, np.float32, 2, 6, 10, 27, bias=False)
+    scale, shift = rng.uniform(0.5, 2.0, 10), rng.standard_normal(10)
+    conv = F.prepack_conv(weight, None, padding=1, algorithm=name, scale=scale, shift=shift,
+                          activation=activation, activation_args=args)
+    plain = F.conv1d(x, weight, padding=1, algorithm=name)
+    residual = rng.standard_normal(plain.shape).astype(np.float32)
+    affine = plain * scale.astype(np.float32)[:, None] + shift.astype(np.float32)[:, None]
+    assert_close(conv(x, residual=residual), reference(affine + residual))
+
+
+@pytest.mark.parametrize("shape, kernel, groups, chosen", [
+    ((1, 256, 4096), (3,), 1, "winograd"),
+    ((1, 32, 1024), (3,), 1, "winograd"),
+    ((1, 16, 1024), (3,), 1, "gemm"),         # few channels: the GEMM wins (bench/ALGORITHMS.md)
+    ((1, 64, 8, 32), (1, 3), 1, "winograd"),
+    ((1, 64, 8, 32), (1, 3), 4, "gemm"),      # 16 per group
+    ((1, 64, 512), (5,), 1, "gemm"),          # one-row tiles take kernels of 3 only
+])
+def test_auto_rule_for_one_row_tiles(shape, kernel, groups, chosen):
+    weight = np.zeros((64, shape[1] // groups) + kernel, np.float32)
+    conv = F.prepack_conv(weight, None, padding=tuple(k // 2 for k in kernel), groups=groups)
     assert conv.algorithm_for(shape) == chosen

@@ -1,4 +1,6 @@
-"""Winograd convolution F(m x m, 3 x 3), m = 2 or 4: 2-D, 3x3 kernel, stride 1, dilation 1.
+"""Winograd convolution F(m x m, 3 x 3), m = 2 or 4: 2-D, 3x3 kernel, stride 1, dilation 1; and with
+one-row tiles F(1 x m, 1 x 3): a 1 x 3 kernel (a 1-D convolution seen as H = 1), where every transform
+below is its one-dimensional half (alpha points instead of alpha^2).
 
 With alpha = m + 2, each m x m output tile of one channel is
     Y = A^T [ sum_c U[c] (.) (B^T d_c B) ] A,        U[k, c] = G g[k, c] G^T
@@ -292,6 +294,36 @@ cdef extern from *:
             pyconv_wino_at4_##S(n, s, s + os, s + 2 * os, s + 3 * os, p, p + os, check); \\
         }                                                                                \\
     }                                                                                    \\
+    /* One-row tiles (a 1 x 3 kernel): v[i * vs + k] = (B^T d_k)[i] from d[x * ds + k],  \\
+       check[k] += |points 0, alpha - 1|; o[c * os + k] = (A^T m_k)[c] from mm[x * ms + k], \\
+       check as in at6. */                                                               \\
+    static void pyconv_wino_input_f4_row_##S(ptrdiff_t n, const T *d, ptrdiff_t ds,      \\
+                                             T *rows, T *v, ptrdiff_t vs, T *check)      \\
+    {                                                                                    \\
+        (void)rows;                                                                      \\
+        pyconv_wino_bt6_##S(n, d, d + ds, d + 2 * ds, d + 3 * ds, d + 4 * ds, d + 5 * ds, \\
+                            v, v + vs, v + 2 * vs, v + 3 * vs, v + 4 * vs, v + 5 * vs, check); \\
+    }                                                                                    \\
+    static void pyconv_wino_input_f2_row_##S(ptrdiff_t n, const T *d, ptrdiff_t ds,      \\
+                                             T *rows, T *v, ptrdiff_t vs, T *check)      \\
+    {                                                                                    \\
+        (void)rows;                                                                      \\
+        pyconv_wino_bt4_##S(n, d, d + ds, d + 2 * ds, d + 3 * ds,                        \\
+                            v, v + vs, v + 2 * vs, v + 3 * vs, check);                   \\
+    }                                                                                    \\
+    static void pyconv_wino_output_f4_row_##S(ptrdiff_t n, const T *mm, ptrdiff_t ms,    \\
+                                              T *cols, T *o, ptrdiff_t os, T *check)     \\
+    {                                                                                    \\
+        (void)cols;                                                                      \\
+        pyconv_wino_at6_##S(n, mm, mm + ms, mm + 2 * ms, mm + 3 * ms, mm + 4 * ms, mm + 5 * ms, \\
+                            o, o + os, o + 2 * os, o + 3 * os, check);                   \\
+    }                                                                                    \\
+    static void pyconv_wino_output_f2_row_##S(ptrdiff_t n, const T *mm, ptrdiff_t ms,    \\
+                                              T *cols, T *o, ptrdiff_t os, T *check)     \\
+    {                                                                                    \\
+        (void)cols;                                                                      \\
+        pyconv_wino_at4_##S(n, mm, mm + ms, mm + 2 * ms, mm + 3 * ms, o, o + os, check); \\
+    }                                                                                    \\
     /* y[4t + c] = o[c * os + t] (c < 4), y[2t + c] = o[c * os + t] (c < 2): one output  \\
        row of nt tiles. */                                                               \\
     static void pyconv_wino_scatter_f4_##S(const T *o, ptrdiff_t os, ptrdiff_t nt, T *y) \\
@@ -327,6 +359,22 @@ cdef extern from *:
                                                    float* o, Py_ssize_t os, float* check) noexcept nogil
     void output_f2_f64 "pyconv_wino_output_f2_f64"(Py_ssize_t n, const double* mm, Py_ssize_t ms, double* cols,
                                                    double* o, Py_ssize_t os, double* check) noexcept nogil
+    void input_f4_row_f32 "pyconv_wino_input_f4_row_f32"(Py_ssize_t n, const float* d, Py_ssize_t ds, float* rows,
+                                                         float* v, Py_ssize_t vs, float* check) noexcept nogil
+    void input_f4_row_f64 "pyconv_wino_input_f4_row_f64"(Py_ssize_t n, const double* d, Py_ssize_t ds, double* rows,
+                                                         double* v, Py_ssize_t vs, double* check) noexcept nogil
+    void input_f2_row_f32 "pyconv_wino_input_f2_row_f32"(Py_ssize_t n, const float* d, Py_ssize_t ds, float* rows,
+                                                         float* v, Py_ssize_t vs, float* check) noexcept nogil
+    void input_f2_row_f64 "pyconv_wino_input_f2_row_f64"(Py_ssize_t n, const double* d, Py_ssize_t ds, double* rows,
+                                                         double* v, Py_ssize_t vs, double* check) noexcept nogil
+    void output_f4_row_f32 "pyconv_wino_output_f4_row_f32"(Py_ssize_t n, const float* mm, Py_ssize_t ms, float* cols,
+                                                           float* o, Py_ssize_t os, float* check) noexcept nogil
+    void output_f4_row_f64 "pyconv_wino_output_f4_row_f64"(Py_ssize_t n, const double* mm, Py_ssize_t ms, double* cols,
+                                                           double* o, Py_ssize_t os, double* check) noexcept nogil
+    void output_f2_row_f32 "pyconv_wino_output_f2_row_f32"(Py_ssize_t n, const float* mm, Py_ssize_t ms, float* cols,
+                                                           float* o, Py_ssize_t os, float* check) noexcept nogil
+    void output_f2_row_f64 "pyconv_wino_output_f2_row_f64"(Py_ssize_t n, const double* mm, Py_ssize_t ms, double* cols,
+                                                           double* o, Py_ssize_t os, double* check) noexcept nogil
     void scatter_f4_f32 "pyconv_wino_scatter_f4_f32"(const float* o, Py_ssize_t os, Py_ssize_t nt, float* y) noexcept nogil
     void scatter_f4_f64 "pyconv_wino_scatter_f4_f64"(const double* o, Py_ssize_t os, Py_ssize_t nt, double* y) noexcept nogil
     void scatter_f2_f32 "pyconv_wino_scatter_f2_f32"(const float* o, Py_ssize_t os, Py_ssize_t nt, float* y) noexcept nogil
@@ -339,6 +387,7 @@ cdef enum:
 
 cdef struct Geometry:
     int m                       # output tile size, 2 or 4 (alpha = m + 2)
+    bint rows                   # one-row tiles (1 x m outputs from 1 x alpha inputs: a 1 x 3 kernel)
     Py_ssize_t in_channels      # per group (C)
     Py_ssize_t out_channels     # per group (K)
     Py_ssize_t groups
@@ -381,9 +430,18 @@ cdef inline Py_ssize_t round_up(Py_ssize_t x, Py_ssize_t multiple) noexcept nogi
     return (x + multiple - 1) // multiple * multiple
 
 
+cdef inline Py_ssize_t transform_points(const Geometry* g) noexcept nogil:
+    # alpha^2, or alpha for one-row tiles.
+    return (g.m + 2) if g.rows else (g.m + 2) * (g.m + 2)
+
+
+cdef inline Py_ssize_t tile_height(const Geometry* g) noexcept nogil:
+    return 1 if g.rows else g.m
+
+
 cdef Py_ssize_t scratch_layout(const Geometry* g, Py_ssize_t itemsize, Scratch* s, char* base) noexcept nogil:
     # Lays one thread's scratch out from base (NULL: only measures); returns its size in bytes.
-    cdef Py_ssize_t points = (g.m + 2) * (g.m + 2), tb = g.tile_block, offset = 0
+    cdef Py_ssize_t points = transform_points(g), tb = g.tile_block, offset = 0
     cdef Py_ssize_t sizes[7]
     cdef void** slots[7]
     cdef int i
@@ -421,9 +479,20 @@ cdef inline void gather(int m, const floating* line, Py_ssize_t nt, floating* d,
             gather_f2_f64(line, nt, d, ds)
 
 
-cdef inline void input_transform(int m, Py_ssize_t n, const floating* d, Py_ssize_t ds, floating* rows,
-                                 floating* v, Py_ssize_t vs, floating* check) noexcept nogil:
-    if floating is float:
+cdef inline void input_transform(int m, bint one_row, Py_ssize_t n, const floating* d, Py_ssize_t ds,
+                                 floating* rows, floating* v, Py_ssize_t vs, floating* check) noexcept nogil:
+    if one_row:
+        if floating is float:
+            if m == 4:
+                input_f4_row_f32(n, d, ds, rows, v, vs, check)
+            else:
+                input_f2_row_f32(n, d, ds, rows, v, vs, check)
+        else:
+            if m == 4:
+                input_f4_row_f64(n, d, ds, rows, v, vs, check)
+            else:
+                input_f2_row_f64(n, d, ds, rows, v, vs, check)
+    elif floating is float:
         if m == 4:
             input_f4_f32(n, d, ds, rows, v, vs, check)
         else:
@@ -435,9 +504,20 @@ cdef inline void input_transform(int m, Py_ssize_t n, const floating* d, Py_ssiz
             input_f2_f64(n, d, ds, rows, v, vs, check)
 
 
-cdef inline void output_transform(int m, Py_ssize_t n, const floating* mm, Py_ssize_t ms, floating* cols,
-                                  floating* o, Py_ssize_t os, floating* check) noexcept nogil:
-    if floating is float:
+cdef inline void output_transform(int m, bint one_row, Py_ssize_t n, const floating* mm, Py_ssize_t ms,
+                                  floating* cols, floating* o, Py_ssize_t os, floating* check) noexcept nogil:
+    if one_row:
+        if floating is float:
+            if m == 4:
+                output_f4_row_f32(n, mm, ms, cols, o, os, check)
+            else:
+                output_f2_row_f32(n, mm, ms, cols, o, os, check)
+        else:
+            if m == 4:
+                output_f4_row_f64(n, mm, ms, cols, o, os, check)
+            else:
+                output_f2_row_f64(n, mm, ms, cols, o, os, check)
+    elif floating is float:
         if m == 4:
             output_f4_f32(n, mm, ms, cols, o, os, check)
         else:
@@ -477,13 +557,14 @@ cdef void load_line(const floating* x_row, Py_ssize_t width, Py_ssize_t start, P
 
 cdef void gather_tiles(const Geometry* g, const floating* x_channel, Py_ssize_t ty, Py_ssize_t tx0,
                        Py_ssize_t nt, floating* planes, floating* line) noexcept nogil:
-    # planes[(y * alpha + x) * chunk + t] = input tile (ty, tx0 + t)[y, x] of one channel, t < nt.
+    # planes[(y * alpha + x) * chunk + t] = input tile (ty, tx0 + t)[y, x] of one channel, t < nt
+    # (y = 0 only for one-row tiles).
     cdef int m = g.m
     cdef Py_ssize_t alpha = m + 2, ds = g.chunk, y, iy, j
     cdef Py_ssize_t x0 = tx0 * m - g.pad_left, count = m * nt + 2
     cdef const floating* src
-    for y in range(alpha):
-        iy = ty * m - g.pad_top + y
+    for y in range(1 if g.rows else alpha):
+        iy = ty * tile_height(g) - g.pad_top + y
         if iy < 0 or iy >= g.height:
             for j in range(alpha):
                 memset(planes + (y * alpha + j) * ds, 0, nt * sizeof(floating))
@@ -506,8 +587,8 @@ cdef void scatter_tiles(const Geometry* g, const Epilogue* ep, const floating* p
     cdef Py_ssize_t ds = g.chunk, r, oy, offset
     cdef Py_ssize_t x0 = tx0 * m, count = min(m * nt, g.out_width - x0)
     cdef floating* y
-    for r in range(m):
-        oy = ty * m + r
+    for r in range(tile_height(g)):
+        oy = ty * tile_height(g) + r
         if oy >= g.out_height:
             break
         offset = channel_offset + oy * g.out_width + x0
@@ -540,7 +621,7 @@ cdef bint run_task(const Geometry* g, const Epilogue* ep, Py_ssize_t task, const
     # the transforms or the GEMMs; its output is then written but wrong).
     cdef Scratch s
     cdef int m = g.m
-    cdef Py_ssize_t points = (m + 2) * (m + 2)
+    cdef Py_ssize_t points = transform_points(g)
     cdef Py_ssize_t kb = task % g.k_blocks, rest = task // g.k_blocks
     cdef Py_ssize_t block = rest % g.tile_blocks, group = rest // g.tile_blocks
     cdef Py_ssize_t C = g.in_channels, K = g.out_channels, t_begin = block * g.tile_block
@@ -578,7 +659,7 @@ cdef bint run_task(const Geometry* g, const Epilogue* ep, Py_ssize_t task, const
                 gather_tiles(g, input + ((image * g.groups + group) * C + c0 + c) * plane, ty, tx0, nt,
                              planes + c * nt_task + (t - t_begin), line)
                 t = t + nt
-        input_transform(m, cn * nt_task, planes, g.chunk, passes, v + c0 * nt_task, v_stride, check)
+        input_transform(m, g.rows, cn * nt_task, planes, g.chunk, passes, v + c0 * nt_task, v_stride, check)
         c0 = c0 + cn
     for t in range(g.chunk):
         if not check[t] <= huge(check):   # also when NaN
@@ -598,7 +679,7 @@ cdef bint run_task(const Geometry* g, const Epilogue* ep, Py_ssize_t task, const
     c0 = 0
     while c0 < kn:
         cn = min(per_chunk, kn - c0)
-        output_transform(m, cn * nt_task, mm + c0 * nt_task, m_stride, passes, planes, g.chunk, check)
+        output_transform(m, g.rows, cn * nt_task, mm + c0 * nt_task, m_stride, passes, planes, g.chunk, check)
         for c in range(cn):
             channel = group * K + k0 + c0 + c
             t = t_begin
@@ -652,15 +733,17 @@ def pack_weights(const floating[:, :, ::1] transformed, floating[:, ::1] packed)
 
 
 def winograd_conv2d(const floating[:, :, :, ::1] input, const floating[:, ::1] packed, floating[:, :, :, ::1] output,
-                    int m, Py_ssize_t groups, Py_ssize_t pad_top, Py_ssize_t pad_left,
+                    int m, bint rows, Py_ssize_t groups, Py_ssize_t pad_top, Py_ssize_t pad_left,
                     Py_ssize_t tile_block, Py_ssize_t k_block, Py_ssize_t kc, Py_ssize_t mr,
                     const floating[::1] scale, const floating[::1] shift, const floating[::1] residual,
                     int activation, double p0, double p1, double p2, int num_threads):
-    """Winograd F(m x m, 3 x 3) convolution (stride 1, dilation 1) with the fused epilogue.
+    """Winograd F(m x m, 3 x 3) convolution (stride 1, dilation 1) with the fused epilogue; with ``rows``
+    F(1 x m, 1 x 3), a 1 x 3 kernel (a 1-D convolution seen as H = 1).
 
     input (N, groups * C, H, W); output (N, groups * K, OH, OW), allocated by
-    the caller; packed (groups * (m + 2)^2, gemm.packed_a_size(K, C)) from
-    pack_weights of U[g, e] = (G w G^T)[e]; pad_top / pad_left zeros before the
+    the caller; packed (groups * P, gemm.packed_a_size(K, C)) from pack_weights
+    of U[g, e] = (G w G^T)[e], P = (m + 2)^2 points, or of U[g, e] = (G w)[e],
+    P = m + 2 points with ``rows``; pad_top / pad_left zeros before the
     input (the output size implies the rest).  tile_block: tiles per task;
     k_block: output channels per task (a multiple of mr, the GEMM's MR, or K);
     kc: the GEMM's KC.  Epilogue arguments as in epilogue.pxd (empty = absent).
@@ -679,6 +762,7 @@ def winograd_conv2d(const floating[:, :, :, ::1] input, const floating[:, ::1] p
     cdef char* aligned
     cdef unsigned char[::1] finite
     g.m = m
+    g.rows = rows
     g.groups = groups
     g.in_channels = input.shape[1] // groups
     g.out_channels = output.shape[1] // groups
@@ -689,7 +773,7 @@ def winograd_conv2d(const floating[:, :, :, ::1] input, const floating[:, ::1] p
     g.pad_top = pad_top
     g.pad_left = pad_left
     g.tiles_w = (g.out_width + m - 1) // m
-    g.tiles = g.tiles_w * ((g.out_height + m - 1) // m)
+    g.tiles = g.tiles_w * ((g.out_height + tile_height(&g) - 1) // tile_height(&g))
     g.batch = batch
     g.tile_block = max(1, min(tile_block, batch * g.tiles))
     g.tile_blocks = (batch * g.tiles + g.tile_block - 1) // g.tile_block

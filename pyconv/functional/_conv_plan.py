@@ -171,6 +171,9 @@ def choose(problem, input_shape, weight_finite):
         return "gemm"
     if problem.depthwise and problem.dims < 3:
         return "depthwise"
+    if problem.kernel_size in ((3,), (1, 3)) and all(s == 1 for s in problem.stride + problem.dilation):
+        # One-row Winograd tiles (1-D convolutions, 1 x 3 kernels).
+        return "winograd" if problem.in_channels // problem.groups >= WINOGRAD_ROW_MIN_CHANNELS else "gemm"
     if problem.dims == 2 and problem.stride == (1, 1):
         per_group = problem.in_channels // problem.groups
         if problem.kernel_size == (3, 3):
@@ -191,6 +194,9 @@ def choose(problem, input_shape, weight_finite):
 
 # Input channels per group from which Winograd beats the GEMM algorithm on 3x3 stride-1 convolutions.
 WINOGRAD_MIN_CHANNELS = 8
+# The same for 1-D kernels of 3 and 1 x 3 ones, where Winograd's one-row tiles save half the multiplies
+# (F(1x4, 1x3)) rather than 3/4 (bench/ALGORITHMS.md).
+WINOGRAD_ROW_MIN_CHANNELS = 32
 # The same for dilated ones, which Winograd runs on the input's polyphase parts (two extra copies).
 WINOGRAD_DILATED_MIN_CHANNELS = 64
 # Kernels from 3x3 up to this side, other than 3x3 (stride 1, dilation 1), which Winograd runs as the

@@ -1,5 +1,5 @@
 """Winograd algorithms for 2-D 3x3 convolutions with stride 1 (``Winograd``: any dilation, and
-larger kernels as sums of 3x3 ones).
+larger kernels as sums of 3x3 ones), and with one-row tiles for 1 x 3 kernels and 1-D kernels of 3.
 
 ``WinogradF4`` computes F(4x4, 3x3) (6x6 transform, points 0, +-1, +-2, inf),
 ``WinogradF2`` F(2x2, 3x3) (4x4 transform, points 0, +-1, inf), ``Winograd``
@@ -77,10 +77,11 @@ _MAX_TILE_BLOCK = 128
 _SCRATCH_BUDGET = 4 * 2**20
 
 
-def blocking(m, tiles, groups, in_channels, out_channels, itemsize, num_threads):
+def blocking(points, tiles, groups, in_channels, out_channels, itemsize, num_threads):
     """(tile_block, k_block): tiles and output channels per task (see winograd.pyx).
 
-    tiles: of all images; channels: per group.  Tile blocks of at most
+    points: of the transform ((m + 2)^2, or m + 2 for one-row tiles); tiles: of all images; channels: per
+    group.  Tile blocks of at most
     _MAX_TILE_BLOCK tiles, or when V and M would exceed _SCRATCH_BUDGET of
     whole vectors (multiples of 16 tiles) that fit; cut into an even number
     of tasks when there are several and few (so two threads share them
@@ -89,7 +90,7 @@ def blocking(m, tiles, groups, in_channels, out_channels, itemsize, num_threads)
     results.  With fewer tasks than threads, the output channels are split
     too (in multiples of the GEMM's MR, which leaves every sum unchanged).
     """
-    fitting = _SCRATCH_BUDGET // ((m + 2) ** 2 * (in_channels + out_channels) * itemsize)
+    fitting = _SCRATCH_BUDGET // (points * (in_channels + out_channels) * itemsize)
     largest, multiple = _MAX_TILE_BLOCK, 1
     if fitting < min(tiles, _MAX_TILE_BLOCK):
         largest, multiple = max(16, fitting // 16 * 16), 16
@@ -112,12 +113,32 @@ def blocking(m, tiles, groups, in_channels, out_channels, itemsize, num_threads)
 MAX_KERNEL = 9
 
 
+def as_rows_problem(problem):
+    """A 1-D problem as the 2-D one over inputs (N, C, 1, L) with a 1 x k kernel; others unchanged."""
+    if problem.dims != 1:
+        return problem
+    return replace(problem, kernel_size=(1,) + problem.kernel_size, stride=(1,) + problem.stride,
+                   pad_before=(0,) + problem.pad_before, pad_after=(0,) + problem.pad_after,
+                   dilation=(1,) + problem.dilation, output_padding=(0,) + problem.output_padding)
+
+
+def one_row(problem):
+    """Whether Winograd runs ``problem`` (after as_rows_problem) with one-row tiles: a 1 x 3 kernel."""
+    return problem.kernel_size == (1, 3)
+
+
 def _unsupported(problem, largest_kernel=3):
     if problem.transposed:
         return "it computes convolutions, not transposed ones"
-    if problem.dims != 2:
-        return f"it computes 2-D convolutions, got a {problem.dims}-D one"
+    if problem.dims not in (1, 2):
+        return f"it computes 1-D and 2-D convolutions, got a {problem.dims}-D one"
     kernel = "x".join(map(str, problem.kernel_size))
+    problem = as_rows_problem(problem)
+    if one_row(problem):
+        return None if problem.stride == (1, 1) and problem.dilation == (1, 1) else (
+            f"needs stride 1 and dilation 1, got {problem.stride[1:]} and {problem.dilation[1:]}")
+    if problem.dims == 2 and problem.kernel_size[0] == 1 or len(kernel) == 1:
+        return f"needs a 3 (1-D), 1x3 or 3x3 kernel, got {kernel}"
     if largest_kernel == 3 and problem.kernel_size != (3, 3):
         return f"needs a 3x3 kernel, got {kernel}"
     if not all(3 <= k <= largest_kernel for k in problem.kernel_size):
@@ -130,22 +151,28 @@ def _unsupported(problem, largest_kernel=3):
 
 
 def transform_weights(weight, m, groups):
-    """U of F(m x m, 3 x 3) for weight (groups * K, C, 3, 3): shape (groups * (m+2)^2, K, C), weight's dtype.
+    """U of F(m x m, 3 x 3) for weight (groups * K, C, 3, 3): shape (groups * (m+2)^2, K, C), weight's dtype;
+    of F(1 x m, 1 x 3) for weight (groups * K, C, 1, 3): shape (groups * (m+2), K, C).
 
-    U[g * alpha^2 + e] = (G w G^T)[e] over the K output channels of group g; computed in float64.
+    U[g * P + e] = (G w G^T)[e], or (G w)[e] for one row, over the K output channels of group g (P points);
+    computed in float64.
     """
     kernel_transform = _KERNEL_TRANSFORM[m]
-    alpha = m + 2
     out_channels, in_channels = weight.shape[:2]
-    u = kernel_transform @ weight.astype(np.float64) @ kernel_transform.T    # (K, C, alpha, alpha)
-    u = u.reshape(groups, out_channels // groups, in_channels, alpha * alpha).transpose(0, 3, 1, 2)
+    if weight.shape[2] == 1:
+        u = weight[:, :, 0].astype(np.float64) @ kernel_transform.T                 # (K, C, alpha)
+    else:
+        u = kernel_transform @ weight.astype(np.float64) @ kernel_transform.T       # (K, C, alpha, alpha)
+    points = u[0, 0].size
+    u = u.reshape(groups, out_channels // groups, in_channels, points).transpose(0, 3, 1, 2)
     with np.errstate(over="ignore"):  # an overflow to inf is detected by the caller
-        return np.ascontiguousarray(u.reshape(groups * alpha * alpha, out_channels // groups, in_channels),
+        return np.ascontiguousarray(u.reshape(groups * points, out_channels // groups, in_channels),
                                     dtype=weight.dtype)
 
 
 class _WinogradTile:
-    """F(m x m, 3 x 3) for a fixed m (class attribute ``tile``)."""
+    """F(m x m, 3 x 3), or F(1 x m, 1 x 3) for a 1 x 3 (or 1-D 3) kernel, for a fixed m (class attribute
+    ``tile``)."""
     tile = None
 
     @staticmethod
@@ -155,6 +182,8 @@ class _WinogradTile:
     def __init__(self, problem, weight):
         self.problem = problem
         self.direct = DirectConv(problem, weight)
+        self.rows_problem = as_rows_problem(problem)
+        weight = weight.reshape((weight.shape[0], weight.shape[1]) + self.rows_problem.kernel_size)
         # Non-finite weights (or transformed weights overflowing float32: F(2,3)'s G scales by up to 2.25)
         # would spread NaN/Inf over whole tiles: the direct algorithm computes every call then.
         self.finite_weights = bool(np.isfinite(weight).all())
@@ -169,41 +198,48 @@ class _WinogradTile:
 
     def bind(self, input_shape, output_shape, epilogue):
         """run for fixed shapes and epilogue (see _conv_plan)."""
-        p, m, direct = self.problem, self.tile, self.direct
+        p, m, direct = self.rows_problem, self.tile, self.direct
         if not self.finite_weights:
             def direct_only(input, output, residual, num_threads):
                 direct.run(input, output, epilogue, residual, num_threads)
             return direct_only
-        tiles = input_shape[0] * -(-output_shape[2] // m) * -(-output_shape[3] // m)
-        packed, fixed = self.packed, (m, p.groups, p.pad_before[0], p.pad_before[1])
+        rows = one_row(p)
+        input_4d, output_4d = (tuple(input_shape[:-1]) + (1, input_shape[-1]),
+                               tuple(output_shape[:-1]) + (1, output_shape[-1])) if self.problem.dims == 1 else (
+                                   input_shape, output_shape)
+        tiles = input_shape[0] * (output_4d[2] if rows else -(-output_4d[2] // m)) * -(-output_4d[3] // m)
+        points = m + 2 if rows else (m + 2) ** 2
+        packed, fixed = self.packed, (m, rows, p.groups, p.pad_before[0], p.pad_before[1])
         blocks = {}   # per thread count
         scale, shift, activation, (p0, p1, p2) = epilogue.scale, epilogue.shift, epilogue.activation, epilogue.params
 
         def call(input, output, residual, num_threads):
             block = blocks.get(num_threads)
             if block is None:
-                block = blocks[num_threads] = blocking(m, tiles, p.groups, p.in_channels // p.groups,
+                block = blocks[num_threads] = blocking(points, tiles, p.groups, p.in_channels // p.groups,
                                                        p.out_channels // p.groups, p.dtype.itemsize, num_threads)
-            if not winograd_conv2d(input, packed, output, *fixed, *block, _BLOCK_SIZES["KC"],
-                                   _BLOCK_SIZES["MR"], scale, shift, residual, activation, p0, p1, p2, num_threads):
+            if not winograd_conv2d(input.reshape(input_4d), packed, output.reshape(output_4d), *fixed, *block,
+                                   _BLOCK_SIZES["KC"], _BLOCK_SIZES["MR"], scale, shift, residual, activation,
+                                   p0, p1, p2, num_threads):
                 direct.run(input, output, epilogue, residual, num_threads)
         return call
 
 
 class WinogradF4(_WinogradTile):
-    """Winograd F(4x4, 3x3)."""
+    """Winograd F(4x4, 3x3) (F(1x4, 1x3) for a 1 x 3 kernel)."""
     name = "winograd_f4"
     tile = 4
 
 
 class WinogradF2(_WinogradTile):
-    """Winograd F(2x2, 3x3)."""
+    """Winograd F(2x2, 3x3) (F(1x2, 1x3) for a 1 x 3 kernel)."""
     name = "winograd_f2"
     tile = 2
 
 
-def choose_tile(batch, out_height, out_width):
-    """The output tile m (4 or 2) Winograd uses for ``batch`` images of out_height x out_width outputs.
+def choose_tile(batch, out_height, out_width, rows=False):
+    """The output tile m (4 or 2) Winograd uses for ``batch`` images of out_height x out_width outputs
+    (``rows``: one-row tiles, 1 x m).
 
     F(4,3) needs 2.25 multiplies per output where F(2,3) needs 4, but on few
     tiles its GEMMs get few columns (n = tiles per task) and it reads 2.25x
@@ -216,11 +252,17 @@ def choose_tile(batch, out_height, out_width):
     Hence F(4,3) from 32 tiles in all, or from 16 when its multiplies are at
     most 0.75 of F(2,3)'s (no partial tiles to speak of: 14x14 but not 10x10).
     """
+    if rows:
+        return 4 if batch * out_height * -(-out_width // 4) >= ONE_ROW_F4_FROM else 2
     tiles4 = batch * -(-out_height // 4) * -(-out_width // 4)
     tiles2 = batch * -(-out_height // 2) * -(-out_width // 2)
     if tiles4 >= 32 or tiles4 >= 16 and 36 * tiles4 <= 0.75 * 16 * tiles2:
         return 4
     return 2
+
+
+# One-row tiles: F(1x4, 1x3) from this many tiles in all, F(1x2, 1x3) below (bench/ALGORITHMS.md).
+ONE_ROW_F4_FROM = 16
 
 
 def stack_kernel_parts(weight):
@@ -262,7 +304,9 @@ def stack_input_parts(input, kernel_size, groups, pad_before, out_shape):
 
 
 class Winograd:
-    """Winograd F(4x4, 3x3) or F(2x2, 3x3), chosen per input shape by ``choose_tile``.
+    """Winograd F(4x4, 3x3) or F(2x2, 3x3), chosen per input shape by ``choose_tile``; for 1 x 3 and 1-D
+    kernels of 3 F(1x4, 1x3) or F(1x2, 1x3) (one-row tiles: 1.5 multiplies per output where the direct sum
+    needs 3).
 
     Dilated convolutions run as dilation[0] x dilation[1] undilated ones on the
     polyphase parts of the padded input (``_run_dilated``).  Kernels larger
@@ -275,17 +319,22 @@ class Winograd:
 
     @staticmethod
     def unsupported(problem):
-        return _unsupported(replace(problem, dilation=(1, 1)), MAX_KERNEL)
+        return _unsupported(replace(problem, dilation=(1,) * problem.dims), MAX_KERNEL)
 
     def __init__(self, problem, weight):
+        # A 1-D problem runs as the 2-D one over (N, C, 1, L) (rows_problem); the tile algorithms take it as is.
         self.problem = problem
+        self.rows_problem = as_rows_problem(problem)
+        self.rows = one_row(self.rows_problem)
         self.weight = weight
-        self.decomposed = problem.kernel_size != (3, 3)
+        self.decomposed = self.rows_problem.kernel_size != (3, 3) and not self.rows
+        self.dilated = self.rows_problem.dilation != (1, 1)
         # What the tile algorithms compute: each polyphase part is a conv without padding, and the
         # stacked parts of a larger kernel one 3x3 conv without padding.
         self.tile_problem = problem
-        if problem.dilation != (1, 1) or self.decomposed:
-            self.tile_problem = replace(problem, pad_before=(0, 0), pad_after=(0, 0), dilation=(1, 1))
+        if self.dilated or self.decomposed:
+            self.tile_problem = replace(self.rows_problem, pad_before=(0, 0), pad_after=(0, 0), dilation=(1, 1))
+            self.weight = weight.reshape(weight.shape[:2] + self.rows_problem.kernel_size)
         if self.decomposed:
             # A non-finite input would meet the parts' zero padding taps (0 * inf) where the kernel has
             # no taps: such calls run the direct algorithm on the kernel itself.
@@ -298,16 +347,18 @@ class Winograd:
     def run(self, input, output, epilogue, residual, num_threads):
         if self.decomposed and not np.isfinite(input.sum()):   # NaN or Inf in it (or a huge sum)
             self.direct.run(input, output, epilogue, residual, num_threads)
-        elif self.problem.dilation != (1, 1):
+        elif self.dilated:
+            if self.problem.dims == 1:
+                input, output = input[:, :, None], output[:, :, None]
             self._run_dilated(input, output, epilogue, residual, num_threads)
         else:
             self._run_undilated(input, output, epilogue, residual, num_threads, self.problem.pad_before)
 
     def bind(self, input_shape, output_shape, epilogue):
         """run for fixed shapes and epilogue (see _conv_plan): the tile algorithm's own bind for a plain
-        3x3 convolution; dilated and larger kernels copy their input on every call anyway."""
-        if self.decomposed or self.problem.dilation != (1, 1):
-            if self.problem.dilation == (1, 1):
+        3x3 (or 1x3, or 1-D 3) convolution; dilated and larger kernels copy their input on every call anyway."""
+        if self.decomposed or self.dilated:
+            if not self.dilated:
                 self._tile_implementation(output_shape)   # transforms and packs the weights now
 
             def call(input, output, residual, num_threads):
@@ -316,7 +367,8 @@ class Winograd:
         return self._tile_implementation(output_shape).bind(input_shape, output_shape, epilogue)
 
     def _tile_implementation(self, output_shape):
-        m = choose_tile(output_shape[0], output_shape[2], output_shape[3])
+        spatial = (1,) * (4 - len(output_shape)) + tuple(output_shape[2:])
+        m = choose_tile(output_shape[0], *spatial, rows=self.rows)
         implementation = self.implementations.get(m)
         if implementation is None:
             implementation = self.implementations[m] = (WinogradF4 if m == 4 else WinogradF2)(self.tile_problem,
@@ -335,7 +387,7 @@ class Winograd:
     def _run_dilated(self, input, output, epilogue, residual, num_threads):
         """Output rows (cols) a, a + d, a + 2d, ... of a dilation-d conv are the plain conv of the padded
         input's rows (cols) a, a + d, ...: the d_h x d_w phases run as one batch of undilated convs."""
-        p = self.problem
+        p = self.rows_problem
         dh, dw = p.dilation
         n, c = input.shape[:2]
         phase_h = -(-(input.shape[2] + p.pad_before[0] + p.pad_after[0]) // dh)  # rows per phase, rounded up
