@@ -2,6 +2,7 @@
 
     python bench/layers.py                  # threads 1 and 2, 7 samples each
     python bench/layers.py --threads 2 --cases conv3x3_64_56,maxpool3x3s2_64_112
+    python bench/layers.py --rounds 3       # the whole measurement 3 times, medians over the rounds
 
 pyconv runs each convolution as a model does: prepack_conv once (weights
 transformed / packed), then calls; torch runs torch.nn.functional; ONNX
@@ -198,6 +199,10 @@ def main():
     parser.add_argument("--repeat", type=int, default=7, help="samples per engine and case (default 7)")
     parser.add_argument("--cases", default="", help="comma-separated case ids (default: the whole suite)")
     parser.add_argument("--format", default="github", help="tabulate table format (default github)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times the whole measurement (torch child, ORT child, pyconv) is repeated; each "
+                             "time is the median over the rounds, so a slow spell of the shared host in one "
+                             "engine's turn does not decide a ratio (default 1)")
     args = parser.parse_args()
 
     warm_allocator()
@@ -211,9 +216,19 @@ def main():
     print("thread pools:", ", ".join(f"{p['internal_api']}={p['num_threads']}" for p in threadpool_info()))
     print("ONNX Runtime:", "not installed" if onnxruntime is None else onnxruntime.__version__)
     case_ids = {case.id for case in cases}
-    torch_seconds, torch_outputs = in_child_process("torch", case_ids, thread_counts, args.repeat)
-    ort = {} if onnxruntime is None else in_child_process("ort", case_ids, thread_counts, args.repeat)[0]
-    peaks = {t: gemm_peak_gflops(t, args.repeat) for t in thread_counts}
+    torch_rounds, ort_rounds, pyconv_rounds, peak_rounds = [], [], [], []
+    for round_index in range(args.rounds):
+        torch_seconds, torch_outputs = in_child_process("torch", case_ids, thread_counts, args.repeat)
+        torch_rounds.append(torch_seconds)
+        ort_rounds.append({} if onnxruntime is None else
+                          in_child_process("ort", case_ids, thread_counts, args.repeat)[0])
+        peak_rounds.append({t: gemm_peak_gflops(t, args.repeat) for t in thread_counts})
+        pyconv_rounds.append({(case.id, threads): bench_case(case, threads, args.repeat, torch_outputs[case.id])
+                              for case in cases for threads in thread_counts})
+        print(f"round {round_index + 1} of {args.rounds} done", flush=True)
+    torch_seconds = {key: float(np.median([r[key] for r in torch_rounds])) for key in torch_rounds[0]}
+    ort = {key: float(np.median([r[key] for r in ort_rounds])) for key in ort_rounds[0]}
+    peaks = {t: float(np.median([r[t] for r in peak_rounds])) for t in thread_counts}
     print("numpy fp32 GEMM peak:", ", ".join(f"{t} thread(s) {p:.0f} GFLOP/s" for t, p in peaks.items()))
 
     rows = []
@@ -222,7 +237,8 @@ def main():
         macs = case.macs()
         one_thread = None
         for threads in thread_counts:
-            ours, algorithm, error, ref_error = bench_case(case, threads, args.repeat, torch_outputs[case.id])
+            ours = float(np.median([r[case.id, threads][0] for r in pyconv_rounds]))
+            _, algorithm, error, ref_error = pyconv_rounds[-1][case.id, threads]
             theirs, ort_time = torch_seconds[case.id, threads], ort.get((case.id, threads))
             gflops = 2 * macs / ours / 1e9 if macs else None
             scaling = ""
