@@ -14,7 +14,8 @@
 # to an array laid out exactly as the output (same shape, C-contiguous).
 from cython cimport floating
 
-from pyconv._kernels.activation cimport ACT_IDENTITY, activation_row
+from pyconv._kernels.activation cimport (ACT_HARDTANH, ACT_IDENTITY, ACT_RELU, act_hardtanh, act_relu,
+                                         activation_row)
 
 cdef struct Epilogue:
     const void* scale       # (out_channels,) or NULL
@@ -49,8 +50,30 @@ cdef inline void epilogue_row(const Epilogue* ep, floating* output, Py_ssize_t o
     # so the residual element of output[offset + i] is residual[offset + i].
     cdef floating* row = output + offset
     cdef const floating* residual
-    cdef floating scale, shift
+    cdef floating scale, shift, low, high
     cdef Py_ssize_t i
+    if ep.activation == ACT_RELU or ep.activation == ACT_HARDTANH:
+        # One pass: the same operations in the same order as the passes below (x * 1 and
+        # x + -0.0 are exact for every x, -0.0 included), so the same bits.
+        scale = 1 if ep.scale == NULL else (<const floating*>ep.scale)[channel]
+        shift = -0.0 if ep.shift == NULL else (<const floating*>ep.shift)[channel]
+        residual = (<const floating*>ep.residual) + offset if ep.residual != NULL else NULL
+        if ep.activation == ACT_RELU:
+            if residual == NULL:
+                for i in range(n):
+                    row[i] = act_relu(row[i] * scale + shift)
+            else:
+                for i in range(n):
+                    row[i] = act_relu((row[i] * scale + shift) + residual[i])
+        else:
+            low, high = <floating>ep.p0, <floating>ep.p1
+            if residual == NULL:
+                for i in range(n):
+                    row[i] = act_hardtanh(row[i] * scale + shift, low, high)
+            else:
+                for i in range(n):
+                    row[i] = act_hardtanh((row[i] * scale + shift) + residual[i], low, high)
+        return
     if ep.scale != NULL:
         scale = (<const floating*>ep.scale)[channel]
         shift = 0 if ep.shift == NULL else (<const floating*>ep.shift)[channel]

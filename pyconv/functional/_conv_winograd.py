@@ -80,15 +80,16 @@ _SCRATCH_BUDGET = 4 * 2**20
 def blocking(points, tiles, groups, in_channels, out_channels, itemsize, num_threads):
     """(tile_block, k_block): tiles and output channels per task (see winograd.pyx).
 
-    points: of the transform ((m + 2)^2, or m + 2 for one-row tiles); tiles: of all images; channels: per
-    group.  Tile blocks of at most
+    points: of the transform ((m + 2)^2, or m + 2 for one-row tiles); tiles:
+    of all images; channels: per group.  Tile blocks of at most
     _MAX_TILE_BLOCK tiles, or when V and M would exceed _SCRATCH_BUDGET of
     whole vectors (multiples of 16 tiles) that fit; cut into an even number
-    of tasks when there are several and few (so two threads share them
-    evenly: 64 tiles of 256 -> 256 channels ran as 48 + 16 at 2 threads, 0.74
-    ms per image against 0.56 for one image).  They do not depend on num_threads, so neither do the
-    results.  With fewer tasks than threads, the output channels are split
-    too (in multiples of the GEMM's MR, which leaves every sum unchanged).
+    of tasks when there are several and few, so two threads share them
+    evenly (64 tiles of 256 -> 256 channels ran as 48 + 16 at 2 threads:
+    0.74 ms per image against 0.56 for one image).  They do not depend on
+    num_threads, so neither do the results.  With fewer tasks than threads,
+    the output channels are split too (in multiples of the GEMM's MR, which
+    leaves every sum unchanged).
     """
     fitting = _SCRATCH_BUDGET // (points * (in_channels + out_channels) * itemsize)
     largest, multiple = _MAX_TILE_BLOCK, 1
@@ -130,14 +131,15 @@ def one_row(problem):
 def _unsupported(problem, largest_kernel=3):
     if problem.transposed:
         return "it computes convolutions, not transposed ones"
-    if problem.dims not in (1, 2):
-        return f"it computes 1-D and 2-D convolutions, got a {problem.dims}-D one"
+    dims = problem.dims
+    if dims not in (1, 2):
+        return f"it computes 1-D and 2-D convolutions, got a {dims}-D one"
     kernel = "x".join(map(str, problem.kernel_size))
     problem = as_rows_problem(problem)
     if one_row(problem):
         return None if problem.stride == (1, 1) and problem.dilation == (1, 1) else (
-            f"needs stride 1 and dilation 1, got {problem.stride[1:]} and {problem.dilation[1:]}")
-    if problem.dims == 2 and problem.kernel_size[0] == 1 or len(kernel) == 1:
+            f"needs stride 1 and dilation 1, got {problem.stride[2 - dims:]} and {problem.dilation[2 - dims:]}")
+    if dims == 1 or problem.kernel_size[0] == 1:
         return f"needs a 3 (1-D), 1x3 or 3x3 kernel, got {kernel}"
     if largest_kernel == 3 and problem.kernel_size != (3, 3):
         return f"needs a 3x3 kernel, got {kernel}"
