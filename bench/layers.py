@@ -204,6 +204,8 @@ def main():
                              "time is the median over the rounds, so a slow spell of the shared host in one "
                              "engine's turn does not decide a ratio (default 1)")
     args = parser.parse_args()
+    if args.rounds < 1 or args.repeat < 1:
+        parser.error("--rounds and --repeat must be at least 1")
 
     warm_allocator()
     thread_counts = [int(t) for t in args.threads.split(",")]

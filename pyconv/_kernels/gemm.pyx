@@ -147,10 +147,12 @@ cdef extern from *:
        in order, as in the micro-kernel, so a column gets the same bits
        whichever kernel computes it.
 
-       One column (a matrix-vector product: a linear layer at batch 1) runs
-       with the rows in the vector instead: PYCONV_GEMM_VBYTES vectors of
-       VL / MR whole panels, four vectors at a time, so four FMA chains are in
-       flight (1000 x 1280, 1 thread: 0.32 -> 0.11 ms).  Same vector type and
+       One column (a matrix-vector product: a 1x1 convolution over one
+       position, e.g. an exported linear layer at batch 1, or a Winograd task's
+       last tile) runs with the rows in the vector instead:
+       PYCONV_GEMM_VBYTES vectors of VL / MR whole panels, four vectors at a
+       time, so four FMA chains are in flight (1000 x 1280 as a 1x1 conv, 1
+       thread: 0.32 -> 0.16 ms).  Same vector type and
        `acc += scalar * vector` form as the micro-kernel, so the compiler
        contracts both into FMAs or neither (GCC 12's znver3 tuning splits
        256-bit FMA chains, not 512-bit ones).  GNU C, VL a multiple of MR. */

@@ -140,7 +140,8 @@ def _unsupported(problem, largest_kernel=3):
         return None if problem.stride == (1, 1) and problem.dilation == (1, 1) else (
             f"needs stride 1 and dilation 1, got {problem.stride[2 - dims:]} and {problem.dilation[2 - dims:]}")
     if dims == 1 or problem.kernel_size[0] == 1:
-        return f"needs a 3 (1-D), 1x3 or 3x3 kernel, got {kernel}"
+        larger = "" if largest_kernel == 3 else f" to {largest_kernel}x{largest_kernel}"
+        return f"needs a 3 (1-D), 1x3 or 3x3{larger} kernel, got {kernel}"
     if largest_kernel == 3 and problem.kernel_size != (3, 3):
         return f"needs a 3x3 kernel, got {kernel}"
     if not all(3 <= k <= largest_kernel for k in problem.kernel_size):
@@ -241,7 +242,9 @@ class WinogradF2(_WinogradTile):
 
 def choose_tile(batch, out_height, out_width, rows=False):
     """The output tile m (4 or 2) Winograd uses for ``batch`` images of out_height x out_width outputs
-    (``rows``: one-row tiles, 1 x m).
+    (``rows``: one-row tiles, 1 x m).  It counts the tiles of the whole batch, so an image can get the
+    other tile (other rounding, within the 1e-4 bound) at another batch size; 'winograd_f4' and
+    'winograd_f2' fix the tile, and with it the bits of each image at any batch size.
 
     F(4,3) needs 2.25 multiplies per output where F(2,3) needs 4, but on few
     tiles its GEMMs get few columns (n = tiles per task) and it reads 2.25x
