@@ -74,7 +74,9 @@ def time_round_robin(calls, repeat, back_to_back=3):
 
 
 def gemm_peak_gflops(threads, repeat, n=2048):
-    """Median fp32 GEMM speed of numpy's BLAS at ``threads`` threads."""
+    """Median fp32 GEMM speed of numpy's BLAS at ``threads`` threads.  Run it in a child process
+    (gemm_peaks): OpenBLAS's idle threads spin on after a call and took a core from the pyconv case timed
+    next in the same process (conv3x3_64_56, the first case, read 1.0-1.2 ms at 2 threads for 0.53)."""
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
     b = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
     with threadpool_limits(limits=threads, user_api="blas"):
@@ -183,6 +185,12 @@ def in_child_process(engine, case_ids, thread_counts, repeat):
         return pool.apply(engine_seconds, (engine, case_ids, thread_counts, repeat))
 
 
+def gemm_peaks(thread_counts, repeat):
+    """{threads: gemm_peak_gflops}, measured in a child process."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return {t: pool.apply(gemm_peak_gflops, (t, repeat)) for t in thread_counts}
+
+
 def bench_case(case, threads, repeat, torch_output):
     x, w = case.arrays()
     pyconv.set_num_threads(threads)
@@ -224,7 +232,7 @@ def main():
         torch_rounds.append(torch_seconds)
         ort_rounds.append({} if onnxruntime is None else
                           in_child_process("ort", case_ids, thread_counts, args.repeat)[0])
-        peak_rounds.append({t: gemm_peak_gflops(t, args.repeat) for t in thread_counts})
+        peak_rounds.append(gemm_peaks(thread_counts, args.repeat))
         pyconv_rounds.append({(case.id, threads): bench_case(case, threads, args.repeat, torch_outputs[case.id])
                               for case in cases for threads in thread_counts})
         print(f"round {round_index + 1} of {args.rounds} done", flush=True)

@@ -20,7 +20,7 @@ import torch
 
 import pyconv
 import pyconv.functional as F
-from layers import SLEEP, gemm_peak_gflops, warm_allocator
+from layers import SLEEP, gemm_peaks, warm_allocator
 from suite import SUITE
 
 CASES = ["conv3x3_64_56", "conv3x3_128_28", "conv3x3_256_14", "conv3x3_512_7", "conv3x3_64_56_n8"]
@@ -50,7 +50,7 @@ def suite_cases(ids):
 
 def speed(args):
     threads = [int(t) for t in args.threads.split(",")]
-    peaks = {t: gemm_peak_gflops(t, args.repeat) for t in threads}
+    peaks = gemm_peaks(threads, args.repeat)
     print("numpy fp32 GEMM peak:", ", ".join(f"{t} thread(s) {p:.0f} GFLOP/s" for t, p in peaks.items()))
     print(f"| case | thr | torch ms | {' | '.join(f'{a} ms (torch/it, GFLOP/s, % peak)' for a in ALGORITHMS)} |")
     print("|" + " --- |" * (3 + len(ALGORITHMS)))
