@@ -4,6 +4,7 @@
     python bench/models.py                    # the full-size model suite, batch 1 and 8, threads 1 and 2
     python bench/models.py --models resnet18,vgg11 --batch 8 --threads 2 --repeat 5 --chart models.png
     python bench/models.py --suite test       # the small models the tests run, at their test input sizes
+    python bench/models.py --threads 2 --rounds 3   # the timing 3 times, medians over the rounds
 
 The models are written once in tests/models for torch and pyconv (random weights and batch-norm statistics).
 ``--suite full`` (the default) is DESIGN.md's model suite at full size, each module's ``FULL`` configuration:
@@ -164,7 +165,12 @@ def main():
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--autotune", action="store_true", help="load the .pyconv files with autotune=True")
     parser.add_argument("--chart", metavar="OUT.png", help="draw the ratios per model as a PNG (needs matplotlib)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times the timing (torch children, ORT child, pyconv) is repeated after the export; "
+                             "each time is the median over the rounds (default 1)")
     args = parser.parse_args()
+    if args.rounds < 1 or args.repeat < 1:
+        parser.error("--rounds and --repeat must be at least 1")
     known = suite_names(args.suite)
     names = args.models.split(",") if args.models else known
     unknown = [n for n in names if n not in known]
@@ -176,14 +182,23 @@ def main():
     threads = [int(t) for t in args.threads.split(",")]
     with_ort = importlib.util.find_spec("onnxruntime") is not None
     warm_allocator()
+    rounds = {"torch": [], "ort": [], "pyconv": []}
     with tempfile.TemporaryDirectory() as folder:
-        torch_seconds = {}
-        for index, count in enumerate(threads):
-            torch_seconds.update(in_child_process(torch_engine, args.suite, names, batches, count, args.repeat, folder,
-                                                  index == 0, with_ort))
-        ort_seconds = (in_child_process(ort_engine, args.suite, names, batches, threads, args.repeat, folder)
-                       if with_ort else {})
-        ours, errors = pyconv_engine(args.suite, names, batches, threads, args.repeat, folder, args.autotune)
+        for round_index in range(args.rounds):
+            torch_seconds = {}
+            for index, count in enumerate(threads):
+                torch_seconds.update(in_child_process(torch_engine, args.suite, names, batches, count, args.repeat,
+                                                      folder, round_index == 0 and index == 0, with_ort))
+            rounds["torch"].append(torch_seconds)
+            rounds["ort"].append(in_child_process(ort_engine, args.suite, names, batches, threads, args.repeat, folder)
+                                 if with_ort else {})
+            ours, errors = pyconv_engine(args.suite, names, batches, threads, args.repeat, folder, args.autotune)
+            rounds["pyconv"].append(ours)
+            print(f"round {round_index + 1} of {args.rounds} done", file=sys.stderr, flush=True)
+    # Each time: the median over the rounds, so a slow spell of the shared host in one engine's turn does not
+    # decide a ratio.
+    torch_seconds, ort_seconds, ours = ({key: float(np.median([r[key] for r in rounds[engine]]))
+                                         for key in rounds[engine][0]} for engine in ("torch", "ort", "pyconv"))
     rows = []
     for name in names:
         for count in threads:
