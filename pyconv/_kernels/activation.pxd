@@ -146,9 +146,11 @@ cdef inline floating act_relu(floating x) noexcept nogil:
 
 cdef inline floating act_hardtanh(floating x, floating min_val, floating max_val) noexcept nogil:
     # torch: clamp(x, min_val, max_val) = min(max(x, min_val), max_val) with NaN-propagating
-    # min/max: NaN in x or in a bound gives NaN.
-    cdef floating t = x if (x >= min_val or x != x) else min_val
-    return t if (t <= max_val or t != t) else max_val
+    # min/max: NaN in x or in a bound gives NaN.  One comparison of x per bound (a comparison with a
+    # NaN x is false, so x is kept), the form the compiler turns into maxps/minps; the bounds' own
+    # NaN tests are loop-invariant.
+    cdef floating t = min_val if (x < min_val or min_val != min_val) else x
+    return max_val if (t > max_val or max_val != max_val) else t
 
 
 cdef inline floating act_leaky_relu(floating x, floating negative_slope) noexcept nogil:
