@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 import pyconv.functional as F
 from pyconv._kernels.activation import KINDS as ACTIVATION_KINDS
 from pyconv._kernels.conv_depthwise import LAYOUT_BLOCKED, LAYOUT_ROWS, depthwise_conv2d
+from pyconv._kernels.epilogue import apply_epilogue
 from pyconv.functional._conv_depthwise import DepthwiseConv
 from fused_activations import FUSED_ACTIVATIONS
 from tolerances import assert_close
@@ -208,7 +209,7 @@ def test_functional_refuses_non_depthwise(rng):
         F.conv2d(x, w, groups=2, algorithm="depthwise")
 
 
-def _kernel_call(x, w, stride, padding, layout, threads=1, epilogue=None):
+def _kernel_call(x, w, stride, padding, layout, threads=1, epilogue=None, params=(0.0, 0.0, 0.0)):
     """depthwise_conv2d itself on the row path or the channel-blocked path (multiplier 1, square kernel)."""
     kernel = w.shape[-1]
     out_size = [(n + 2 * p - kernel) // s + 1 for n, s, p in zip(x.shape[2:], stride, padding)]
@@ -216,8 +217,7 @@ def _kernel_call(x, w, stride, padding, layout, threads=1, epilogue=None):
     empty = np.empty(0, x.dtype)
     scale, shift, residual, activation = epilogue or (empty, empty, empty, 0)
     depthwise_conv2d(x, np.ascontiguousarray(w.reshape(w.shape[0], -1)), out, (kernel, kernel), tuple(stride),
-                     tuple(padding), (1, 1), layout, scale, shift, residual.reshape(-1), activation, 0.0, 0.0, 0.0,
-                     threads)
+                     tuple(padding), (1, 1), layout, scale, shift, residual.reshape(-1), activation, *params, threads)
     return out
 
 
@@ -266,6 +266,35 @@ def test_channel_blocked_path_thread_count_and_epilogue(rng, kernel, stride, par
     assert_close(one, np.maximum(expected, 0))
     for threads in (2, 3):
         assert np.array_equal(_kernel_call(x, w, stride, padding, LAYOUT_BLOCKED, threads, epilogue), one)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation, params", [
+    ("identity", (0.0, 0.0, 0.0)), ("relu", (0.0, 0.0, 0.0)), ("hardtanh", (0.0, 6.0, 0.0)),
+    ("hardtanh", (-0.5, 0.25, 0.0)), ("hardtanh", (np.nan, 1.0, 0.0)), ("hardtanh", (-1.0, np.nan, 0.0)),
+    ("silu", (0.0, 0.0, 0.0)), ("leaky_relu", (0.1, 0.0, 0.0)), ("hardswish", (0.0, 0.0, 0.0))])
+@pytest.mark.parametrize("parts", ["scale, shift", "scale", "shift", ""])
+@pytest.mark.parametrize("kernel, stride", [(3, 1), (3, 2), (5, 1), (5, 2)])
+def test_channel_blocked_epilogue_bits_equal_separate_pass(rng, kernel, stride, parts, activation, params, dtype):
+    """The channel-blocked path finishes the epilogue in the row kernels' registers (ReLU, hardtanh
+    with bounds that are not NaN) or after them (the other activations): the same bits as
+    epilogue_row's separate pass over its plain output, signed zeros, NaN and infinities included,
+    for every part present or absent."""
+    x, w, _ = _arrays(rng, 1, 19, 1, (11, 13), kernel, dtype)
+    x[0, 2, 4, 4] = np.nan
+    x[0, 5, 3, 3] = np.inf
+    x[0, 7] = -0.0     # a plane of negative zeros: outputs of -0.0 scaled, shifted or clamped
+    empty = np.empty(0, dtype)
+    scale = rng.uniform(-2.0, 2.0, 19).astype(dtype) if "scale" in parts else empty
+    shift = (rng.standard_normal(19) * 3).astype(dtype) if "shift" in parts else empty
+    if shift.size:
+        shift[7] = 0.0
+    stride, padding = (stride, stride), (kernel // 2, kernel // 2)
+    fused = _kernel_call(x, w, stride, padding, LAYOUT_BLOCKED, 2, (scale, shift, empty, ACTIVATION_KINDS[activation]),
+                         params)
+    unfused = _kernel_call(x, w, stride, padding, LAYOUT_BLOCKED)
+    apply_epilogue(unfused.reshape(1, 19, -1), scale, shift, empty, ACTIVATION_KINDS[activation], *params, 1)
+    assert np.array_equal(fused.view(np.uint8), unfused.view(np.uint8))
 
 
 def test_channel_blocked_path_nan_inf_and_padding(rng):

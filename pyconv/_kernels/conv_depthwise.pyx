@@ -47,8 +47,8 @@ from cython cimport floating
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport calloc, free
 
-from pyconv._kernels.activation cimport ACT_IDENTITY, activation_row
-from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_is_identity, epilogue_row
+from pyconv._kernels.activation cimport ACT_HARDTANH, ACT_IDENTITY, ACT_RELU, activation_row
+from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_row
 from pyconv._kernels.parallel cimport parallel_for
 
 cdef extern from *:
@@ -416,8 +416,9 @@ cdef extern from *:
        input row it needs is transposed into a ring of K zero-padded rows of
        CL-channel pixels (the padding columns stay zero), each output row is
        computed pixel by pixel (no row edges, no lanes wasted on short rows)
-       into one row of pixels, which is transposed back into the CL output
-       rows.  Width from the target, 64 bytes with AVX-512. */
+       into one row of pixels (the epilogue finished in registers), which is
+       transposed back into the CL output rows.  32 bytes with AVX and AVX-512 (with 64 the 16x16 transposes cost
+       more than they save: bench/DEPTHWISE_POOLING.md). */
     #if defined(__AVX512F__)
     #define PYCONV_DWC_VBYTES 32
     #elif defined(__AVX__)
@@ -433,6 +434,37 @@ cdef extern from *:
         typedef T cvec __attribute__((vector_size(PYCONV_DWC_VBYTES)));              \\
         typedef I civec __attribute__((vector_size(PYCONV_DWC_VBYTES)));             \\
         enum { CL = PYCONV_DWC_VBYTES / sizeof(T) };
+
+    /* The epilogue finished in the row kernels' registers, before a pixel is
+       stored: kind PYCONV_DWC_NONE, or acc * scale + shift (fused multiply-add,
+       as epilogue_row's loops compile) then nothing, ReLU or a clamp to
+       [low, high] (hardtanh with bounds that are not NaN) with act_relu's and
+       act_hardtanh's comparisons, so epilogue_row's bits.  epi: scale[CL],
+       shift[CL], low, high. */
+    enum { PYCONV_DWC_NONE, PYCONV_DWC_AFFINE, PYCONV_DWC_RELU, PYCONV_DWC_CLAMP };
+    /* Declares the epilogue's vectors (once per row call: not rebuilt per pixel). */
+    #define PYCONV_DWC_EPILOGUE_VECTORS(epi)                                         \\
+        cvec scale_, shift_, low_, high_;                                            \\
+        memcpy(&scale_, epi, sizeof scale_);                                         \\
+        memcpy(&shift_, epi + CL, sizeof shift_);                                    \\
+        for (int l_ = 0; l_ < CL; l_++) {                                            \\
+            low_[l_] = epi[2 * CL];                                                  \\
+            high_[l_] = epi[2 * CL + 1];                                             \\
+        }
+    #define PYCONV_DWC_FINISH(acc, kind)                                             \\
+        if (kind != PYCONV_DWC_NONE) {                                               \\
+            civec m_;                                                                \\
+            acc = acc * scale_ + shift_;                                             \\
+            if (kind == PYCONV_DWC_RELU) {                                           \\
+                m_ = acc < (cvec){0};                                                \\
+                acc = (cvec)((civec)acc & ~m_);                                      \\
+            } else if (kind == PYCONV_DWC_CLAMP) {                                   \\
+                m_ = acc < low_;                                                     \\
+                acc = (cvec)(((civec)low_ & m_) | ((civec)acc & ~m_));               \\
+                m_ = acc > high_;                                                    \\
+                acc = (cvec)(((civec)high_ & m_) | ((civec)acc & ~m_));              \\
+            }                                                                        \\
+        }
 
     /* r[0..CL) := their transpose: log2(CL) rounds of interleaving r[i] with
        r[i + CL/2] (even-numbered results the low halves, odd the high). */
@@ -515,9 +547,11 @@ cdef extern from *:
        loaded once for the B pixels it reaches. */
     #define PYCONV_DWC_ROW(NAME, T, I, K, S, B)                                      \\
     static void NAME(T *PYCONV_DW_RESTRICT orow, const T *const *rows,               \\
-                     const T *PYCONV_DW_RESTRICT w, ptrdiff_t out_w)                 \\
+                     const T *PYCONV_DW_RESTRICT w, ptrdiff_t out_w,                 \\
+                     int kind, const T *PYCONV_DW_RESTRICT epi)                      \\
     {                                                                                \\
         PYCONV_DWC_TYPES(T, I)                                                       \\
+        PYCONV_DWC_EPILOGUE_VECTORS(epi)                                             \\
         if (out_w < B) {                                                             \\
             for (ptrdiff_t ow = 0; ow < out_w; ow++) {                               \\
                 cvec acc = {0};                                                      \\
@@ -528,6 +562,7 @@ cdef extern from *:
                         memcpy(&wk, w + (kh * K + kw) * CL, sizeof wk);              \\
                         acc += v * wk;                                               \\
                     }                                                                \\
+                PYCONV_DWC_FINISH(acc, kind)                                    \\
                 memcpy(orow + ow * CL, &acc, sizeof acc);                            \\
             }                                                                        \\
             return;                                                                  \\
@@ -555,7 +590,10 @@ cdef extern from *:
                 }                                                                    \\
             }                                                                        \\
             _Pragma("GCC unroll 16")                                                 \\
-            for (int b = 0; b < B; b++) memcpy(orow + (at + b) * CL, &acc[b], sizeof(cvec)); \\
+            for (int b = 0; b < B; b++) {                                            \\
+                PYCONV_DWC_FINISH(acc[b], kind)                                 \\
+                memcpy(orow + (at + b) * CL, &acc[b], sizeof(cvec));                 \\
+            }                                                                        \\
             ow = at;                                                                 \\
         }                                                                            \\
     }
@@ -565,9 +603,11 @@ cdef extern from *:
        once for both.  Every pixel gets PYCONV_DWC_ROW's sums in its order. */
     #define PYCONV_DWC_ROW_PAIR(NAME, T, I, K, S, B)                                 \\
     static void NAME(T *PYCONV_DW_RESTRICT orow, const T *const *rows,               \\
-                     const T *PYCONV_DW_RESTRICT w, ptrdiff_t out_w)                 \\
+                     const T *PYCONV_DW_RESTRICT w, ptrdiff_t out_w,                 \\
+                     int kind, const T *PYCONV_DW_RESTRICT epi)                      \\
     {                                                                                \\
         PYCONV_DWC_TYPES(T, I)                                                       \\
+        PYCONV_DWC_EPILOGUE_VECTORS(epi)                                             \\
         for (ptrdiff_t ow = 0; ow < out_w; ow += B) {                                \\
             const ptrdiff_t at = ow + B <= out_w ? ow : out_w - B;                   \\
             cvec acc0[B], acc1[B];                                                   \\
@@ -598,6 +638,8 @@ cdef extern from *:
             }                                                                        \\
             _Pragma("GCC unroll 16")                                                 \\
             for (int b = 0; b < B; b++) {                                            \\
+                PYCONV_DWC_FINISH(acc0[b], kind)                                \\
+                PYCONV_DWC_FINISH(acc1[b], kind)                                \\
                 memcpy(orow + (at + b) * CL, &acc0[b], sizeof(cvec));                \\
                 memcpy(orow + (out_w + at + b) * CL, &acc1[b], sizeof(cvec));        \\
             }                                                                        \\
@@ -615,7 +657,7 @@ cdef extern from *:
     PYCONV_DWC_ROW_PAIR(pyconv_dwc_pair_3x3s2_##SUFFIX, T, I, 3, 2, PYCONV_DWC_PIXELS)               \\
     PYCONV_DWC_ROW_PAIR(pyconv_dwc_pair_5x5s1_##SUFFIX, T, I, 5, 1, PYCONV_DWC_PIXELS)               \\
     PYCONV_DWC_ROW_PAIR(pyconv_dwc_pair_5x5s2_##SUFFIX, T, I, 5, 2, PYCONV_DWC_PIXELS)               \\
-    typedef void (*pyconv_dwc_row_##SUFFIX)(T *, const T *const *, const T *, ptrdiff_t); \\
+    typedef void (*pyconv_dwc_row_##SUFFIX)(T *, const T *const *, const T *, ptrdiff_t, int, const T *); \\
     /* The row kernel for a square K x K filter and stride S along the row, or  \\
        NULL (K, S not served by the channel-blocked path). */                    \\
     static void *pyconv_dwc_choose_##SUFFIX(ptrdiff_t k, ptrdiff_t s, int pair)                \\
@@ -628,9 +670,10 @@ cdef extern from *:
         return NULL;                                                                 \\
     }                                                                                \\
     static void pyconv_dwc_row_call_##SUFFIX(void *kernel, T *orow, const T *const *rows, \\
-                                             const T *w, ptrdiff_t out_w)            \\
+                                             const T *w, ptrdiff_t out_w, int kind,  \\
+                                             const T *epi)                           \\
     {                                                                                \\
-        ((pyconv_dwc_row_##SUFFIX)kernel)(orow, rows, w, out_w);                     \\
+        ((pyconv_dwc_row_##SUFFIX)kernel)(orow, rows, w, out_w, kind, epi);          \\
     }
     PYCONV_DWC_KERNELS(f32, float, int)
     PYCONV_DWC_KERNELS(f64, double, long long)
@@ -665,9 +708,15 @@ cdef extern from *:
     void pyconv_dwc_unpack_f32(float* dst, Py_ssize_t plane, Py_ssize_t nc, const float* src, Py_ssize_t n) noexcept nogil
     void pyconv_dwc_unpack_f64(double* dst, Py_ssize_t plane, Py_ssize_t nc, const double* src, Py_ssize_t n) noexcept nogil
     void pyconv_dwc_row_call_f32(void* kernel, float* orow, const float* const* rows, const float* w,
-                                 Py_ssize_t out_w) noexcept nogil
+                                 Py_ssize_t out_w, int kind, const float* epi) noexcept nogil
     void pyconv_dwc_row_call_f64(void* kernel, double* orow, const double* const* rows, const double* w,
-                                 Py_ssize_t out_w) noexcept nogil
+                                 Py_ssize_t out_w, int kind, const double* epi) noexcept nogil
+    enum:
+        DWC_NONE "PYCONV_DWC_NONE"
+        DWC_AFFINE "PYCONV_DWC_AFFINE"
+        DWC_RELU "PYCONV_DWC_RELU"
+        DWC_CLAMP "PYCONV_DWC_CLAMP"
+        DWC_EPI_SIZE "(2 * PYCONV_DWC_VBYTES / 4 + 2)"
 
 
 cpdef enum:
@@ -759,35 +808,12 @@ cdef struct BlockedJob:
     char* scratch                     # threads x scratch_bytes: the ring (ring_rows rows), then two output rows
     Py_ssize_t scratch_bytes
     const Epilogue* ep
-
-
-cdef void _blocked_epilogue(const Epilogue* ep, floating* values, Py_ssize_t pixels, Py_ssize_t lanes,
-                            Py_ssize_t c0, Py_ssize_t nc) noexcept nogil:
-    """The epilogue without a residual (epilogue_row's arithmetic) on ``pixels`` pixels of ``lanes``
-    channels each (channels innermost, c0 .. c0 + nc - 1 in use) before they are unpacked: vectors
-    across the channels however narrow the rows (one epilogue_row call per channel and row cost more
-    than the convolution on 7x7 planes)."""
-    cdef const floating* scale = <const floating*>ep.scale
-    cdef const floating* shift = <const floating*>ep.shift
-    cdef floating channel_scale[64]
-    cdef floating channel_shift[64]
-    cdef Py_ssize_t p, l
-    cdef floating* pixel
-    for l in range(lanes):
-        channel_scale[l] = scale[c0 + l] if scale != NULL and l < nc else 1
-        channel_shift[l] = shift[c0 + l] if shift != NULL and l < nc else 0
-    if scale != NULL:
-        for p in range(pixels):
-            pixel = values + p * lanes
-            for l in range(lanes):
-                pixel[l] = pixel[l] * channel_scale[l] + channel_shift[l]
-    elif shift != NULL:
-        for p in range(pixels):
-            pixel = values + p * lanes
-            for l in range(lanes):
-                pixel[l] = pixel[l] + channel_shift[l]
-    if ep.activation != ACT_IDENTITY:
-        activation_row(values, values, pixels * lanes, ep.activation, ep.p0, ep.p1, ep.p2)
+    # Without a residual the epilogue runs on the channel-blocked values: `finish` (DWC_*) in the row
+    # kernels' registers, then activation_row on the row of pixels if `activation_after`; with one it
+    # runs on the output rows after the unpack (epilogue_row).
+    int finish
+    bint activation_after
+    double default_shift              # the shift of lanes without one: epilogue_row's (0 or -0.0)
 
 
 cdef void _blocked_task(const BlockedJob* job, const floating* x, floating* out, Py_ssize_t task,
@@ -803,8 +829,16 @@ cdef void _blocked_task(const BlockedJob* job, const floating* x, floating* out,
     cdef const floating* weight = <const floating*>job.weight + block * k * k * lanes
     cdef floating* orow = ring + job.ring_rows * row
     cdef const floating* rows[8]
+    cdef floating epi[DWC_EPI_SIZE]                   # scale, shift of the block's lanes; low, high
+    cdef const floating* scale = <const floating*>job.ep.scale
+    cdef const floating* shift = <const floating*>job.ep.shift
     cdef Py_ssize_t oh, ih, lo, filled, i, count, l, r, offset
     cdef bint pair
+    for l in range(lanes):
+        epi[l] = scale[c0 + l] if scale != NULL and l < nc else 1
+        epi[lanes + l] = shift[c0 + l] if shift != NULL and l < nc else <floating>job.default_shift
+    epi[2 * lanes] = <floating>job.ep.p0
+    epi[2 * lanes + 1] = <floating>job.ep.p1
     filled = oh_start * sh - job.pad_h
     oh = oh_start
     while oh < oh_stop:
@@ -824,11 +858,14 @@ cdef void _blocked_task(const BlockedJob* job, const floating* x, floating* out,
             ih = lo + i
             rows[i] = ring + (ih + job.pad_h) % job.ring_rows * row if 0 <= ih < job.in_h else <const floating*>job.zeros
         if floating is float:
-            pyconv_dwc_row_call_f32(job.pair_kernel if pair else job.kernel, orow, rows, weight, job.out_w)
+            pyconv_dwc_row_call_f32(job.pair_kernel if pair else job.kernel, orow, rows, weight, job.out_w,
+                                    job.finish, epi)
         else:
-            pyconv_dwc_row_call_f64(job.pair_kernel if pair else job.kernel, orow, rows, weight, job.out_w)
-        if job.ep.residual == NULL and not epilogue_is_identity(job.ep):
-            _blocked_epilogue(job.ep, orow, (2 if pair else 1) * job.out_w, lanes, c0, nc)
+            pyconv_dwc_row_call_f64(job.pair_kernel if pair else job.kernel, orow, rows, weight, job.out_w,
+                                    job.finish, epi)
+        if job.activation_after:
+            activation_row(orow, orow, (2 if pair else 1) * job.out_w * lanes, job.ep.activation, job.ep.p0,
+                           job.ep.p1, job.ep.p2)
         for r in range(2 if pair else 1):
             if floating is float:
                 pyconv_dwc_unpack_f32(out_planes + (oh + r) * job.out_w, out_plane, nc, orow + r * job.out_w * lanes,
@@ -905,6 +942,20 @@ cdef int _blocked(const floating[:, :, :, ::1] x, const floating[:, ::1] weight,
     job.scratch = <char*>packed + weight_bytes + zeros_bytes
     job.kernel = kernel
     job.ep = ep
+    # epilogue_row's arithmetic: scale 1 and shift -0.0 where absent before ReLU / hardtanh (its one
+    # pass), shift 0 after a scale otherwise; a clamp in registers only with bounds that are not NaN
+    job.finish = DWC_NONE
+    job.activation_after = False
+    job.default_shift = -0.0 if ep.activation == ACT_RELU or ep.activation == ACT_HARDTANH else 0.0
+    if ep.residual == NULL:
+        if ep.scale != NULL or ep.shift != NULL:
+            job.finish = DWC_AFFINE
+        if ep.activation == ACT_RELU:
+            job.finish = DWC_RELU
+        elif ep.activation == ACT_HARDTANH and ep.p0 == ep.p0 and ep.p1 == ep.p1:
+            job.finish = DWC_CLAMP
+        elif ep.activation != ACT_IDENTITY:
+            job.activation_after = True
     job.double_precision = floating is double
     job.x = &x[0, 0, 0, 0]
     job.out = &out[0, 0, 0, 0]
@@ -917,10 +968,10 @@ cdef int _blocked(const floating[:, :, :, ::1] x, const floating[:, ::1] weight,
 
 
 # 3x3 output rows up to this wide take the channel-blocked path.  Measured 1 thread, ms rows /
-# blocked, with MobileNet's epilogue (scale, shift, ReLU6; load average ~3): 960@7^2 s1 0.187 / 0.061
-# (rows without the 3x3 rule), 192@28^2 s1 0.141 / 0.097, 144@28^2 s1 0.104 / 0.073, 192@28^2 s2
-# 0.074 / 0.042, 144@56^2 s1 0.291 / 0.275, s2 0.148 / 0.109, 96@112^2 s2 0.294 / 0.275, but
-# 32@112^2 s1 0.168 / 0.238 (wide rows: few edges, and the transposes cost more).
+# blocked, with MobileNet's epilogue (scale, shift, ReLU6; blocked: in the row kernels' registers):
+# 960@7^2 s1 0.128 / 0.052, 384@14^2 s1 0.092 / 0.043, 576@14^2 s2 0.083 / 0.038, 192@28^2 s1
+# 0.108 / 0.077, 144@56^2 s1 0.202 / 0.203, s2 0.120 / 0.093, 96@112^2 s2 0.234 / 0.232, but
+# 32@112^2 s1 0.146 / 0.177 (wide rows: few edges, and the transposes cost more).
 BLOCKED_3X3_MAX_WIDTH = 56
 
 
