@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyconv.functional as F
+from pyconv._kernels.conv_gemm import conv_pointwise, pack_pointwise, pointwise_packed_size
 from pyconv._kernels.gemm import block_sizes
 from pyconv.functional._conv_gemm import GemmConv
 from pyconv.functional._conv_plan import Epilogue, run_algorithm
@@ -156,19 +157,54 @@ def test_same_bits_with_1_and_2_threads(input_shape, weight_shape, kwargs, num_t
 
 
 def test_work_split_stays_in_range():
-    """Pointwise column blocks and implicit channel chunks for any size and thread count."""
-    pointwise = GemmConv(F.prepack_conv(np.ones((3, 2, 1, 1), np.float32)).problem, np.ones((3, 2, 1, 1), np.float32))
+    """Pointwise row and column blocks and implicit channel chunks for any size and thread count."""
     implicit = GemmConv(F.prepack_conv(np.ones((40, 2, 3, 3), np.float32), padding=1).problem,
                         np.ones((40, 2, 3, 3), np.float32))
-    nr = block_sizes()["NR_float32"]
-    for positions in (1, 5, nr, nr + 1, 196, 3136, 100_000):
-        for threads in (1, 2, 7):
-            columns = pointwise.columns(1, positions, threads)
-            assert 1 <= columns <= positions
-            assert columns == positions or columns % nr == 0
+    lanes = block_sizes()["vector_bytes"] // 4
+    mr = block_sizes()["MR"]
+    for out_channels in (3, 96, 1000):
+        weight = np.ones((out_channels, 2, 1, 1), np.float32)
+        pointwise = GemmConv(F.prepack_conv(weight).problem, weight)
+        for positions in (1, 5, lanes, lanes + 1, 196, 3136, 100_000):
+            for threads in (1, 2, 7):
+                for batch in (1, 8):
+                    rows, columns = pointwise.pointwise_split(batch, positions, threads)
+                    assert 1 <= rows <= out_channels and (rows == out_channels or rows % mr == 0)
+                    assert 1 <= columns <= positions and (columns == positions or columns % lanes == 0)
+                    if threads == 1:
+                        assert rows == out_channels
             tiles_per_block, chunks = implicit.split(1, (1, positions), threads)
             assert 1 <= tiles_per_block and 1 <= chunks <= implicit.panels
             assert chunks == 1 or threads > 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pointwise_splits_give_the_same_bits(dtype, rng):
+    """conv_pointwise cut into any row blocks (multiples of MR, through gemm_prepacked_rows on the
+    weights packed whole) and column blocks: the same bits as one task, with the fused epilogue."""
+    groups, out_per_group, k, positions = 2, 3 * block_sizes()["MR"] + 5, 300, 77     # k > KC: two K blocks
+    x = rng.standard_normal((2, groups * k, positions)).astype(dtype)
+    w = rng.standard_normal((groups * out_per_group, k)).astype(dtype)
+    scale = rng.standard_normal(groups * out_per_group).astype(dtype)
+    shift = rng.standard_normal(groups * out_per_group).astype(dtype)
+    packed = np.empty(pointwise_packed_size(groups, out_per_group, k), dtype)
+    pack_pointwise(w, groups, packed)
+
+    def run(rows, columns, threads):
+        out = np.empty((2, groups * out_per_group, positions), dtype)
+        conv_pointwise(x, packed, out, groups, rows, columns, scale, shift, np.empty(0, dtype), 1, 0.0, 0.0, 0.0,
+                       threads)
+        return out
+    whole = run(out_per_group, positions, 1)
+    expected = np.einsum("gok,ngkp->ngop", w.reshape(groups, out_per_group, k).astype(np.float64),
+                         x.reshape(2, groups, k, positions).astype(np.float64)).reshape(whole.shape)
+    expected = np.maximum(expected * scale[:, None] + shift[:, None], 0)
+    assert_close(whole, expected.astype(dtype))
+    mr = block_sizes()["MR"]
+    for rows in (mr, 2 * mr, 3 * mr):
+        for columns in (1, 16, 50, positions):
+            for threads in (1, 2, 3):
+                assert np.array_equal(run(rows, columns, threads), whole)
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])

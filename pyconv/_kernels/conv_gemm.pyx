@@ -10,7 +10,7 @@ Two kernels compute it without ever building the K x P column matrix:
 
 conv_pointwise (1x1x1, stride 1, no padding): the column matrix is the input
     itself, read in place by the packed GEMM core (gemm.pxd, weights packed
-    once with gemm_pack_a); tasks are (n, group, column block, channel block).
+    once with gemm_pack_a); tasks are (n, group, column block, row block).
 
 conv_implicit (everything else): implicit GEMM.  The input is first copied
     into a zero-padded buffer "xp" laid out so that every kernel tap reads
@@ -44,7 +44,8 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_is_identity, epilogue_row
-from pyconv._kernels.gemm cimport gemm_pack_a, gemm_packed_a_size, gemm_prepacked, gemm_workspace_size
+from pyconv._kernels.gemm cimport (gemm_pack_a, gemm_packed_a_size, gemm_prepacked_rows,
+                                   gemm_workspace_size)
 from pyconv._kernels.parallel cimport parallel_for
 
 cdef extern from *:
@@ -307,34 +308,34 @@ cdef struct Pointwise:
     const void* packed          # pack_pointwise's layout
     void* output                # (N, M, P)
     Py_ssize_t groups, in_per_group, out_per_group, out_channels, positions
-    Py_ssize_t block, blocks, packed_block_size
+    Py_ssize_t rows, row_blocks, packed_group_size
     Py_ssize_t columns, column_blocks, tasks
     Py_ssize_t workspace_bytes
 
 
 cdef void pointwise_tasks(const Pointwise* pw, const Epilogue* ep, Py_ssize_t first, Py_ssize_t last,
                           void* workspace, const floating* tag) noexcept nogil:
-    """Tasks first .. last - 1 (one thread).  Task order: n, group, column block, channel block."""
+    """Tasks first .. last - 1 (one thread).  Task order: n, group, column block, row block."""
     cdef const floating* x = <const floating*>pw.input
     cdef const floating* packed = <const floating*>pw.packed
     cdef floating* y = <floating*>pw.output
     cdef bint finish = not epilogue_is_identity(ep)
-    cdef Py_ssize_t task, rest, block, group, n, col0, cols, co, rows, r, offset
+    cdef Py_ssize_t task, rest, block, group, n, col0, cols, row0, co, rows, r, offset
     for task in range(first, last):
-        block = task % pw.blocks
-        rest = task // pw.blocks
+        block = task % pw.row_blocks
+        rest = task // pw.row_blocks
         col0 = rest % pw.column_blocks * pw.columns
         rest = rest // pw.column_blocks
         group = rest % pw.groups
         n = rest // pw.groups
         cols = min(pw.columns, pw.positions - col0)
-        co = group * pw.out_per_group + block * pw.block
-        rows = min(pw.block, pw.out_per_group - block * pw.block)
+        row0 = block * pw.rows
+        co = group * pw.out_per_group + row0
+        rows = min(pw.rows, pw.out_per_group - row0)
         offset = (n * pw.out_channels + co) * pw.positions + col0
-        gemm_prepacked(rows, cols, pw.in_per_group,
-                       packed + (group * pw.blocks + block) * pw.packed_block_size,
-                       x + (n * pw.groups + group) * pw.in_per_group * pw.positions + col0, pw.positions,
-                       y + offset, pw.positions, False, workspace)
+        gemm_prepacked_rows(rows, cols, pw.in_per_group, packed + group * pw.packed_group_size, pw.out_per_group,
+                            row0, x + (n * pw.groups + group) * pw.in_per_group * pw.positions + col0,
+                            pw.positions, y + offset, pw.positions, False, workspace)
         if finish:
             for r in range(rows):
                 epilogue_row(ep, y, offset + r * pw.positions, cols, co + r)
@@ -360,39 +361,37 @@ cdef void _pointwise_task(void* context, Py_ssize_t task, int thread) noexcept n
         pointwise_tasks(pw, job.ep, task, task + 1, workspace, <const float*>NULL)
 
 
-def pack_pointwise(const floating[:, ::1] weight, Py_ssize_t groups, Py_ssize_t block, floating[::1] packed):
+def pack_pointwise(const floating[:, ::1] weight, Py_ssize_t groups, floating[::1] packed):
     """Pack weight (M, C // groups) of a pointwise convolution for conv_pointwise.
 
-    Each group's rows are cut into blocks of ``block`` output channels (the
-    last may be shorter), each packed by gemm_pack_a at offset
-    (group * blocks + b) * gemm_packed_a_size(block, K).  ``packed`` has
-    pointwise_packed_size(groups, M // groups, K, block) elements (allocated
-    by the caller).  Not checked: groups divides M, block >= 1.
+    Each group's M // groups rows are packed whole by gemm_pack_a at offset
+    group * gemm_packed_a_size(M // groups, K); conv_pointwise multiplies any
+    run of them that starts at a multiple of MR.  ``packed`` has
+    pointwise_packed_size(groups, M // groups, K) elements (allocated by the
+    caller).  Not checked: groups divides M.
     """
     cdef Py_ssize_t out_per_group = weight.shape[0] // groups, k = weight.shape[1]
-    cdef Py_ssize_t blocks = (out_per_group + block - 1) // block
-    cdef Py_ssize_t size = gemm_packed_a_size(block, k), group, b, co
+    cdef Py_ssize_t size = gemm_packed_a_size(out_per_group, k), group
     with nogil:
         for group in range(groups):
-            for b in range(blocks):
-                co = group * out_per_group + b * block
-                gemm_pack_a(min(block, out_per_group - b * block), k, &weight[co, 0], k,
-                            &packed[(group * blocks + b) * size])
+            gemm_pack_a(out_per_group, k, &weight[group * out_per_group, 0], k, &packed[group * size])
 
 
-def pointwise_packed_size(Py_ssize_t groups, Py_ssize_t out_per_group, Py_ssize_t in_per_group, Py_ssize_t block):
+def pointwise_packed_size(Py_ssize_t groups, Py_ssize_t out_per_group, Py_ssize_t in_per_group):
     """Elements pack_pointwise writes."""
-    return groups * ((out_per_group + block - 1) // block) * gemm_packed_a_size(block, in_per_group)
+    return groups * gemm_packed_a_size(out_per_group, in_per_group)
 
 
 def conv_pointwise(const floating[:, :, ::1] input, const floating[::1] packed, floating[:, :, ::1] output,
-                   Py_ssize_t groups, Py_ssize_t block, Py_ssize_t columns,
+                   Py_ssize_t groups, Py_ssize_t rows, Py_ssize_t columns,
                    const floating[::1] scale, const floating[::1] shift, const floating[::1] residual,
                    int activation, double p0, double p1, double p2, int num_threads):
-    """output = epilogue(1x1 convolution of input), weights packed by pack_pointwise(..., block).
+    """output = epilogue(1x1 convolution of input), weights packed by pack_pointwise.
 
     input (N, C, P), output (N, M, P): C-contiguous, one dtype, output
-    allocated by the caller.  columns: output positions per task.  Epilogue
+    allocated by the caller.  A task computes ``rows`` output channels (a
+    multiple of MR, or all of a group's) by ``columns`` output positions of
+    one image and group; the split never changes the bits.  Epilogue
     arguments as in epilogue.pxd (empty arrays = absent).  Nothing is checked.
     """
     cdef Pointwise pw
@@ -404,14 +403,13 @@ def conv_pointwise(const floating[:, :, ::1] input, const floating[::1] packed, 
     pw.out_channels = output.shape[1]
     pw.out_per_group = pw.out_channels // groups
     pw.positions = output.shape[2]
-    pw.block = block
-    pw.blocks = (pw.out_per_group + block - 1) // block
-    pw.packed_block_size = gemm_packed_a_size(block, pw.in_per_group)
+    pw.rows = min(rows, pw.out_per_group)
+    pw.row_blocks = (pw.out_per_group + pw.rows - 1) // pw.rows
+    pw.packed_group_size = gemm_packed_a_size(pw.out_per_group, pw.in_per_group)
     pw.columns = min(columns, pw.positions)
     pw.column_blocks = (pw.positions + pw.columns - 1) // pw.columns
-    pw.tasks = input.shape[0] * groups * pw.column_blocks * pw.blocks
-    pw.workspace_bytes = round_up(gemm_workspace_size(min(block, pw.out_per_group), pw.columns,
-                                                      pw.in_per_group), ALIGN)
+    pw.tasks = input.shape[0] * groups * pw.column_blocks * pw.row_blocks
+    pw.workspace_bytes = round_up(gemm_workspace_size(pw.rows, pw.columns, pw.in_per_group), ALIGN)
     cdef Epilogue ep = make_epilogue(scale, shift, residual, activation, p0, p1, p2)
     cdef Py_ssize_t threads = max(1, min(<Py_ssize_t>num_threads, pw.tasks))
     cdef char* block_memory = <char*>malloc(pw.workspace_bytes * threads + ALIGN)

@@ -19,8 +19,11 @@
 # Constant A (weights): pack it once with gemm_pack_a into
 # gemm_packed_a_size(m, k) elements of the same dtype, then call
 # gemm_prepacked, which reads only the packed copy (no per-call packing of A;
-# measured faster whenever n is small).  The packed layout depends on the
-# build's register blocking: pack in the process that computes.
+# measured faster whenever n is small), or gemm_prepacked_rows for rows
+# row0 .. row0 + m - 1 (row0 a multiple of block_sizes()["MR"]) of A packed
+# whole (packed_rows rows): the same bits as the whole product's rows.  The
+# packed layout depends on the build's register blocking: pack in the process
+# that computes.
 from cython cimport floating
 
 cdef Py_ssize_t gemm_workspace_size(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil
@@ -37,3 +40,7 @@ cdef void gemm_pack_a(Py_ssize_t m, Py_ssize_t k, const floating* a, Py_ssize_t 
 cdef void gemm_prepacked(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* packed_a,
                          const floating* b, Py_ssize_t ldb, floating* c, Py_ssize_t ldc,
                          bint accumulate, void* workspace) noexcept nogil
+
+cdef void gemm_prepacked_rows(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* packed_a,
+                              Py_ssize_t packed_rows, Py_ssize_t row0, const floating* b, Py_ssize_t ldb,
+                              floating* c, Py_ssize_t ldc, bint accumulate, void* workspace) noexcept nogil

@@ -310,9 +310,18 @@ cdef inline void columns(Py_ssize_t kc, Py_ssize_t rows, Py_ssize_t cols, const 
         columns_f64(kc, rows, cols, ap, bp, c, ldc, overwrite)
 
 
+cdef enum:
+    # The last < VL columns of B: from this many on, zero-padded to a whole vector for the
+    # micro-kernel (its tile written back column by column); fewer go through the column kernels.
+    # 1 thread, 1024 x 512 times 512 x (48 + c): c = 4 columns cost 0.13 ms in the column kernel,
+    # 8 columns 0.23 ms, a whole vector 0.15 ms.
+    PAD_COLUMNS_FROM = 5
+
+
 cdef inline Py_ssize_t packed_b_size(Py_ssize_t n, Py_ssize_t k, Py_ssize_t nr) noexcept nogil:
-    # Full panels, a panel of whole vectors, a column panel padded to 4: at most n + NR + 4 columns.
-    return min(k, <Py_ssize_t>GEMM_KC) * (round_up(min(n, <Py_ssize_t>GEMM_NC), nr) + 4)
+    # Full panels, a panel of whole vectors, a last panel padded to 4 or to a whole vector: at
+    # most n + NR + VL columns.
+    return min(k, <Py_ssize_t>GEMM_KC) * (round_up(min(n, <Py_ssize_t>GEMM_NC), nr) + GEMM_VL_F32)
 
 
 cdef Py_ssize_t gemm_workspace_size(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
@@ -384,7 +393,8 @@ cdef void pack_b_block(Py_ssize_t kc, Py_ssize_t nc, const floating* b, Py_ssize
                        floating* packed) noexcept nogil:
     # b[0:kc, 0:nc] -> panels of NR = NV * VL columns, each p-major (packed[p * NR + j]),
     # then the rest: a panel of whole vectors, then a panel of the last < VL columns
-    # padded to a multiple of 4 (see macro_kernel).
+    # padded to a whole vector (from PAD_COLUMNS_FROM columns) or to a multiple of 4 (see
+    # macro_kernel).
     cdef Py_ssize_t vl = vector_length(packed), nr = GEMM_NV * vl
     cdef Py_ssize_t full = nc // nr, rest = nc - full * nr, vectors = rest // vl * vl, panel, p
     for panel in range(full):
@@ -396,22 +406,25 @@ cdef void pack_b_block(Py_ssize_t kc, Py_ssize_t nc, const floating* b, Py_ssize
         pack_b_panel(kc, vectors, vectors, b, ldb, packed)
         packed += kc * vectors
         b += vectors
-    if rest > vectors:
+    if rest - vectors >= PAD_COLUMNS_FROM:
+        pack_b_panel(kc, rest - vectors, vl, b, ldb, packed)
+    elif rest > vectors:
         pack_b_panel(kc, rest - vectors, round_up(rest - vectors, 4), b, ldb, packed)
 
 
-cdef void edge_rows(int nv, Py_ssize_t kc, const floating* ap, const floating* bp, floating* c,
-                    Py_ssize_t ldc, Py_ssize_t rows, bint overwrite) noexcept nogil:
-    # A tile with fewer than MR rows: compute the whole tile into a local buffer, write its rows.
+cdef void partial_tile(int nv, Py_ssize_t kc, const floating* ap, const floating* bp, floating* c,
+                       Py_ssize_t ldc, Py_ssize_t rows, Py_ssize_t cols, bint overwrite) noexcept nogil:
+    # A tile with fewer than MR rows or fewer than nv * VL columns: compute the whole tile into a
+    # local buffer, write its rows x cols corner.
     cdef floating tile[GEMM_TILE]
     cdef Py_ssize_t width = nv * vector_length(tile), i, j
     ukernel(nv, kc, ap, bp, tile, width, True)
     for i in range(rows):
         if overwrite:
-            for j in range(width):
+            for j in range(cols):
                 c[i * ldc + j] = tile[i * width + j]
         else:
-            for j in range(width):
+            for j in range(cols):
                 c[i * ldc + j] += tile[i * width + j]
 
 
@@ -420,34 +433,41 @@ cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc, const floati
                        bint overwrite) noexcept nogil:
     # c[0:mc, 0:nc] (=|+=) packed A block (mc x kc) @ packed B block (kc x nc), panel by
     # panel as pack_b_block laid them out: NV-vector panels, one panel of fewer whole
-    # vectors, then the last < VL columns through the column kernel.
+    # vectors, then the last < VL columns: a zero-padded vector through the micro-kernel
+    # (PAD_COLUMNS_FROM columns or more) or the column kernels.  Every output is the same FMA
+    # chain over p in any of them.
     cdef Py_ssize_t vl = vector_length(c), nr = GEMM_NV * vl
     cdef Py_ssize_t jr = 0, ir_panel, ir, cols, rows
     cdef int nv
     while jr < nc:
         cols = min(nr, nc - jr)
         nv = <int>(cols // vl)
-        if nv == 0:
+        if nv == 0 and cols < PAD_COLUMNS_FROM:
             columns(kc, mc, cols, packed_a, packed_b + jr * kc, c + jr, ldc, overwrite)
             return
-        cols = nv * vl
+        if nv == 0:
+            nv = 1      # the padded last vector
+        else:
+            cols = nv * vl
         for ir_panel in range((mc + GEMM_MR - 1) // GEMM_MR):
             ir = ir_panel * GEMM_MR
             rows = min(<Py_ssize_t>GEMM_MR, mc - ir)
-            if rows == GEMM_MR:
+            if rows == GEMM_MR and cols == nv * vl:
                 ukernel(nv, kc, packed_a + ir * kc, packed_b + jr * kc, c + ir * ldc + jr, ldc, overwrite)
             else:
-                edge_rows(nv, kc, packed_a + ir * kc, packed_b + jr * kc, c + ir * ldc + jr, ldc,
-                          rows, overwrite)
+                partial_tile(nv, kc, packed_a + ir * kc, packed_b + jr * kc, c + ir * ldc + jr, ldc,
+                             rows, cols, overwrite)
         jr += cols
 
 
 cdef void packed_driver(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a, Py_ssize_t lda,
-                        const floating* packed_a, const floating* b, Py_ssize_t ldb, floating* c,
+                        const floating* packed_a, Py_ssize_t packed_rows, Py_ssize_t row0,
+                        const floating* b, Py_ssize_t ldb, floating* c,
                         Py_ssize_t ldc, bint accumulate, void* workspace) noexcept nogil:
     # The loops around the micro-kernel.  A comes packed (packed_a, laid out by
-    # gemm_pack_a) or is packed here block by block (packed_a == NULL).
-    cdef Py_ssize_t nr = GEMM_NV * vector_length(c), mp = round_up(m, GEMM_MR)
+    # gemm_pack_a for round_up(packed_rows, MR) rows, of which rows row0 .. row0 + m - 1 are
+    # multiplied, row0 a multiple of MR) or is packed here block by block (packed_a == NULL).
+    cdef Py_ssize_t nr = GEMM_NV * vector_length(c), mp = round_up(packed_rows, GEMM_MR)
     cdef Py_ssize_t jc_block, pc_block, ic_block, jc, pc, ic, nc, kc, mc, i
     cdef floating* packed_b = <floating*>align_up(workspace)
     cdef floating* a_block = <floating*>align_up(packed_b + packed_b_size(n, k, nr))
@@ -474,20 +494,26 @@ cdef void packed_driver(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating
                     pack_a_block(mc, kc, a + ic * lda + pc, lda, a_block)
                     macro_kernel(mc, nc, kc, a_block, packed_b, c + ic * ldc + jc, ldc, overwrite)
                 else:
-                    macro_kernel(mc, nc, kc, packed_a + pc * mp + ic * kc, packed_b,
+                    macro_kernel(mc, nc, kc, packed_a + pc * mp + (row0 + ic) * kc, packed_b,
                                  c + ic * ldc + jc, ldc, overwrite)
 
 
 cdef void gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* a, Py_ssize_t lda,
                const floating* b, Py_ssize_t ldb, floating* c, Py_ssize_t ldc, bint accumulate,
                void* workspace) noexcept nogil:
-    packed_driver(m, n, k, a, lda, NULL, b, ldb, c, ldc, accumulate, workspace)
+    packed_driver(m, n, k, a, lda, NULL, 0, 0, b, ldb, c, ldc, accumulate, workspace)
 
 
 cdef void gemm_prepacked(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* packed_a,
                          const floating* b, Py_ssize_t ldb, floating* c, Py_ssize_t ldc,
                          bint accumulate, void* workspace) noexcept nogil:
-    packed_driver(m, n, k, NULL, 0, packed_a, b, ldb, c, ldc, accumulate, workspace)
+    packed_driver(m, n, k, NULL, 0, packed_a, m, 0, b, ldb, c, ldc, accumulate, workspace)
+
+
+cdef void gemm_prepacked_rows(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const floating* packed_a,
+                              Py_ssize_t packed_rows, Py_ssize_t row0, const floating* b, Py_ssize_t ldb,
+                              floating* c, Py_ssize_t ldc, bint accumulate, void* workspace) noexcept nogil:
+    packed_driver(m, n, k, NULL, 0, packed_a, packed_rows, row0, b, ldb, c, ldc, accumulate, workspace)
 
 
 # ---- BLAS, the measured alternative (tests and bench only) -----------------

@@ -51,6 +51,11 @@ class GemmConv:
     # measured 3-23 % faster at 28^2 and 56^2, the GEMM 6-31 % faster at 14^2 and 7^2, where
     # a few columns cost the micro-kernel a whole vector).
     POINTWISE_IMPLICIT_FROM = 512
+    # Pointwise, packed GEMM: the cost of one more task (a GEMM call and its epilogue set-up), cycles,
+    # and of 0, 1, 2, ... columns past the last whole vector, in vectors (1 thread, 1024 x 512 @
+    # 512 x c: 1 column 0.044 ms, 2-4 columns 0.11 ms, from 5 columns on a padded vector 0.15 ms).
+    TASK_CYCLES = 3000
+    LEFTOVER_VECTORS = (0, 0.3, 0.8, 0.8, 0.8, 1)
 
     @staticmethod
     def unsupported(problem):
@@ -69,28 +74,67 @@ class GemmConv:
         self.packed = np.empty(p.groups * self.panels * self.mr * self.patch_rows, p.dtype)
         pack_implicit(weight, p.groups, self.mr, self.packed)
         if self.in_place:
-            # Small images take the packed GEMM (run): its weights too, in blocks of the GEMM's row
-            # blocking so that layers with few positions still split across threads.
-            self.block = min(out_per_group, _GEMM_BLOCKING["MC"])
-            self.packed_pointwise = np.empty(pointwise_packed_size(p.groups, out_per_group, self.patch_rows,
-                                                                   self.block), p.dtype)
-            pack_pointwise(weight, p.groups, self.block, self.packed_pointwise)
+            # Small images take the packed GEMM (run) on its weights packed whole, each group's
+            # rows cut into tasks per call (pointwise_split).
+            self.packed_pointwise = np.empty(pointwise_packed_size(p.groups, out_per_group, self.patch_rows), p.dtype)
+            pack_pointwise(weight, p.groups, self.packed_pointwise)
+            self._pointwise_splits = {}
         self._layouts = {}
 
-    def columns(self, batch, positions, num_threads):
-        """Pointwise: output positions per task for ``batch`` images of ``positions`` positions.
+    def pointwise_split(self, batch, positions, num_threads):
+        """Pointwise: (output channels, output positions) per task for ``batch`` images of ``positions``
+        (cached: the search costs more than a small layer).
 
-        The fewest column blocks of at most COLUMN_BYTES of input each that
-        give every thread a task, cut about equally (whole GEMM tiles, the
-        last block shorter): fewer, larger GEMM calls measured faster than
-        TASKS_PER_THREAD per thread.
+        A task of r row panels (MR output channels each) by v vectors of
+        positions costs about (r + 1) * v * K + TASK_CYCLES cycles: its
+        micro-kernel tiles, the packing of its input columns and the call.  A
+        last part-vector counts as LEFTOVER_VECTORS[columns] of a vector (the
+        GEMM's column kernels, or a whole vector from PAD_COLUMNS_FROM columns).
+        Of the splits whose column blocks hold at most COLUMN_BYTES of input,
+        the one whose tasks, handed in order to whichever thread is free
+        first, finish soonest (ties: fewer tasks).  At batch 1 on two threads
+        this cuts 96 channels x 196 positions into two 48-channel tasks where
+        whole 48-column tiles cut it 144 + 52.
         """
+        key = batch, positions, num_threads
+        split = self._pointwise_splits.get(key)
+        if split is None:
+            if len(self._pointwise_splits) >= 64:
+                self._pointwise_splits.clear()
+            split = self._pointwise_splits[key] = self._search_pointwise_split(batch, positions, num_threads)
+        return split
+
+    def _search_pointwise_split(self, batch, positions, num_threads):
         p = self.problem
-        nr = _GEMM_BLOCKING["NR_float32" if p.dtype == np.float32 else "NR_float64"]
-        widest = max(nr, self.COLUMN_BYTES // (self.patch_rows * p.dtype.itemsize))
-        per_block = batch * p.groups * -(-p.out_channels // p.groups // self.block)  # tasks per column block
-        blocks = max(-(-positions // widest), -(-num_threads // per_block))
-        return min(positions, -(-positions // (blocks * nr)) * nr)
+        mr = _GEMM_BLOCKING["MR"]
+        lanes = _GEMM_BLOCKING["vector_bytes"] // p.dtype.itemsize
+        out_per_group = p.out_channels // p.groups
+        panels, vectors = -(-out_per_group // mr), -(-positions // lanes)
+
+        def vector_cost(first_vector, count):   # vectors first_vector .. + count - 1 of the positions
+            columns = min(positions, (first_vector + count) * lanes) - first_vector * lanes
+            return columns // lanes + self.LEFTOVER_VECTORS[min(columns % lanes, len(self.LEFTOVER_VECTORS) - 1)]
+        widest = max(1, self.COLUMN_BYTES // (self.patch_rows * p.dtype.itemsize * lanes))  # vectors
+        fewest = -(-vectors // widest)
+        images = batch * p.groups
+        if images >= self.TASKS_PER_THREAD * num_threads or num_threads == 1:   # enough tasks already
+            return out_per_group, min(positions, -(-vectors // fewest) * lanes)
+        best = None
+        row_sizes = sorted({-(-panels // blocks) for blocks in range(1, min(panels, 8) + 1)})
+        column_sizes = sorted({-(-vectors // blocks) for blocks in range(fewest, min(vectors, fewest + 8) + 1)})
+        for task_panels in row_sizes:
+            for task_vectors in column_sizes:
+                costs = [(min(task_panels, panels - r) + 1) * vector_cost(c, task_vectors) * self.patch_rows
+                         + self.TASK_CYCLES for c in range(0, vectors, task_vectors)
+                         for r in range(0, panels, task_panels)] * images
+                free = [0] * num_threads
+                for cost in costs:
+                    free[free.index(min(free))] += cost
+                key = (max(free), len(costs))
+                if best is None or key < best[0]:
+                    best = key, task_panels, task_vectors
+        _, task_panels, task_vectors = best
+        return min(out_per_group, task_panels * mr), min(positions, task_vectors * lanes)
 
     def layout(self, out_spatial):
         """Implicit: the copy xp and tap offsets for outputs of spatial size ``out_spatial`` (cached).
@@ -185,16 +229,14 @@ class GemmConv:
         p = self.problem
         batch, positions = input_shape[0], prod(output_shape[2:])
         scale, shift, activation, (p0, p1, p2) = epilogue.scale, epilogue.shift, epilogue.activation, epilogue.params
-        splits = {}   # per thread count: (columns,) or (tiles per block, chunks)
+        splits = {}   # implicit, per thread count: (tiles per block, chunks)
         if self.in_place and positions < self.POINTWISE_IMPLICIT_FROM:
             in_view, out_view = (batch, p.in_channels, positions), (batch, p.out_channels, positions)
-            packed, groups, block = self.packed_pointwise, p.groups, self.block
+            packed, groups = self.packed_pointwise, p.groups
 
             def pointwise(input, output, residual, num_threads):
-                columns = splits.get(num_threads)
-                if columns is None:
-                    columns = splits[num_threads] = self.columns(batch, positions, num_threads)
-                conv_pointwise(input.reshape(in_view), packed, output.reshape(out_view), groups, block, columns,
+                conv_pointwise(input.reshape(in_view), packed, output.reshape(out_view), groups,
+                               *self.pointwise_split(batch, positions, num_threads),
                                scale, shift, residual, activation, p0, p1, p2, num_threads)
             return pointwise
         out_spatial = tuple(output_shape[2:])
