@@ -55,12 +55,33 @@ def test_fuse_epilogue_takes_bias_residual_and_activation(block):
 
 def test_fusion_leaves_kept_values_alone(block):
     kept = passes.fuse_epilogue(passes.fold_batch_norm(block, {"stem", "conv"}), {"stem", "conv"})
-    assert _ops(kept).count("batch_norm") == 2
+    # the kept convs take no batch norm; the one with an activation after it becomes a channel_affine
+    assert _ops(kept).count("batch_norm") + _ops(kept).count("channel_affine") == 2
     x, s = block_inputs(2)
     values = Model(block)(x, s, outputs=["stem", "conv", "relu"])
     plain = Model(block, passes=())(x, s, outputs=["stem", "conv", "relu"])
     for name in values:
         np.testing.assert_allclose(values[name], plain[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("function, args", [("relu", {}), ("relu6", {}), ("hardtanh", {"min_val": -0.5, "max_val": 0.5}),
+                                            ("silu", {}), ("leaky_relu", {"negative_slope": 0.2})])
+def test_batch_norm_then_activation_is_one_channel_affine(function, args):
+    """DenseNet's pre-activation (a batch norm on a concatenation, no conv before it): batch norm and
+    activation become one channel_affine node with the same bits, NaN and signed zeros included."""
+    rng = np.random.default_rng(0)
+    graph = Graph((Value("x", ("N", 5, 6, 7)),), ("y",), (
+        node("batch_norm", ["x", "m", "v", "w", "b"], [("h", ("N", 5, 6, 7))], {"eps": 1e-5}),
+        node("activation", ["h"], [("y", ("N", 5, 6, 7))], {"function": function, "args": args})),
+        {"m": rng.standard_normal(5).astype(np.float32), "v": rng.uniform(0.5, 2, 5).astype(np.float32),
+         "w": rng.standard_normal(5).astype(np.float32), "b": rng.standard_normal(5).astype(np.float32)})
+    fused = passes.fuse_epilogue(graph)
+    assert _ops(fused) == ["channel_affine"]
+    x = rng.standard_normal((3, 5, 6, 7)).astype(np.float32)
+    x[0, 1, 2, 3], x[1, 2] = np.nan, -0.0
+    ours, plain = Model(graph)(x), Model(graph, passes=())(x)
+    assert np.array_equal(ours.view(np.uint32), plain.view(np.uint32))
+    assert "batch_norm+" + function in str(Model(graph).summary())
 
 
 def test_eliminate_dead_nodes(block):

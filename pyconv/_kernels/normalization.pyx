@@ -8,6 +8,7 @@ parallel_for.
 from cython cimport floating
 from libc.math cimport sqrt
 
+from pyconv._kernels.activation cimport ACT_IDENTITY, activation_row
 from pyconv._kernels.parallel cimport parallel_for
 
 
@@ -22,35 +23,41 @@ cdef struct Job:
     Py_ssize_t num_groups           # group_norm
     Py_ssize_t length               # layer_norm: row length
     double eps
+    int activation                  # channel_affine: ACT_* of activation.pxd, with p0, p1, p2
+    double p0, p1, p2
 
 
-cdef void _affine_plane(const floating* x, const floating* scale, const floating* shift, floating* out,
-                        Py_ssize_t plane, Py_ssize_t channels, Py_ssize_t inner) noexcept nogil:
-    # Plane (n, c) of channel_affine.
-    cdef Py_ssize_t c = plane % channels, i
+cdef void _affine_plane(const Job* job, const floating* x, const floating* scale, const floating* shift,
+                        floating* out, Py_ssize_t plane) noexcept nogil:
+    # Plane (n, c) of channel_affine: the affine, then the activation while the plane is in cache.
+    cdef Py_ssize_t c = plane % job.channels, i, inner = job.inner
     cdef floating channel_scale = scale[c], channel_shift = shift[c]
     x = x + plane * inner
     out = out + plane * inner
     for i in range(inner):
         out[i] = x[i] * channel_scale + channel_shift
+    if job.activation != ACT_IDENTITY:
+        activation_row(out, out, inner, job.activation, job.p0, job.p1, job.p2)
 
 
 cdef void _affine_task(void* context, Py_ssize_t plane, int thread) noexcept nogil:
     cdef const Job* job = <const Job*>context
     if job.double_precision:
-        _affine_plane(<const double*>job.x, <const double*>job.scale, <const double*>job.shift,
-                      <double*>job.out, plane, job.channels, job.inner)
+        _affine_plane(job, <const double*>job.x, <const double*>job.scale, <const double*>job.shift,
+                      <double*>job.out, plane)
     else:
-        _affine_plane(<const float*>job.x, <const float*>job.scale, <const float*>job.shift,
-                      <float*>job.out, plane, job.channels, job.inner)
+        _affine_plane(job, <const float*>job.x, <const float*>job.scale, <const float*>job.shift,
+                      <float*>job.out, plane)
 
 
 def channel_affine(const floating[:, :, ::1] x, const floating[::1] scale, const floating[::1] shift,
-                   floating[:, :, ::1] out, int num_threads):
-    """out[n, c, i] = x[n, c, i] * scale[c] + shift[c] (batch norm with running statistics folded in).
+                   floating[:, :, ::1] out, int num_threads, int activation=ACT_IDENTITY, double p0=0,
+                   double p1=0, double p2=0):
+    """out[n, c, i] = act(x[n, c, i] * scale[c] + shift[c]) (batch norm with running statistics folded in,
+    and the activation that follows it fused: ACT_* and its parameters as in activation.pxd).
 
-    x and out: (N, C, inner) C-contiguous, allocated by the caller; scale, shift: (C,).
-    One task per (n, c) plane.
+    x and out: (N, C, inner) C-contiguous, allocated by the caller (out may be x); scale, shift: (C,).
+    One task per (n, c) plane; the same bits as the affine, then activation_row.
     """
     cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1], inner = x.shape[2]
     cdef Job job
@@ -63,6 +70,8 @@ def channel_affine(const floating[:, :, ::1] x, const floating[::1] scale, const
     job.out = &out[0, 0, 0]
     job.channels = channels
     job.inner = inner
+    job.activation = activation
+    job.p0, job.p1, job.p2 = p0, p1, p2
     with nogil:
         parallel_for(_affine_task, &job, batch * channels, num_threads)
 

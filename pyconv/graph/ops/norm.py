@@ -2,9 +2,11 @@
 
 from ... import functional as F
 from ..._kernels.normalization import channel_affine
+from ...functional.activation import activation_kernel
 from ...functional.normalization import batch_norm_affine
 from ..._threads import kernel_threads
 from ._base import Attr, Op, OpError, register
+from .conv import ACTIVATIONS
 
 
 def _check_affine(shapes, positions, expected, names):
@@ -36,6 +38,37 @@ class BatchNorm(Op):
             channel_affine(x.reshape(planes), scale, shift, out.reshape(planes), kernel_threads(x.size))
             return outs
         return batch_norm
+
+
+@register
+class ChannelAffine(Op):
+    """activation(input * scale + shift) with one scale and shift per channel (dim 1): a batch norm and
+    the activation after it, fused by passes.fuse_epilogue (the same bits as the two ops)."""
+    name = "channel_affine"
+    inputs = ("input", "scale:const", "shift:const")
+    attrs = {"activation": Attr("choice", choices=ACTIVATIONS, optional=True), "activation_args": Attr("args")}
+
+    def infer(self, shapes, attrs, batch, constants):
+        x = shapes[0]
+        if len(x) < 2:
+            raise OpError(f"expected input with a channel dim (N, C, *), got {x}")
+        _check_affine(shapes, (1, 2), (x[1],), ("scale", "shift"))
+        if attrs["activation"] is not None:
+            activation_kernel(attrs["activation"], "channel_affine", **attrs["activation_args"])
+        return [x]
+
+    def kernel(self, attrs, constants):
+        scale, shift = constants[1:]
+        kind, params = 0, (0.0, 0.0, 0.0)
+        if attrs["activation"] is not None:
+            kind, params = activation_kernel(attrs["activation"], "channel_affine", **attrs["activation_args"])
+
+        def channel_affine_activation(inputs, outs):
+            x, out = inputs[0], outs[0]
+            planes = (x.shape[0], x.shape[1], x.size // max(1, x.shape[0] * x.shape[1]))
+            channel_affine(x.reshape(planes), scale, shift, out.reshape(planes), kernel_threads(x.size), kind, *params)
+            return outs
+        return channel_affine_activation
 
 
 @register
