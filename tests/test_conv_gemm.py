@@ -32,6 +32,8 @@ CASES = [
     ((1, 3, 15, 15), (8, 3, 7, 7), dict(stride=2, padding=3)),
     ((2, 8, 7, 5), (12, 8, 1, 1), dict()),                                       # pointwise, in place
     ((1, 8, 9, 8), (10, 4, 1, 1), dict(stride=2, groups=2)),                     # strided 1x1: gathered
+    ((2, 5, 17), (6, 5, 1), dict(stride=3)),                                     # strided 1-D pointwise
+    ((2, 3, 7, 11, 10), (4, 3, 1, 1, 1), dict(stride=(2, 3, 1))),                # strided 3-D pointwise
     ((1, 6, 6, 7), (4, 6, 1, 1), dict(padding=1)),                               # 1x1 with padding
     ((1, 8, 6, 6), (8, 2, 3, 3), dict(padding=1, groups=4)),                     # 2 channels per group
     ((2, 4, 3, 2), (3, 4, 3, 2), dict()),                                        # one output position

@@ -46,7 +46,7 @@ class GemmConv:
     TILING = "auto"
     # Implicit: tasks per thread wanted before the work is cut finer than one tile block.
     TASKS_PER_THREAD = 4
-    # Pointwise, stride 1: the implicit micro-kernel on the input in place from this many output
+    # Pointwise: the implicit micro-kernel (on the input in place at stride 1) from this many output
     # positions per image on, the packed GEMM core below (bench/conv_gemm.py: the micro-kernel
     # measured 3-23 % faster at 28^2 and 56^2, the GEMM 6-31 % faster at 14^2 and 7^2, where
     # a few columns cost the micro-kernel a whole vector).
@@ -73,9 +73,9 @@ class GemmConv:
         self.panels = -(-out_per_group // self.mr)
         self.packed = np.empty(p.groups * self.panels * self.mr * self.patch_rows, p.dtype)
         pack_implicit(weight, p.groups, self.mr, self.packed)
-        if self.in_place:
-            # Small images take the packed GEMM (run) on its weights packed whole, each group's
-            # rows cut into tasks per call (pointwise_split).
+        if p.pointwise:
+            # Small images take the packed GEMM (bind) on its weights packed whole, each group's
+            # rows cut into tasks per call (pointwise_split); with a stride, on a strided gather.
             self.packed_pointwise = np.empty(pointwise_packed_size(p.groups, out_per_group, self.patch_rows), p.dtype)
             pack_pointwise(weight, p.groups, self.packed_pointwise)
             self._pointwise_splits = {}
@@ -230,11 +230,17 @@ class GemmConv:
         batch, positions = input_shape[0], prod(output_shape[2:])
         scale, shift, activation, (p0, p1, p2) = epilogue.scale, epilogue.shift, epilogue.activation, epilogue.params
         splits = {}   # implicit, per thread count: (tiles per block, chunks)
-        if self.in_place and positions < self.POINTWISE_IMPLICIT_FROM:
+        if p.pointwise and positions < self.POINTWISE_IMPLICIT_FROM:
             in_view, out_view = (batch, p.in_channels, positions), (batch, p.out_channels, positions)
             packed, groups = self.packed_pointwise, p.groups
+            # a strided 1x1: the input positions it reads, gathered (a numpy copy: a few hundred
+            # kilobytes at these sizes, against a GEMM over all the channels)
+            gather = None if self.in_place else (slice(None), slice(None)) + tuple(slice(None, None, s)
+                                                                                 for s in p.stride)
 
             def pointwise(input, output, residual, num_threads):
+                if gather is not None:
+                    input = np.ascontiguousarray(input[gather])
                 conv_pointwise(input.reshape(in_view), packed, output.reshape(out_view), groups,
                                *self.pointwise_split(batch, positions, num_threads),
                                scale, shift, residual, activation, p0, p1, p2, num_threads)
