@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 import pyconv.functional as F
 from pyconv._kernels.conv_gemm import conv_pointwise, pack_pointwise, pointwise_packed_size
 from pyconv._kernels.gemm import block_sizes
-from pyconv.functional._conv_gemm import GemmConv
+from pyconv.functional._conv_gemm import GemmConv, PointwiseGemm
 from pyconv.functional._conv_plan import Epilogue, run_algorithm
 from fused_activations import FUSED_ACTIVATIONS
 from tolerances import assert_close
@@ -75,7 +75,7 @@ def test_matches_direct_and_torch(input_shape, weight_shape, kwargs, dtype, rng)
 @pytest.fixture(params=[1, 97, 2 ** 30], ids=["one-tile-columns", "odd-blocks", "one-block"])
 def column_bytes(request, monkeypatch):
     """Pointwise column blocks from one GEMM tile wide (many blocks) to whole images."""
-    monkeypatch.setattr(GemmConv, "COLUMN_BYTES", request.param)
+    monkeypatch.setattr(PointwiseGemm, "COLUMN_BYTES", request.param)
     return request.param
 
 
@@ -170,7 +170,7 @@ def test_work_split_stays_in_range():
         for positions in (1, 5, lanes, lanes + 1, 196, 3136, 100_000):
             for threads in (1, 2, 7):
                 for batch in (1, 8):
-                    rows, columns = pointwise.pointwise_split(batch, positions, threads)
+                    rows, columns = pointwise.pointwise_gemm.split(batch, positions, threads)
                     assert 1 <= rows <= out_channels and (rows == out_channels or rows % mr == 0)
                     assert 1 <= columns <= positions and (columns == positions or columns % lanes == 0)
                     if threads == 1:
@@ -259,7 +259,7 @@ ACTIVATIONS = FUSED_ACTIVATIONS
 @pytest.mark.parametrize("pointwise_implicit_from", [0, 2 ** 62], ids=["in-place", "pointwise-gemm"])
 def test_fused_epilogue_equals_unfused(activation, args, reference, weight_shape, kwargs, dtype,
                                        pointwise_implicit_from, monkeypatch, rng):
-    monkeypatch.setattr(GemmConv, "COLUMN_BYTES", 1)  # pointwise GEMM: several column blocks, each finished on its own
+    monkeypatch.setattr(PointwiseGemm, "COLUMN_BYTES", 1)  # several column blocks, each finished on its own
     monkeypatch.setattr(GemmConv, "POINTWISE_IMPLICIT_FROM", pointwise_implicit_from)
     x, w, b = _arrays(rng, (2, 4, 9, 11), weight_shape, dtype)
     scale, shift = rng.standard_normal(6).astype(dtype), rng.standard_normal(6).astype(dtype)
@@ -306,7 +306,7 @@ def configurations(draw):
     batch = draw(st.integers(1, 3))
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     split = dict(threads=draw(st.integers(1, 3)), tasks_per_thread=draw(st.sampled_from([1, 4, 1000])),
-                 column_bytes=draw(st.sampled_from([1, 200, GemmConv.COLUMN_BYTES])),
+                 column_bytes=draw(st.sampled_from([1, 200, PointwiseGemm.COLUMN_BYTES])),
                  block_bytes=draw(st.sampled_from([1, 2000, GemmConv.BLOCK_BYTES])),
                  layout=draw(st.sampled_from(["auto", "phase", "column"])),
                  tiling=draw(st.sampled_from(["auto", "linear", "rows"])),
@@ -324,13 +324,14 @@ def configurations(draw):
 def test_random_configurations_match_torch_and_direct(configuration):
     x, w, b, kwargs, split = configuration
     threads = split.pop("threads")
-    saved = {name: getattr(GemmConv, name.upper()) for name in split}
+    owners = {name: PointwiseGemm if name == "column_bytes" else GemmConv for name in split}
+    saved = {name: getattr(owners[name], name.upper()) for name in split}
     try:
         for name, value in split.items():
-            setattr(GemmConv, name.upper(), value)
+            setattr(owners[name], name.upper(), value)
         y = _run_threads(x, w, b, kwargs, threads)
     finally:
         for name, value in saved.items():
-            setattr(GemmConv, name.upper(), value)
+            setattr(owners[name], name.upper(), value)
     assert_close(y, _torch(x, w, b, kwargs))
     assert_close(y, _run(x, w, b, kwargs, "direct"))

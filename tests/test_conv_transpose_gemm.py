@@ -187,6 +187,32 @@ def test_fused_epilogue_equals_unfused(rng, mode, spatial, kernel, kwargs, activ
     assert_close(fused, reference(plain + shift.reshape(channels)))
 
 
+# One input position per image: the pointwise GEMM over the batch (no dilation, no output_padding),
+# or col2im (with them); paddings that crop the kernel window, groups, 1d-3d.
+SINGLE_POSITION = [
+    ((1,), (4,), dict()), ((1, 1), (4, 4), dict()), ((1, 1), (3, 5), dict(stride=2, padding=(1, 2))),
+    ((1, 1), (4, 4), dict(padding=1, groups=2)), ((1, 1, 1), (2, 3, 2), dict(stride=3, padding=(0, 1, 0))),
+    ((1, 1), (3, 3), dict(stride=2, output_padding=1)), ((1, 1), (3, 3), dict(dilation=2, padding=1)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch", [1, 8])
+@pytest.mark.parametrize("spatial, kernel, kwargs", SINGLE_POSITION)
+def test_single_input_position_matches_torch_and_direct(rng, num_threads, spatial, kernel, kwargs, batch, dtype):
+    """DCGAN's first layer (a 1 x 1 latent): the batch as the positions of one pointwise GEMM, with the
+    fused epilogue; the same bits on 1 and 2 threads."""
+    x, w, b = _arrays(rng, len(spatial), spatial, kernel, kwargs, (20, 70), dtype, batch=batch)
+    num_threads(1)
+    one = _pyconv(x, w, b, **kwargs)
+    assert_close(one, _torch(x, w, b, **kwargs))
+    assert_close(one, _pyconv(x, w, b, algorithm="direct", **kwargs))
+    num_threads(2)
+    assert np.array_equal(_pyconv(x, w, b, **kwargs), one)
+    relu6 = F.prepack_conv(w, b, transposed=True, algorithm="gemm", activation="relu6", **kwargs)
+    assert np.array_equal(relu6(x), np.clip(one, 0, 6))
+
+
 def _tuple(value, dims):
     return (value,) * dims if isinstance(value, int) else tuple(value)
 

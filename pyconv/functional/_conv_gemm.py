@@ -28,8 +28,6 @@ class GemmConv:
     """GEMM for every (non-transposed) convolution: implicit GEMM, on the input in place for pointwise ones."""
     name = "gemm"
 
-    # Pointwise: bytes of the input block (in_channels x columns) one GEMM call packs; it stays in L2.
-    COLUMN_BYTES = 384 * 1024
     # Implicit: a task's tiles cover about this many bytes of virtual column matrix (K x outputs).
     BLOCK_BYTES = 384 * 1024
     # Implicit: the input copy's layout: one plane per stride phase ("phase": rows
@@ -51,11 +49,6 @@ class GemmConv:
     # measured 3-23 % faster at 28^2 and 56^2, the GEMM 6-31 % faster at 14^2 and 7^2, where
     # a few columns cost the micro-kernel a whole vector).
     POINTWISE_IMPLICIT_FROM = 512
-    # Pointwise, packed GEMM: the cost of one more task (a GEMM call and its epilogue set-up), cycles,
-    # and of 0, 1, 2, ... columns past the last whole vector, in vectors (1 thread, 1024 x 512 @
-    # 512 x c: 1 column 0.044 ms, 2-4 columns 0.11 ms, from 5 columns on a padded vector 0.15 ms).
-    TASK_CYCLES = 3000
-    LEFTOVER_VECTORS = (0, 0.3, 0.8, 0.8, 0.8, 1)
 
     @staticmethod
     def unsupported(problem):
@@ -74,67 +67,9 @@ class GemmConv:
         self.packed = np.empty(p.groups * self.panels * self.mr * self.patch_rows, p.dtype)
         pack_implicit(weight, p.groups, self.mr, self.packed)
         if p.pointwise:
-            # Small images take the packed GEMM (bind) on its weights packed whole, each group's
-            # rows cut into tasks per call (pointwise_split); with a stride, on a strided gather.
-            self.packed_pointwise = np.empty(pointwise_packed_size(p.groups, out_per_group, self.patch_rows), p.dtype)
-            pack_pointwise(weight, p.groups, self.packed_pointwise)
-            self._pointwise_splits = {}
+            # Small images take the packed GEMM (bind); with a stride, on a strided gather.
+            self.pointwise_gemm = PointwiseGemm(weight, p.groups)
         self._layouts = {}
-
-    def pointwise_split(self, batch, positions, num_threads):
-        """Pointwise: (output channels, output positions) per task for ``batch`` images of ``positions``
-        (cached: the search costs more than a small layer).
-
-        A task of r row panels (MR output channels each) by v vectors of
-        positions costs about (r + 1) * v * K + TASK_CYCLES cycles: its
-        micro-kernel tiles, the packing of its input columns and the call.  A
-        last part-vector counts as LEFTOVER_VECTORS[columns] of a vector (the
-        GEMM's column kernels, or a whole vector from PAD_COLUMNS_FROM columns).
-        Of the splits whose column blocks hold at most COLUMN_BYTES of input,
-        the one whose tasks, handed in order to whichever thread is free
-        first, finish soonest (ties: fewer tasks).  At batch 1 on two threads
-        this cuts 96 channels x 196 positions into two 48-channel tasks where
-        whole 48-column tiles cut it 144 + 52.
-        """
-        key = batch, positions, num_threads
-        split = self._pointwise_splits.get(key)
-        if split is None:
-            if len(self._pointwise_splits) >= 64:
-                self._pointwise_splits.clear()
-            split = self._pointwise_splits[key] = self._search_pointwise_split(batch, positions, num_threads)
-        return split
-
-    def _search_pointwise_split(self, batch, positions, num_threads):
-        p = self.problem
-        mr = _GEMM_BLOCKING["MR"]
-        lanes = _GEMM_BLOCKING["vector_bytes"] // p.dtype.itemsize
-        out_per_group = p.out_channels // p.groups
-        panels, vectors = -(-out_per_group // mr), -(-positions // lanes)
-
-        def vector_cost(first_vector, count):   # vectors first_vector .. + count - 1 of the positions
-            columns = min(positions, (first_vector + count) * lanes) - first_vector * lanes
-            return columns // lanes + self.LEFTOVER_VECTORS[min(columns % lanes, len(self.LEFTOVER_VECTORS) - 1)]
-        widest = max(1, self.COLUMN_BYTES // (self.patch_rows * p.dtype.itemsize * lanes))  # vectors
-        fewest = -(-vectors // widest)
-        images = batch * p.groups
-        if images >= self.TASKS_PER_THREAD * num_threads or num_threads == 1:   # enough tasks already
-            return out_per_group, min(positions, -(-vectors // fewest) * lanes)
-        best = None
-        row_sizes = sorted({-(-panels // blocks) for blocks in range(1, min(panels, 8) + 1)})
-        column_sizes = sorted({-(-vectors // blocks) for blocks in range(fewest, min(vectors, fewest + 8) + 1)})
-        for task_panels in row_sizes:
-            for task_vectors in column_sizes:
-                costs = [(min(task_panels, panels - r) + 1) * vector_cost(c, task_vectors) * self.patch_rows
-                         + self.TASK_CYCLES for c in range(0, vectors, task_vectors)
-                         for r in range(0, panels, task_panels)] * images
-                free = [0] * num_threads
-                for cost in costs:
-                    free[free.index(min(free))] += cost
-                key = (max(free), len(costs))
-                if best is None or key < best[0]:
-                    best = key, task_panels, task_vectors
-        _, task_panels, task_vectors = best
-        return min(out_per_group, task_panels * mr), min(positions, task_vectors * lanes)
 
     def layout(self, out_spatial):
         """Implicit: the copy xp and tap offsets for outputs of spatial size ``out_spatial`` (cached).
@@ -232,7 +167,7 @@ class GemmConv:
         splits = {}   # implicit, per thread count: (tiles per block, chunks)
         if p.pointwise and positions < self.POINTWISE_IMPLICIT_FROM:
             in_view, out_view = (batch, p.in_channels, positions), (batch, p.out_channels, positions)
-            packed, groups = self.packed_pointwise, p.groups
+            gemm = self.pointwise_gemm
             # a strided 1x1: the input positions it reads, gathered (a numpy copy: a few hundred
             # kilobytes at these sizes, against a GEMM over all the channels)
             gather = None if self.in_place else (slice(None), slice(None)) + tuple(slice(None, None, s)
@@ -241,9 +176,8 @@ class GemmConv:
             def pointwise(input, output, residual, num_threads):
                 if gather is not None:
                     input = np.ascontiguousarray(input[gather])
-                conv_pointwise(input.reshape(in_view), packed, output.reshape(out_view), groups,
-                               *self.pointwise_split(batch, positions, num_threads),
-                               scale, shift, residual, activation, p0, p1, p2, num_threads)
+                gemm.run(input.reshape(in_view), output.reshape(out_view),
+                         (scale, shift, residual, activation, p0, p1, p2), num_threads)
             return pointwise
         out_spatial = tuple(output_shape[2:])
         layout = self.layout(out_spatial)
@@ -263,3 +197,87 @@ class GemmConv:
             conv_implicit(input.reshape(in_view), packed, output.reshape(out_view), *fixed, *split,
                           scale, shift, residual, activation, p0, p1, p2, num_threads)
         return implicit
+
+
+class PointwiseGemm:
+    """A 1x1 convolution as the packed GEMM core on the input in place: output (N, M, P) = weight (M, C)
+    @ input (N, C, P) per image and group, with the fused epilogue.  Each group's weights are packed
+    whole once; each call cuts the work into tasks of output channels x positions (``split``)."""
+
+    # Bytes of the input block (in_channels x columns) one GEMM call packs; it stays in L2.
+    COLUMN_BYTES = 384 * 1024
+    # Tasks per thread that need no finer cut.
+    TASKS_PER_THREAD = 4
+    # The cost of one more task (a GEMM call and its epilogue set-up), cycles, and of 0, 1, 2, ...
+    # columns past the last whole vector, in vectors (1 thread, 1024 x 512 @ 512 x c: 1 column
+    # 0.044 ms, 2-4 columns 0.11 ms, from 5 columns on a padded vector 0.15 ms).
+    TASK_CYCLES = 3000
+    LEFTOVER_VECTORS = (0, 0.3, 0.8, 0.8, 0.8, 1)
+
+    def __init__(self, weight, groups):
+        """weight: (M, C // groups), C-contiguous, float32 or float64."""
+        self.groups, self.k, self.itemsize = groups, weight.shape[1], weight.dtype.itemsize
+        self.out_per_group = weight.shape[0] // groups
+        self.packed = np.empty(pointwise_packed_size(groups, self.out_per_group, self.k), weight.dtype)
+        pack_pointwise(weight, groups, self.packed)
+        self._splits = {}
+
+    def run(self, input, output, epilogue_args, num_threads):
+        """output (N, M, P) = epilogue(weight @ input (N, C, P)); epilogue_args as Epilogue.kernel_args."""
+        conv_pointwise(input, self.packed, output, self.groups, *self.split(input.shape[0], input.shape[2],
+                                                                           num_threads),
+                       *epilogue_args, num_threads)
+
+    def split(self, batch, positions, num_threads):
+        """(output channels, output positions) per task for ``batch`` images of ``positions``
+        (cached: the search costs more than a small layer).
+
+        A task of r row panels (MR output channels each) by v vectors of
+        positions costs about (r + 1) * v * K + TASK_CYCLES cycles: its
+        micro-kernel tiles, the packing of its input columns and the call.  A
+        last part-vector counts as LEFTOVER_VECTORS[columns] of a vector (the
+        GEMM's column kernels, or a whole vector from PAD_COLUMNS_FROM columns).
+        Of the splits whose column blocks hold at most COLUMN_BYTES of input,
+        the one whose tasks, handed in order to whichever thread is free
+        first, finish soonest (ties: fewer tasks).  At batch 1 on two threads
+        this cuts 96 channels x 196 positions into two 48-channel tasks where
+        whole 48-column tiles cut it 144 + 52.
+        """
+        key = batch, positions, num_threads
+        split = self._splits.get(key)
+        if split is None:
+            if len(self._splits) >= 64:
+                self._splits.clear()
+            split = self._splits[key] = self._search_split(batch, positions, num_threads)
+        return split
+
+    def _search_split(self, batch, positions, num_threads):
+        mr = _GEMM_BLOCKING["MR"]
+        lanes = _GEMM_BLOCKING["vector_bytes"] // self.itemsize
+        out_per_group = self.out_per_group
+        panels, vectors = -(-out_per_group // mr), -(-positions // lanes)
+
+        def vector_cost(first_vector, count):   # vectors first_vector .. + count - 1 of the positions
+            columns = min(positions, (first_vector + count) * lanes) - first_vector * lanes
+            return columns // lanes + self.LEFTOVER_VECTORS[min(columns % lanes, len(self.LEFTOVER_VECTORS) - 1)]
+        widest = max(1, self.COLUMN_BYTES // (self.k * self.itemsize * lanes))  # vectors
+        fewest = -(-vectors // widest)
+        images = batch * self.groups
+        if images >= self.TASKS_PER_THREAD * num_threads or num_threads == 1:   # enough tasks already
+            return out_per_group, min(positions, -(-vectors // fewest) * lanes)
+        best = None
+        row_sizes = sorted({-(-panels // blocks) for blocks in range(1, min(panels, 8) + 1)})
+        column_sizes = sorted({-(-vectors // blocks) for blocks in range(fewest, min(vectors, fewest + 8) + 1)})
+        for task_panels in row_sizes:
+            for task_vectors in column_sizes:
+                costs = [(min(task_panels, panels - r) + 1) * vector_cost(c, task_vectors) * self.k
+                         + self.TASK_CYCLES for c in range(0, vectors, task_vectors)
+                         for r in range(0, panels, task_panels)] * images
+                free = [0] * num_threads
+                for cost in costs:
+                    free[free.index(min(free))] += cost
+                key = (max(free), len(costs))
+                if best is None or key < best[0]:
+                    best = key, task_panels, task_vectors
+        _, task_panels, task_vectors = best
+        return min(out_per_group, task_panels * mr), min(positions, task_vectors * lanes)

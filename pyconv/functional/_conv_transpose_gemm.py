@@ -20,11 +20,12 @@ count, so results do not depend on it):
   but small enough for ``MIN_TASKS`` tasks;
 - output columns per tile, when input rows are much longer than that n.
 """
-from math import ceil
+from math import ceil, prod
 
 import numpy as np
 
 from .._kernels.conv_transpose_gemm import conv_transpose_gemm_forward, pack_weights, packed_weights_size
+from ._conv_gemm import PointwiseGemm
 from ._conv_plan import view_as_3d
 from .shapes import lift_to_3d
 
@@ -64,16 +65,45 @@ class GemmConvTranspose:
             size = packed_weights_size(groups, in_per_group, out_per_group, *self.kernel_size, self.co_block)[0]
             self.packed = np.empty(size, dtype=problem.dtype)
             pack_weights(weight, groups, self.co_block, self.packed)
+        # One input position per image (DCGAN's first layer: a 1 x 1 latent to 512 x 4 x 4): every
+        # output is a tap of the kernel window, so the layer is one pointwise GEMM with the batch
+        # as its positions, (C_out x taps, C_in) @ (C_in, N), where col2im per image would be N
+        # matrix-vector products each reading all the weights.  Its packed weights are made on
+        # first use.
+        self._weight = None if self.direct or any(d != 1 for d in problem.dilation) or any(
+            problem.output_padding) else weight
+        self._single_position = None
 
     def run(self, input, output, epilogue, residual, num_threads):
         p = self.problem
         input5 = view_as_3d(input)
         output5 = view_as_3d(output)
+        if self._weight is not None and input5.shape[2:] == (1, 1, 1) and not residual.size:
+            self._run_single_position(input5, output5, epilogue, num_threads)
+            return
         band, tile = self.blocking(input5.shape, output5.shape)
         conv_transpose_gemm_forward(
             input5, self.packed, output5, self.kernel_size, lift_to_3d(p.stride, 1), lift_to_3d(p.pad_before, 0),
             lift_to_3d(p.dilation, 1), p.groups, self.direct, self.co_block, band, tile,
             *epilogue.kernel_args(residual), num_threads=num_threads)
+
+    def _run_single_position(self, input5, output5, epilogue, num_threads):
+        """run for inputs of one position per image, without a residual: the pointwise GEMM."""
+        p, taps, batch = self.problem, prod(self.kernel_size), input5.shape[0]
+        gemm = self._single_position
+        if gemm is None:   # weights (C_in, C_out / groups, *kernel) -> rows (c_out, tap) of each group
+            in_per_group = self._weight.shape[0] // p.groups
+            rows = self._weight.reshape(p.groups, in_per_group, -1).transpose(0, 2, 1).reshape(-1, in_per_group)
+            gemm = self._single_position = PointwiseGemm(np.ascontiguousarray(rows), p.groups)
+        x = np.ascontiguousarray(input5.reshape(batch, -1).T).reshape(1, -1, batch)
+        products = np.empty((1, p.out_channels * taps, batch), p.dtype)
+        scale, shift = (np.repeat(a, taps) if a.size else a for a in (epilogue.scale, epilogue.shift))
+        gemm.run(x, products, (scale, shift, np.empty(0, p.dtype), epilogue.activation, *epilogue.params),
+                 num_threads)
+        # tap k of the window lands on output position k - padding
+        window = products.reshape((p.out_channels,) + tuple(self.kernel_size) + (batch,))
+        crop = tuple(slice(b, b + o) for b, o in zip(lift_to_3d(p.pad_before, 0), output5.shape[2:]))
+        output5[...] = np.moveaxis(window[(slice(None),) + crop], -1, 0)
 
     def blocking(self, input_shape, output_shape):
         """(output rows per task, output columns per tile) for 5-D input/output shapes."""
