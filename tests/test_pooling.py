@@ -375,6 +375,42 @@ def test_same_bits_with_one_and_two_threads(num_threads, rng):
         np.testing.assert_array_equal(one, two)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, kernel, stride, padding, ceil_mode", [
+    ((1, 40, 7, 7), 3, 1, 1, True),          # GoogLeNet's branch pools: a plane per task, one call (flat)
+    ((2, 24, 14, 14), 3, 1, 1, False),
+    ((1, 30, 5, 9), (2, 3), 1, (1, 0), False),
+    ((1, 40, 28, 28), 3, 2, 0, True),        # stride 2 on rows narrower than a vector: a plane per task
+    ((2, 16, 13, 13), 3, 2, 0, True),        # AlexNet / SqueezeNet
+    ((1, 9, 2, 3), 2, 1, 1, False),          # fewer outputs than a vector even flat
+])
+def test_narrow_planes_bit_for_bit_and_threads(num_threads, shape, kernel, stride, padding, ceil_mode, dtype, rng):
+    """Planes narrower than a vector run a plane per task, through a padded copy of the plane (stride 1
+    max pooling in one kernel call over it): torch's max (NaN, -inf, ties of -0.0 and 0.0) and average
+    (count_include_pad both ways, the divisor override) to the bit, on 1 and 2 threads."""
+    x = rng.standard_normal(shape).astype(dtype)
+    x[rng.random(shape) < 0.02] = np.nan
+    x[rng.random(shape) < 0.02] = -np.inf
+    zeros = rng.random(shape) < 0.2
+    x[zeros] = np.where(rng.random(shape) < 0.5, 0.0, -0.0)[zeros]
+    results = []
+    for threads in (1, 2):
+        num_threads(threads)
+        values = [F.max_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode)]
+        for include_pad in (False, True):
+            values.append(F.avg_pool2d(x, kernel, stride, padding, ceil_mode, include_pad))
+        values.append(F.avg_pool2d(x, kernel, stride, padding, ceil_mode, True, 3))
+        results.append(values)
+    expected = _torch(TF.max_pool2d, x, kernel, stride, padding, 1, ceil_mode)
+    _assert_same(results[0][0], expected)
+    assert np.array_equal(np.signbit(results[0][0]), np.signbit(expected))
+    for include_pad, result in zip((False, True), results[0][1:3]):
+        assert_close(result, _torch(TF.avg_pool2d, x, kernel, stride, padding, ceil_mode, include_pad))
+    assert_close(results[0][3], _torch(TF.avg_pool2d, x, kernel, stride, padding, ceil_mode, True, 3))
+    for one, two in zip(*results):
+        assert np.array_equal(one.view(np.uint8), two.view(np.uint8))
+
+
 def test_batch_zero_gives_empty_outputs():
     for n in (1, 2, 3):
         x = np.zeros((0, 3) + (6,) * n, dtype=np.float32)
