@@ -283,9 +283,11 @@ def test_channel_blocked_epilogue_bits_equal_separate_pass(rng, kernel, stride, 
     x, w, _ = _arrays(rng, 1, 19, 1, (11, 13), kernel, dtype)
     x[0, 2, 4, 4] = np.nan
     x[0, 5, 3, 3] = np.inf
-    x[0, 7] = -0.0     # a plane of negative zeros: outputs of -0.0 scaled, shifted or clamped
+    x[0, 7] = -0.0     # a plane of zeros (the sums start at +0.0): -0.0 once scaled by a negative scale
     empty = np.empty(0, dtype)
     scale = rng.uniform(-2.0, 2.0, 19).astype(dtype) if "scale" in parts else empty
+    if scale.size:
+        scale[7] = -abs(scale[7])
     shift = (rng.standard_normal(19) * 3).astype(dtype) if "shift" in parts else empty
     if shift.size:
         shift[7] = 0.0

@@ -180,6 +180,19 @@ def test_work_split_stays_in_range():
             assert chunks == 1 or threads > 1
 
 
+def test_pointwise_kernel_refuses_a_split_inside_a_row_panel():
+    mr = block_sizes()["MR"]
+    x, out = np.ones((1, 4, 9), np.float32), np.empty((1, 3 * mr, 9), np.float32)
+    packed = np.empty(pointwise_packed_size(1, 3 * mr, 4), np.float32)
+    pack_pointwise(np.ones((3 * mr, 4), np.float32), 1, packed)
+    empty = np.empty(0, np.float32)
+    for rows, columns in ((mr + 1, 9), (0, 9), (mr, 0)):
+        with pytest.raises(ValueError, match="rows per task"):
+            conv_pointwise(x, packed, out, 1, rows, columns, empty, empty, empty, 0, 0.0, 0.0, 0.0, 1)
+    conv_pointwise(x, packed, out, 1, 3 * mr, 9, empty, empty, empty, 0, 0.0, 0.0, 0.0, 1)
+    np.testing.assert_array_equal(out, 4.0)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_pointwise_splits_give_the_same_bits(dtype, rng):
     """conv_pointwise cut into any row blocks (multiples of MR, through gemm_prepacked_rows on the

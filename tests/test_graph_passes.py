@@ -84,6 +84,22 @@ def test_batch_norm_then_activation_is_one_channel_affine(function, args):
     assert "batch_norm+" + function in str(Model(graph).summary())
 
 
+def test_fused_constants_never_replace_a_constant_of_the_same_name():
+    """The fusion names its scale and shift after the output ("y.scale"); a constant of that name that
+    another node reads keeps its values (the new one gets a suffix)."""
+    rng = np.random.default_rng(1)
+    graph = Graph((Value("x", ("N", 5, 3, 3)),), ("z",), (
+        node("batch_norm", ["x", "m", "v", None, None], [("h", ("N", 5, 3, 3))], {"eps": 1e-5}),
+        node("activation", ["h"], [("y", ("N", 5, 3, 3))], {"function": "relu", "args": {}}),
+        node("add", ["y", "y.scale"], [("z", ("N", 5, 3, 3))], NO_SCALAR)),
+        {"m": rng.standard_normal(5).astype(np.float32), "v": rng.uniform(0.5, 2, 5).astype(np.float32),
+         "y.scale": np.full((1, 5, 1, 1), 100.0, np.float32)})
+    fused = passes.fuse_epilogue(graph)
+    assert _ops(fused) == ["channel_affine", "add"] and fused.constants["y.scale"].max() == 100.0
+    x = rng.standard_normal((2, 5, 3, 3)).astype(np.float32)
+    np.testing.assert_array_equal(Model(graph)(x), Model(graph, passes=())(x))
+
+
 def test_eliminate_dead_nodes(block):
     pruned = passes.eliminate_dead_nodes(block)
     assert "mul" not in _ops(pruned) and len(pruned.nodes) == len(block.nodes) - 1

@@ -990,8 +990,8 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
     A 1-D convolution is the case H = KH = 1.  ``layout``: LAYOUT_AUTO (the
     measured rule), LAYOUT_ROWS (the row path) or LAYOUT_BLOCKED (the
     channel-blocked path where it serves: multiplier 1, 3x3 or 5x5, stride
-    1 or 2 along the row, no dilation; else the row path).  Both give the
-    same bits for any thread count.
+    1 or 2 along the row, no dilation; else the row path).  Each gives the
+    same bits for any thread count (the two paths sum in different orders).
     """
     cdef Job job
     cdef DwGeometry* g = &job.geometry

@@ -8,8 +8,9 @@ group) and P output positions:
 
 Two kernels compute it without ever building the K x P column matrix:
 
-conv_pointwise (1x1x1, stride 1, no padding): the column matrix is the input
-    itself, read in place by the packed GEMM core (gemm.pxd, weights packed
+conv_pointwise (1x1x1, no padding): the column matrix is the input itself
+    (at stride 1; a strided 1x1 gathers its positions first, in the Python
+    layer), read in place by the packed GEMM core (gemm.pxd, weights packed
     once with gemm_pack_a); tasks are (n, group, column block, row block).
 
 conv_implicit (everything else): implicit GEMM.  The input is first copied
@@ -47,6 +48,10 @@ from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_is_ident
 from pyconv._kernels.gemm cimport (gemm_pack_a, gemm_packed_a_size, gemm_prepacked_rows,
                                    gemm_workspace_size)
 from pyconv._kernels.parallel cimport parallel_for
+
+from pyconv._kernels.gemm import block_sizes
+
+_GEMM_MR = block_sizes()["MR"]   # the row panels gemm_prepacked_rows starts a run of rows on
 
 cdef extern from *:
     """
@@ -392,9 +397,13 @@ def conv_pointwise(const floating[:, :, ::1] input, const floating[::1] packed, 
     allocated by the caller.  A task computes ``rows`` output channels (a
     multiple of MR, or all of a group's) by ``columns`` output positions of
     one image and group; the split never changes the bits.  Epilogue
-    arguments as in epilogue.pxd (empty arrays = absent).  Nothing is checked.
+    arguments as in epilogue.pxd (empty arrays = absent).  Only the split is
+    checked.
     """
     cdef Pointwise pw
+    if rows < 1 or columns < 1 or (rows % _GEMM_MR and rows < output.shape[1] // groups):
+        raise ValueError(f"conv_pointwise: rows per task must be a multiple of {_GEMM_MR} or all of a group's, "
+                         f"columns at least 1; got rows={rows}, columns={columns}")
     pw.input = &input[0, 0, 0]
     pw.packed = &packed[0]
     pw.output = &output[0, 0, 0]

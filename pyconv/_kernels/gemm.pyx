@@ -140,7 +140,7 @@ cdef extern from *:
     PYCONV_GEMM_UKERNEL(pyconv_gemm_ukernel_f64_3, double, 3)
     #endif
 
-    /* Column kernels: the last cols < VL columns of B against the A panels of
+    /* Column kernels: the last 1-4 columns of B (fewer than PAD_COLUMNS_FROM) against the A panels of
        an mc-row block (consecutive MR-row panels, kc * MR elements apart):
        c[0:rows, 0:cols] (=|+=) sum_p A[i, p] * bp[p*width + j], width = cols
        rounded up to 4 (zero-padded).  Every output is one FMA chain over p

@@ -3,9 +3,10 @@
 Convolutions run the implicit GEMM of ``pyconv._kernels.conv_gemm``: a
 zero-padded copy of the input ("xp") in which every kernel tap reads
 consecutive outputs from consecutive values, read by a register-tiled
-micro-kernel through per-tap offsets.  Pointwise convolutions (1x1x1, stride
-1, no padding) need no copy: the micro-kernel reads the input in place, or,
-for small images, the packed GEMM core multiplies it in place.  The weights
+micro-kernel through per-tap offsets.  Pointwise convolutions (1x1x1, no
+padding) at stride 1 need no copy: the micro-kernel reads the input in place,
+or, for small images, the packed GEMM core (PointwiseGemm) multiplies it in
+place; strided ones on small images gather their positions for that GEMM.  The weights
 are packed once here; the copy's layout is computed once per input size
 (``layout``) and each call picks the work split so there are enough tasks for
 the threads.  bench/conv_gemm.py measures it.
@@ -66,10 +67,18 @@ class GemmConv:
         self.panels = -(-out_per_group // self.mr)
         self.packed = np.empty(p.groups * self.panels * self.mr * self.patch_rows, p.dtype)
         pack_implicit(weight, p.groups, self.mr, self.packed)
-        if p.pointwise:
-            # Small images take the packed GEMM (bind); with a stride, on a strided gather.
-            self.pointwise_gemm = PointwiseGemm(weight, p.groups)
+        # Pointwise: small images take the packed GEMM (bind; with a stride, on a strided gather), its
+        # weights packed on first use (pointwise_gemm): large images never need them.
+        self._pointwise_weight = weight if p.pointwise else None
+        self._pointwise_gemm = None
         self._layouts = {}
+
+    @property
+    def pointwise_gemm(self):
+        """The PointwiseGemm of a pointwise convolution's weights (made on first use)."""
+        if self._pointwise_gemm is None:
+            self._pointwise_gemm = PointwiseGemm(self._pointwise_weight, self.problem.groups)
+        return self._pointwise_gemm
 
     def layout(self, out_spatial):
         """Implicit: the copy xp and tap offsets for outputs of spatial size ``out_spatial`` (cached).
@@ -240,8 +249,9 @@ class PointwiseGemm:
         Of the splits whose column blocks hold at most COLUMN_BYTES of input,
         the one whose tasks, handed in order to whichever thread is free
         first, finish soonest (ties: fewer tasks).  At batch 1 on two threads
-        this cuts 96 channels x 196 positions into two 48-channel tasks where
-        whole 48-column tiles cut it 144 + 52.
+        this cuts 960 -> 160 channels at 7x7 into two 80-channel tasks, where
+        128-row blocks cut it 128 + 32, and 576 -> 96 at 14x14 into 112 + 84
+        positions, where whole 48-column tiles cut it 144 + 52.
         """
         key = batch, positions, num_threads
         split = self._splits.get(key)

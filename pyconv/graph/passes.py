@@ -80,8 +80,13 @@ class _Rewriter:
         return fused
 
     def constant(self, name, array):
-        self.constants[name] = np.ascontiguousarray(array, np.float32)
-        return name
+        """A new constant named ``name`` (with a suffix if that names a constant or value already)."""
+        taken = self.constants.keys() | self.shapes.keys()
+        unique, suffix = name, 1
+        while unique in taken:
+            unique, suffix = f"{name}.{suffix}", suffix + 1
+        self.constants[unique] = np.ascontiguousarray(array, np.float32)
+        return unique
 
     def result(self):
         return self.graph.replace(nodes=tuple(n for n in self.nodes if n is not None), constants=self.constants)

@@ -1,4 +1,7 @@
-"""Normalisations: inference ``batch_norm``, ``group_norm``, ``layer_norm``."""
+"""Normalisations: inference ``batch_norm`` (and ``channel_affine``, a batch norm with the activation after
+it, made by the passes), ``group_norm``, ``layer_norm``."""
+
+import numpy as np
 
 from ... import functional as F
 from ..._kernels.normalization import channel_affine
@@ -58,7 +61,7 @@ class ChannelAffine(Op):
         return [x]
 
     def kernel(self, attrs, constants):
-        scale, shift = constants[1:]
+        scale, shift = (np.ascontiguousarray(c, np.float32) for c in constants[1:])
         kind, params = 0, (0.0, 0.0, 0.0)
         if attrs["activation"] is not None:
             kind, params = activation_kernel(attrs["activation"], "channel_affine", **attrs["activation_args"])
