@@ -383,10 +383,12 @@ def test_same_bits_with_one_and_two_threads(num_threads, rng):
     ((1, 40, 28, 28), 3, 2, 0, True),        # stride 2 on rows narrower than a vector: a plane per task
     ((2, 16, 13, 13), 3, 2, 0, True),        # AlexNet / SqueezeNet
     ((1, 9, 2, 3), 2, 1, 1, False),          # fewer outputs than a vector even flat
+    ((1, 12, 28, 28), 3, 1, 1, True),        # stride 1 max on rows up to FLAT_MAX_WIDTH: flat too
+    ((2, 5, 40, 64), (3, 5), 1, (1, 2), False),
 ])
 def test_narrow_planes_bit_for_bit_and_threads(num_threads, shape, kernel, stride, padding, ceil_mode, dtype, rng):
-    """Planes narrower than a vector run a plane per task, through a padded copy of the plane (stride 1
-    max pooling in one kernel call over it): torch's max (NaN, -inf, ties of -0.0 and 0.0) and average
+    """Planes narrower than a vector, and stride 1 max pools on rows up to 64 wide, run a plane per task
+    through a padded copy of the plane (stride 1 max pooling in one kernel call over it): torch's max (NaN, -inf, ties of -0.0 and 0.0) and average
     (count_include_pad both ways, the divisor override) to the bit, on 1 and 2 threads."""
     x = rng.standard_normal(shape).astype(dtype)
     x[rng.random(shape) < 0.02] = np.nan

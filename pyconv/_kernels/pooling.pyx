@@ -21,9 +21,10 @@ the running maximum where torch would take a NaN) while a mask of NaN taps
 is kept; a row with a NaN is folded again with the exact rule.  Average
 pooling divides in the same pass.  Tasks are (plane, output depth) pairs,
 split into bands of output rows when there are few of them, run through
-parallel.pxd's parallel_for; 2-D planes narrower than a vector go a plane per
-task through a padded copy of the plane (stride 1 max pooling: one kernel
-call over the copy seen as one long row).  Max pooling with indices keeps the scalar row
+parallel.pxd's parallel_for; 2-D planes narrower than a vector (and stride 1
+max pools on rows up to FLAT_MAX_WIDTH) go a plane per task through a padded
+copy of the plane (stride 1 max pooling: one kernel call over the copy seen as
+one long row).  Max pooling with indices keeps the scalar row
 function that tracks each maximum's position (a task per output row), and
 max_unpool scatters a plane per task, both through parallel_for too, as
 every pyconv kernel does.
@@ -450,7 +451,8 @@ cdef struct Window:
     bint buffered
     Columns buffered_columns
     Py_ssize_t buffer_w, pad_w
-    # Buffered 2-D pools take a whole plane per task instead ("plane"): the plane is copied once
+    # Buffered 2-D pools, and stride 1 max pools on rows up to FLAT_MAX_WIDTH, take a whole plane per
+    # task instead ("plane", with per-thread buffers as the buffered rows): the plane is copied once
     # into a buffer of plane_h rows of plane_w values padded with the neutral value, then each
     # output row is computed from the buffer's rows or, stride 1 max pooling, all output rows in
     # one call over the buffer seen as one long row (flat_columns: output q = oh * plane_w + ow,
@@ -586,6 +588,14 @@ cdef void _divisors(double* factors, Py_ssize_t length, Py_ssize_t out, Py_ssize
             factors[o] = end - start if count_include_pad else count
 
 
+cdef enum:
+    # Stride 1 max pooling on rows up to this wide also runs a plane per task, in one kernel call
+    # (1 / 2 threads, ms, row path -> plane: 256@28^2 3x3 0.26 / 0.14 -> 0.12 / 0.06, 64@56^2 0.17 /
+    # 0.09 -> 0.12 / 0.064, 32@64^2 0.10 / 0.055 -> 0.09 / 0.046, 16@64^2 5x5 0.14 / 0.073 -> 0.095 /
+    # 0.055); wider rows were not measured faster.
+    FLAT_MAX_WIDTH = 64
+
+
 cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, bint average,
                       tuple kernel_size, tuple stride, tuple padding, tuple dilation,
                       bint count_include_pad, Py_ssize_t divisor_override, int num_threads) except -1:
@@ -697,8 +707,11 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
     # ms at 1 / 2 threads: 512@14^2 3x3 s1 p1 max 0.27-0.32 / 0.15 -> 0.079 / 0.045, 832@7^2 0.20 /
     # 0.104 -> 0.053 / 0.032, 480@28^2 3x3 s2 ceil 0.26 / 0.14 -> 0.165 / 0.10; 256@28^2 2x2 s2
     # average 0.107 / 0.061 -> 0.074 / 0.049).
-    g.plane = g.buffered and g.kernel_d == 1 and g.in_d == 1 and g.out_d == 1 and g.dilation_h == 1
+    g.plane = (g.buffered or (not average and g.stride_h == 1 and c.stride == 1 and g.in_w <= FLAT_MAX_WIDTH
+                              and c.vector != NULL and dilation_w == 1)) and (
+        g.kernel_d == 1 and g.in_d == 1 and g.out_d == 1 and g.dilation_h == 1)
     if g.plane:
+        g.buffered = True     # per-thread buffers, filled with the neutral value below
         g.plane_w = max((c.out_w - 1) * c.stride + kernel_w, pad_w + g.in_w)
         g.plane_h = max((g.out_h - 1) * g.stride_h + g.kernel_h, g.pad_h + g.in_h)
         g.flat = not average and g.stride_h == 1 and c.stride == 1 and g.out_h * g.plane_w >= vector_length
