@@ -385,14 +385,22 @@ def test_same_bits_with_one_and_two_threads(num_threads, rng):
     ((1, 9, 2, 3), 2, 1, 1, False),          # fewer outputs than a vector even flat
     ((1, 12, 28, 28), 3, 1, 1, True),        # stride 1 max on rows up to FLAT_MAX_WIDTH: flat too
     ((2, 5, 40, 64), (3, 5), 1, (1, 2), False),
+    ((1, 20, 27, 27), 3, 2, 1, False),       # stride 2 max, 2 or 3 wide: along the rows, then across
+    ((1, 20, 14, 15), (3, 2), 2, (1, 0), True),
+    ((1, 8, 31, 32), (2, 3), 2, 0, True),
 ])
-def test_narrow_planes_bit_for_bit_and_threads(num_threads, shape, kernel, stride, padding, ceil_mode, dtype, rng):
-    """Planes narrower than a vector, and stride 1 max pools on rows up to 64 wide, run a plane per task
-    through a padded copy of the plane (stride 1 max pooling in one kernel call over it): torch's max (NaN, -inf, ties of -0.0 and 0.0) and average
+@pytest.mark.parametrize("special", [False, True], ids=["finite", "nan-inf"])
+def test_narrow_planes_bit_for_bit_and_threads(num_threads, shape, kernel, stride, padding, ceil_mode, special,
+                                                dtype, rng):
+    """Planes narrower than a vector, stride 1 max pools on rows up to 64 wide and stride 2 ones on rows up
+    to 32 wide run a plane per task through a padded copy of the plane (stride 1 max pooling in one
+    kernel call over it, stride 2 along the rows, then across them; a plane with a NaN again by the
+    row kernel): torch's max (NaN, -inf, ties of -0.0 and 0.0) and average
     (count_include_pad both ways, the divisor override) to the bit, on 1 and 2 threads."""
     x = rng.standard_normal(shape).astype(dtype)
-    x[rng.random(shape) < 0.02] = np.nan
-    x[rng.random(shape) < 0.02] = -np.inf
+    if special:   # in some planes only: the others keep the fast path's folds
+        x[0, ::3][rng.random(x[0, ::3].shape) < 0.02] = np.nan
+        x[0, 1::3][rng.random(x[0, 1::3].shape) < 0.05] = -np.inf
     zeros = rng.random(shape) < 0.2
     x[zeros] = np.where(rng.random(shape) < 0.5, 0.0, -0.0)[zeros]
     results = []

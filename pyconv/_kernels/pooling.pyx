@@ -24,7 +24,8 @@ split into bands of output rows when there are few of them, run through
 parallel.pxd's parallel_for; 2-D planes narrower than a vector (and stride 1
 max pools on rows up to FLAT_MAX_WIDTH) go a plane per task through a padded
 copy of the plane (stride 1 max pooling: one kernel call over the copy seen as
-one long row).  Max pooling with indices keeps the scalar row
+one long row; stride 2 max pooling on rows up to SEPARABLE_MAX_WIDTH: along
+the rows first, then across them).  Max pooling with indices keeps the scalar row
 function that tracks each maximum's position (a task per output row), and
 max_unpool scatters a plane per task, both through parallel_for too, as
 every pyconv kernel does.
@@ -417,6 +418,77 @@ cdef extern from *:
     }
     PYCONV_POOL_CHOOSE(f32)
     PYCONV_POOL_CHOOSE(f64)
+
+    /* Stride 2 max pooling of a padded plane copy (rows of plane_w values,
+       the padding -inf) with a 2 or 3 wide window: first each of the rows
+       input rows folded along the row, hm[r][ow] = fold over kw of
+       row r at 2 ow + kw (ow < out_v, a multiple of VL), then out[oh][ow] =
+       fold over kh of hm[2 oh + kh][ow] (oh < out_h, rows out_v apart).
+       Each input row's horizontal maxima are computed once for the two
+       output rows that read it, with two loads and two or three shuffles
+       per output vector.  The fold is maxps (v > m ? v : m): the first
+       maximum in (kh, kw) order wins, as in torch; returns 1 when a NaN was
+       met (the plane is then done again with torch's exact rule). */
+    #define PYCONV_POOL_PLANE_S2(SUFFIX, T, I)                                       \
+    static int pyconv_maxpool_plane_s2_##SUFFIX(const T *buf, ptrdiff_t plane_w,     \
+                                                ptrdiff_t rows, ptrdiff_t out_v,     \
+                                                int kw, int kh, ptrdiff_t out_h,     \
+                                                T *PYCONV_POOL_RESTRICT hm,          \
+                                                T *PYCONV_POOL_RESTRICT out)         \
+    {                                                                                \
+        typedef T vec __attribute__((vector_size(PYCONV_POOL_VBYTES)));              \
+        typedef I ivec __attribute__((vector_size(PYCONV_POOL_VBYTES)));             \
+        enum { VL = PYCONV_POOL_VBYTES / sizeof(T) };                                \
+        ivec pick_even, pick_odd, bad = {0};                                         \
+        for (int j = 0; j < VL; j++) {                                               \
+            pick_even[j] = 2 * j;                                                    \
+            pick_odd[j] = 2 * j + 1;                                                 \
+        }                                                                            \
+        for (ptrdiff_t r = 0; r < rows; r++) {                                       \
+            const T *row = buf + r * plane_w;                                        \
+            for (ptrdiff_t ow = 0; ow < out_v; ow += VL) {                           \
+                vec lo, hi, m, v;                                                    \
+                memcpy(&lo, row + 2 * ow, sizeof lo);                                \
+                memcpy(&hi, row + 2 * ow + VL, sizeof hi);                           \
+                m = PYCONV_POOL_SHUFFLE(lo, hi, pick_even);                          \
+                v = PYCONV_POOL_SHUFFLE(lo, hi, pick_odd);                           \
+                bad |= (m != m) | (v != v);                                          \
+                m = PYCONV_POOL_VMAX_##SUFFIX(v, m);                                 \
+                if (kw == 3) {                                                       \
+                    memcpy(&lo, row + 2 * ow + 2, sizeof lo);                        \
+                    memcpy(&hi, row + 2 * ow + 2 + VL, sizeof hi);                   \
+                    v = PYCONV_POOL_SHUFFLE(lo, hi, pick_even);                      \
+                    bad |= v != v;                                                   \
+                    m = PYCONV_POOL_VMAX_##SUFFIX(v, m);                             \
+                }                                                                    \
+                memcpy(hm + r * out_v + ow, &m, sizeof m);                           \
+            }                                                                        \
+        }                                                                            \
+        for (ptrdiff_t oh = 0; oh < out_h; oh++) {                                   \
+            const T *top = hm + 2 * oh * out_v;                                      \
+            for (ptrdiff_t ow = 0; ow < out_v; ow += VL) {                           \
+                vec m, v;                                                            \
+                memcpy(&m, top + ow, sizeof m);                                      \
+                for (int t = 1; t < kh; t++) {                                       \
+                    memcpy(&v, top + t * out_v + ow, sizeof v);                      \
+                    m = PYCONV_POOL_VMAX_##SUFFIX(v, m);                             \
+                }                                                                    \
+                memcpy(out + oh * out_v + ow, &m, sizeof m);                         \
+            }                                                                        \
+        }                                                                            \
+        for (int j = 0; j < VL; j++)                                                 \
+            if (bad[j]) return 1;                                                    \
+        return 0;                                                                    \
+    }
+    #if PYCONV_POOL_HAVE_S2
+    PYCONV_POOL_PLANE_S2(f32, float, int)
+    PYCONV_POOL_PLANE_S2(f64, double, long long)
+    #else
+    static int pyconv_maxpool_plane_s2_f32(const float *b, ptrdiff_t w, ptrdiff_t r, ptrdiff_t v, int kw,
+                                           int kh, ptrdiff_t o, float *hm, float *out) { return 1; }
+    static int pyconv_maxpool_plane_s2_f64(const double *b, ptrdiff_t w, ptrdiff_t r, ptrdiff_t v, int kw,
+                                           int kh, ptrdiff_t o, double *hm, double *out) { return 1; }
+    #endif
     """
     ctypedef struct Columns "pyconv_pool_columns":
         Py_ssize_t out_w, stride, tap_count
@@ -432,6 +504,10 @@ cdef extern from *:
                              Py_ssize_t row_count, float factor) noexcept nogil
     void pyconv_pool_row_f64(const Columns* c, int average, double* out, const double* const* rows,
                              Py_ssize_t row_count, double factor) noexcept nogil
+    int pyconv_maxpool_plane_s2_f32(const float* buf, Py_ssize_t plane_w, Py_ssize_t rows, Py_ssize_t out_v,
+                                    int kw, int kh, Py_ssize_t out_h, float* hm, float* out) noexcept nogil
+    int pyconv_maxpool_plane_s2_f64(const double* buf, Py_ssize_t plane_w, Py_ssize_t rows, Py_ssize_t out_v,
+                                    int kw, int kh, Py_ssize_t out_h, double* hm, double* out) noexcept nogil
     enum:
         POOL_VBYTES "PYCONV_POOL_VBYTES"
 
@@ -460,6 +536,11 @@ cdef struct Window:
     bint plane, flat
     Py_ssize_t plane_h, plane_w
     Columns flat_columns
+    # Stride 2 max pooling, 2 or 3 wide windows ("separable"): each input row folded along the row
+    # once, then the output rows folded from those (pyconv_maxpool_plane_s2_*), out_v outputs per
+    # row (whole vectors); planes with a NaN are done again by the row kernel (torch's NaN rule).
+    bint separable
+    Py_ssize_t out_v
     # average pooling: output (od, oh, ow) is divided by depth[od] * height[oh] * width[ow]
     const double* depth_divisor
     const double* height_divisor
@@ -523,8 +604,22 @@ cdef void _plane_task(const floating* plane_x, floating* out, const Window* g, c
     cdef Py_ssize_t w = g.columns.out_w, pw = g.plane_w, oh, kh, h, j
     cdef floating* scratch = buffers + g.plane_h * pw + 4 * (POOL_VBYTES // sizeof(floating))
     cdef floating factor = 1
+    cdef floating* separable_out
+    cdef int nan
     for h in range(g.in_h):
         memcpy(buffers + (g.pad_h + h) * pw + g.pad_w, plane_x + h * g.in_w, g.in_w * sizeof(floating))
+    if g.separable:
+        separable_out = scratch + g.plane_h * g.out_v
+        if floating is float:
+            nan = pyconv_maxpool_plane_s2_f32(buffers, pw, (g.out_h - 1) * 2 + g.kernel_h, g.out_v,
+                                              g.columns.tap_count, g.kernel_h, g.out_h, scratch, separable_out)
+        else:
+            nan = pyconv_maxpool_plane_s2_f64(buffers, pw, (g.out_h - 1) * 2 + g.kernel_h, g.out_v,
+                                              g.columns.tap_count, g.kernel_h, g.out_h, scratch, separable_out)
+        if not nan:
+            for oh in range(g.out_h):
+                memcpy(out + oh * w, separable_out + oh * g.out_v, w * sizeof(floating))
+            return
     if g.flat:
         for kh in range(g.kernel_h):
             rows[kh] = buffers + kh * pw
@@ -594,6 +689,11 @@ cdef enum:
     # 0.09 -> 0.12 / 0.064, 32@64^2 0.10 / 0.055 -> 0.09 / 0.046, 16@64^2 5x5 0.14 / 0.073 -> 0.095 /
     # 0.055); wider rows were not measured faster.
     FLAT_MAX_WIDTH = 64
+    # Stride 2 max pools with 2 or 3 wide windows on rows up to this wide run separable, a plane per
+    # task (1 / 2 threads, ms, row path -> separable: 192@27^2 3x3 0.10 / 0.059 -> 0.048 / 0.028,
+    # 480@28^2 3x3 ceil 0.26 / 0.14 -> 0.11 / 0.062, 832@14^2 2x2 0.165 / 0.09-0.11 -> 0.085 /
+    # 0.045); on 55-64 wide rows it measured level, or slower (64@64^2 2x2 0.047 -> 0.055-0.073).
+    SEPARABLE_MAX_WIDTH = 32
 
 
 cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, bint average,
@@ -707,9 +807,13 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
     # ms at 1 / 2 threads: 512@14^2 3x3 s1 p1 max 0.27-0.32 / 0.15 -> 0.079 / 0.045, 832@7^2 0.20 /
     # 0.104 -> 0.053 / 0.032, 480@28^2 3x3 s2 ceil 0.26 / 0.14 -> 0.165 / 0.10; 256@28^2 2x2 s2
     # average 0.107 / 0.061 -> 0.074 / 0.049).
-    g.plane = (g.buffered or (not average and g.stride_h == 1 and c.stride == 1 and g.in_w <= FLAT_MAX_WIDTH
-                              and c.vector != NULL and dilation_w == 1)) and (
+    g.separable = (not average and g.stride_h == 2 and c.stride == 2 and (kernel_w == 2 or kernel_w == 3)
+                   and c.vector != NULL and dilation_w == 1 and g.in_w <= SEPARABLE_MAX_WIDTH)
+    g.plane = (g.buffered or g.separable or (not average and g.stride_h == 1 and c.stride == 1
+                                              and g.in_w <= FLAT_MAX_WIDTH and c.vector != NULL
+                                              and dilation_w == 1)) and (
         g.kernel_d == 1 and g.in_d == 1 and g.out_d == 1 and g.dilation_h == 1)
+    g.separable = g.separable and g.plane
     if g.plane:
         g.buffered = True     # per-thread buffers, filled with the neutral value below
         g.plane_w = max((c.out_w - 1) * c.stride + kernel_w, pad_w + g.in_w)
@@ -718,12 +822,15 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
         g.flat_columns = g.buffered_columns
         g.flat_columns.out_w = g.out_h * g.plane_w
         g.flat_columns.vector_hi = g.flat_columns.out_w
+        g.out_v = (c.out_w + vector_length - 1) // vector_length * vector_length
         g.bands = 1
         tasks = planes
         threads = min(max(1, num_threads), tasks)
-        # the plane, 4 vectors of slack for the kernel's reads past its end, then the outputs
+        # the plane, 4 vectors of slack for the kernels' reads past its end, then the outputs (and for
+        # the separable pool, each row's maxima along the row first)
         job.buffer_bytes = ((g.plane_h * g.plane_w + 4 * vector_length
-                             + max(g.flat_columns.out_w, g.buffered_columns.out_w) + vector_length)
+                             + max(g.flat_columns.out_w, g.buffered_columns.out_w,
+                                   (g.plane_h + g.out_h) * g.out_v if g.separable else 0) + vector_length)
                             * sizeof(floating) + 63) // 64 * 64
     job.buffer_memory = <char*>malloc(threads * job.buffer_bytes + 64) if g.buffered else NULL
     if g.buffered and job.buffer_memory == NULL:
