@@ -217,7 +217,8 @@ def _kernel_call(x, w, stride, padding, layout, threads=1, epilogue=None, params
     empty = np.empty(0, x.dtype)
     scale, shift, residual, activation = epilogue or (empty, empty, empty, 0)
     depthwise_conv2d(x, np.ascontiguousarray(w.reshape(w.shape[0], -1)), out, (kernel, kernel), tuple(stride),
-                     tuple(padding), (1, 1), layout, scale, shift, residual.reshape(-1), activation, *params, threads)
+                     tuple(padding), (1, 1), layout, empty, scale, shift, residual.reshape(-1), activation, *params,
+                     threads)
     return out
 
 
@@ -297,6 +298,21 @@ def test_channel_blocked_epilogue_bits_equal_separate_pass(rng, kernel, stride, 
     unfused = _kernel_call(x, w, stride, padding, LAYOUT_BLOCKED)
     apply_epilogue(unfused.reshape(1, 19, -1), scale, shift, empty, ACTIVATION_KINDS[activation], *params, 1)
     assert np.array_equal(fused.view(np.uint8), unfused.view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_prepacked_blocked_weights_give_the_kernels_own_bits(rng, dtype):
+    """pyconv.functional packs the channel-blocked filters once (pack_blocked_weight); the kernel packs
+    them per call when given none: the same bits; a wrong-sized packing is refused."""
+    x, w, b = _arrays(rng, 2, 21, 1, (15, 17), 3, dtype)
+    packed_per_call = _kernel_call(x, w, (1, 1), (1, 1), LAYOUT_BLOCKED)
+    prepacked = F.conv2d(x, w, None, padding=1, groups=21, algorithm="depthwise")
+    assert np.array_equal(prepacked, packed_per_call)
+    out = np.empty_like(packed_per_call)
+    empty = np.empty(0, dtype)
+    with pytest.raises(ValueError, match="blocked_weight"):
+        depthwise_conv2d(x, np.ascontiguousarray(w.reshape(21, -1)), out, (3, 3), (1, 1), (1, 1), (1, 1),
+                         LAYOUT_BLOCKED, np.ones(5, dtype), empty, empty, empty, 0, 0.0, 0.0, 0.0, 1)
 
 
 def test_channel_blocked_path_nan_inf_and_padding(rng):

@@ -889,9 +889,31 @@ cdef void _run_blocked_task(void* context, Py_ssize_t task, int thread) noexcept
         _blocked_task(job, <const float*>job.x, <float*>job.out, task, <float*>ring)
 
 
-cdef int _blocked(const floating[:, :, :, ::1] x, const floating[:, ::1] weight, floating[:, :, :, ::1] out,
-                  const DwGeometry* g, void* kernel, const Epilogue* ep, int num_threads) except -1:
-    """The channel-blocked path (multiplier 1, K x K filter, dilation 1; kernel from pyconv_dwc_choose_*)."""
+def blocked_weight_size(Py_ssize_t channels, Py_ssize_t taps, Py_ssize_t itemsize):
+    """Elements of pack_blocked_weight's layout for (channels, taps) filters of ``itemsize`` bytes."""
+    cdef Py_ssize_t lanes = DWC_VBYTES // itemsize
+    return (channels + lanes - 1) // lanes * taps * lanes
+
+
+def pack_blocked_weight(const floating[:, ::1] weight, floating[::1] packed):
+    """The channel-blocked path's filters: (blocks, taps, lanes), lane l of block b channel b * lanes + l,
+    lanes past the channels zero.  weight: (C, taps); packed: blocked_weight_size(C, taps, itemsize)
+    elements (allocated by the caller); depthwise_conv2d takes it as ``blocked_weight``."""
+    cdef Py_ssize_t lanes = DWC_VBYTES // sizeof(floating), channels = weight.shape[0], taps = weight.shape[1]
+    cdef Py_ssize_t block, t, l, c
+    with nogil:
+        for block in range((channels + lanes - 1) // lanes):
+            for t in range(taps):
+                for l in range(lanes):
+                    c = block * lanes + l
+                    packed[(block * taps + t) * lanes + l] = weight[c, t] if c < channels else 0
+
+
+cdef int _blocked(const floating[:, :, :, ::1] x, const floating[:, ::1] weight, const floating[::1] blocked_weight,
+                  floating[:, :, :, ::1] out, const DwGeometry* g, void* kernel, const Epilogue* ep,
+                  int num_threads) except -1:
+    """The channel-blocked path (multiplier 1, K x K filter, dilation 1; kernel from pyconv_dwc_choose_*);
+    blocked_weight: pack_blocked_weight's layout of weight, or empty (packed here)."""
     cdef BlockedJob job
     cdef Py_ssize_t lanes = DWC_VBYTES // sizeof(floating), k = g.kernel_h, taps = g.kernel_h * g.kernel_w
     cdef Py_ssize_t images = x.shape[0], tasks, threads, weight_bytes, zeros_bytes, block, t, l, c
@@ -915,7 +937,7 @@ cdef int _blocked(const floating[:, :, :, ::1] x, const floating[:, ::1] weight,
     threads = max(1, min(num_threads, tasks))
     job.ring_w = (job.out_w - 1) * g.stride_w + k
     job.columns = max(0, min(g.in_w, job.ring_w - g.pad_w))
-    weight_bytes = (job.blocks * taps * lanes * sizeof(floating) + 63) // 64 * 64
+    weight_bytes = 0 if blocked_weight.shape[0] else (job.blocks * taps * lanes * sizeof(floating) + 63) // 64 * 64
     zeros_bytes = (job.ring_w * lanes * sizeof(floating) + 63) // 64 * 64
     # pairs of output rows share their input rows (vertical stride = horizontal stride: the kernels'
     # compile-time stride), for rows at least a block of pixels wide
@@ -931,13 +953,11 @@ cdef int _blocked(const floating[:, :, :, ::1] x, const floating[:, ::1] weight,
     if memory == NULL:
         raise MemoryError("depthwise_conv2d: cannot allocate the channel-blocked rows")
     packed = <floating*>(memory + (-<uintptr_t>memory) % 64)
-    for block in range(job.blocks):
-        for t in range(taps):
-            for l in range(lanes):
-                c = block * lanes + l
-                if c < job.channels:
-                    packed[(block * taps + t) * lanes + l] = weight[c, t]
-    job.weight = packed
+    if blocked_weight.shape[0]:
+        job.weight = &blocked_weight[0]
+    else:
+        pack_blocked_weight(weight, <floating[:job.blocks * taps * lanes]>packed)
+        job.weight = packed
     job.zeros = <char*>packed + weight_bytes
     job.scratch = <char*>packed + weight_bytes + zeros_bytes
     job.kernel = kernel
@@ -977,6 +997,7 @@ BLOCKED_3X3_MAX_WIDTH = 56
 
 def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weight, floating[:, :, :, ::1] out,
                      tuple kernel_size, tuple stride, tuple padding, tuple dilation, int layout,
+                     const floating[::1] blocked_weight,
                      const floating[::1] scale, const floating[::1] shift, const floating[::1] residual,
                      int activation, double p0, double p1, double p2, int num_threads):
     """Depthwise convolution with the fused epilogue: ``out = act(conv(x, weight) * scale + shift + residual)``.
@@ -992,6 +1013,8 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
     channel-blocked path where it serves: multiplier 1, 3x3 or 5x5, stride
     1 or 2 along the row, no dilation; else the row path).  Each gives the
     same bits for any thread count (the two paths sum in different orders).
+    ``blocked_weight``: the weights in pack_blocked_weight's layout (packed
+    once by the caller), or empty (the channel-blocked path packs them).
     """
     cdef Job job
     cdef DwGeometry* g = &job.geometry
@@ -1035,7 +1058,10 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
                 g.kernel_w == 5 or out_w <= BLOCKED_3X3_MAX_WIDTH) and job.channels * (
                 (out_w + vector_length - 1) // vector_length * vector_length)
                 >= out_w * ((job.channels + lanes - 1) // lanes * lanes)):
-            _blocked(x, weight, out, g, blocked_kernel, &ep, num_threads)
+            if blocked_weight.shape[0] and blocked_weight.shape[0] != blocked_weight_size(
+                    job.channels, g.kernel_h * g.kernel_w, sizeof(floating)):
+                raise ValueError("depthwise_conv2d: blocked_weight is not pack_blocked_weight's layout of weight")
+            _blocked(x, weight, blocked_weight, out, g, blocked_kernel, &ep, num_threads)
             return
     # The interior: ow * sw - pw >= 0 and ow * sw - pw + (KW - 1) * dw < W.
     g.interior_lo = out_w

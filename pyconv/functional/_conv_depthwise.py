@@ -1,7 +1,7 @@
 """The depthwise algorithm: a dedicated direct kernel for groups == in_channels (``_kernels.conv_depthwise``)."""
 import numpy as np
 
-from .._kernels.conv_depthwise import LAYOUT_AUTO, depthwise_conv2d
+from .._kernels.conv_depthwise import LAYOUT_AUTO, blocked_weight_size, depthwise_conv2d, pack_blocked_weight
 
 
 def _as_2d(values, dims, fill):
@@ -32,6 +32,10 @@ class DepthwiseConv:
         self.problem = problem
         # (C * m, 1, *kernel) -> one row of KH * KW taps per output channel
         self.weight = np.ascontiguousarray(weight.reshape(problem.out_channels, -1))
+        # the channel-blocked path's layout of the weights, packed once (the kernel would pack them per
+        # call, serially: 960 channels x 9 taps cost it about as much as the 7x7 convolution on 2 threads)
+        self.blocked_weight = np.empty(blocked_weight_size(*self.weight.shape, self.weight.itemsize), weight.dtype)
+        pack_blocked_weight(self.weight, self.blocked_weight)
         dims = problem.dims
         self._geometry = (_as_2d(problem.kernel_size, dims, 1), _as_2d(problem.stride, dims, 1),
                           _as_2d(problem.pad_before, dims, 0), _as_2d(problem.dilation, dims, 1))
@@ -44,10 +48,11 @@ class DepthwiseConv:
         dims = self.problem.dims
         in_view = tuple(input_shape[:2]) + (1,) * (2 - dims) + tuple(input_shape[2:])
         out_view = tuple(output_shape[:2]) + (1,) * (2 - dims) + tuple(output_shape[2:])
-        weight, geometry = self.weight, self._geometry
+        weight, blocked_weight, geometry = self.weight, self.blocked_weight, self._geometry
         scale, shift, activation, (p0, p1, p2) = epilogue.scale, epilogue.shift, epilogue.activation, epilogue.params
 
         def call(input, output, residual, num_threads):
             depthwise_conv2d(input.reshape(in_view), weight, output.reshape(out_view), *geometry, LAYOUT_AUTO,
+                             blocked_weight,
                              scale, shift, residual, activation, p0, p1, p2, num_threads)
         return call
