@@ -130,6 +130,7 @@ def _run_threads(x, w, b, kwargs, threads):
 def test_tiles_and_blocks(input_shape, weight_shape, kwargs, dtype, layout, tiling, tasks_per_thread,
                           monkeypatch, rng):
     monkeypatch.setattr(GemmConv, "TASKS_PER_THREAD", tasks_per_thread)
+    monkeypatch.setattr(PointwiseGemm, "TASKS_PER_THREAD", tasks_per_thread)
     monkeypatch.setattr(GemmConv, "TILING", tiling)
     monkeypatch.setattr(GemmConv, "LAYOUT", layout)
     x, w, b = _arrays(rng, input_shape, weight_shape, dtype)
@@ -338,13 +339,18 @@ def test_random_configurations_match_torch_and_direct(configuration):
     x, w, b, kwargs, split = configuration
     threads = split.pop("threads")
     owners = {name: PointwiseGemm if name == "column_bytes" else GemmConv for name in split}
-    saved = {name: getattr(owners[name], name.upper()) for name in split}
+    if "tasks_per_thread" in split:   # the pointwise GEMM's split has its own
+        split["pointwise_tasks_per_thread"] = split["tasks_per_thread"]
+        owners["pointwise_tasks_per_thread"] = PointwiseGemm
+    attribute = {name: name.upper().removeprefix("POINTWISE_") if name.startswith("pointwise_tasks") else name.upper()
+                 for name in split}
+    saved = {name: getattr(owners[name], attribute[name]) for name in split}
     try:
         for name, value in split.items():
-            setattr(owners[name], name.upper(), value)
+            setattr(owners[name], attribute[name], value)
         y = _run_threads(x, w, b, kwargs, threads)
     finally:
         for name, value in saved.items():
-            setattr(owners[name], name.upper(), value)
+            setattr(owners[name], attribute[name], value)
     assert_close(y, _torch(x, w, b, kwargs))
     assert_close(y, _run(x, w, b, kwargs, "direct"))

@@ -211,6 +211,23 @@ def test_single_input_position_matches_torch_and_direct(rng, num_threads, spatia
     assert np.array_equal(_pyconv(x, w, b, **kwargs), one)
     relu6 = F.prepack_conv(w, b, transposed=True, algorithm="gemm", activation="relu6", **kwargs)
     assert np.array_equal(relu6(x), np.clip(one, 0, 6))
+    # a fused scale and shift (repeated per tap), against the col2im path on the same GEMM core
+    dims = len(spatial)
+    problem = ConvProblem(True, w.shape[0], w.shape[1] * kwargs.get("groups", 1), kwargs.get("groups", 1), kernel,
+                          _tuple(kwargs.get("stride", 1), dims), _tuple(kwargs.get("padding", 0), dims),
+                          _tuple(kwargs.get("padding", 0), dims), _tuple(kwargs.get("dilation", 1), dims),
+                          _tuple(kwargs.get("output_padding", 0), dims), np.dtype(dtype))
+    scale = rng.uniform(-2, 2, one.shape[1]).astype(dtype)
+    epilogue = Epilogue(scale, b, 1, (0.0, 0.0, 0.0))
+    single, col2im = np.empty_like(one), np.empty_like(one)
+    GemmConvTranspose(problem, w).run(x, single, epilogue, np.empty(0, dtype), 2)
+    forced = GemmConvTranspose(problem, w)
+    forced._weight = None   # no single-position path: col2im
+    forced.run(x, col2im, epilogue, np.empty(0, dtype), 2)
+    assert np.array_equal(single, col2im)
+    channel = (1, -1) + (1,) * dims
+    plain = one - b.reshape(channel)   # `one` has the bias added
+    assert_close(single, np.maximum(plain * scale.reshape(channel) + b.reshape(channel), 0))
 
 
 def _tuple(value, dims):

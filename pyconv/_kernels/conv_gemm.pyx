@@ -401,6 +401,8 @@ def conv_pointwise(const floating[:, :, ::1] input, const floating[::1] packed, 
     checked.
     """
     cdef Pointwise pw
+    if output.size == 0:
+        return
     if rows < 1 or columns < 1 or (rows % _GEMM_MR and rows < output.shape[1] // groups):
         raise ValueError(f"conv_pointwise: rows per task must be a multiple of {_GEMM_MR} or all of a group's, "
                          f"columns at least 1; got rows={rows}, columns={columns}")

@@ -534,7 +534,7 @@ cdef struct Window:
     # one call over the buffer seen as one long row (flat_columns: output q = oh * plane_w + ow,
     # the columns ow >= out_w between output rows computed and dropped).
     bint plane, flat
-    Py_ssize_t plane_h, plane_w
+    Py_ssize_t plane_h, plane_w, slack
     Columns flat_columns
     # Stride 2 max pooling, 2 or 3 wide windows ("separable"): each input row folded along the row
     # once, then the output rows folded from those (pyconv_maxpool_plane_s2_*), out_v outputs per
@@ -602,7 +602,7 @@ cdef void _plane_task(const floating* plane_x, floating* out, const Window* g, c
     kernel's operations on the same taps as in _task's buffered rows (window rows in the vertical
     padding hold the neutral value, which changes no maximum and no sum), so the same bits."""
     cdef Py_ssize_t w = g.columns.out_w, pw = g.plane_w, oh, kh, h, j
-    cdef floating* scratch = buffers + g.plane_h * pw + 4 * (POOL_VBYTES // sizeof(floating))
+    cdef floating* scratch = buffers + g.plane_h * pw + g.slack
     cdef floating factor = 1
     cdef floating* separable_out
     cdef int nan
@@ -694,6 +694,9 @@ cdef enum:
     # 480@28^2 3x3 ceil 0.26 / 0.14 -> 0.11 / 0.062, 832@14^2 2x2 0.165 / 0.09-0.11 -> 0.085 /
     # 0.045); on 55-64 wide rows it measured level, or slower (64@64^2 2x2 0.047 -> 0.055-0.073).
     SEPARABLE_MAX_WIDTH = 32
+    # Values of a plane copy at most (a few cache-resident planes per thread); taller planes keep the
+    # row path and its bands of output rows.
+    PLANE_MAX_VALUES = 16384
 
 
 cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, bint average,
@@ -809,15 +812,18 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
     # average 0.107 / 0.061 -> 0.074 / 0.049).
     g.separable = (not average and g.stride_h == 2 and c.stride == 2 and (kernel_w == 2 or kernel_w == 3)
                    and c.vector != NULL and dilation_w == 1 and g.in_w <= SEPARABLE_MAX_WIDTH)
+    # (planes that fit in the per-thread buffers of PLANE_MAX_VALUES, and enough of them for the
+    # threads: a plane per task gives up the bands of output rows)
+    g.plane_w = max((c.out_w - 1) * c.stride + kernel_w, pad_w + g.in_w)
+    g.plane_h = max((g.out_h - 1) * g.stride_h + g.kernel_h, g.pad_h + g.in_h)
     g.plane = (g.buffered or g.separable or (not average and g.stride_h == 1 and c.stride == 1
                                               and g.in_w <= FLAT_MAX_WIDTH and c.vector != NULL
                                               and dilation_w == 1)) and (
-        g.kernel_d == 1 and g.in_d == 1 and g.out_d == 1 and g.dilation_h == 1)
+        g.kernel_d == 1 and g.in_d == 1 and g.out_d == 1 and g.dilation_h == 1
+        and g.plane_h * g.plane_w <= PLANE_MAX_VALUES and planes >= 4 * max(1, num_threads))
     g.separable = g.separable and g.plane
     if g.plane:
         g.buffered = True     # per-thread buffers, filled with the neutral value below
-        g.plane_w = max((c.out_w - 1) * c.stride + kernel_w, pad_w + g.in_w)
-        g.plane_h = max((g.out_h - 1) * g.stride_h + g.kernel_h, g.pad_h + g.in_h)
         g.flat = not average and g.stride_h == 1 and c.stride == 1 and g.out_h * g.plane_w >= vector_length
         g.flat_columns = g.buffered_columns
         g.flat_columns.out_w = g.out_h * g.plane_w
@@ -826,9 +832,10 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
         g.bands = 1
         tasks = planes
         threads = min(max(1, num_threads), tasks)
-        # the plane, 4 vectors of slack for the kernels' reads past its end, then the outputs (and for
-        # the separable pool, each row's maxima along the row first)
-        job.buffer_bytes = ((g.plane_h * g.plane_w + 4 * vector_length
+        # the plane, slack for the kernels' reads past its end (up to 2 vectors, or the kernel's width
+        # for the flat call), then the outputs (and for the separable pool, each row's maxima first)
+        g.slack = 4 * vector_length + kernel_w
+        job.buffer_bytes = ((g.plane_h * g.plane_w + g.slack
                              + max(g.flat_columns.out_w, g.buffered_columns.out_w,
                                    (g.plane_h + g.out_h) * g.out_v if g.separable else 0) + vector_length)
                             * sizeof(floating) + 63) // 64 * 64
@@ -855,6 +862,7 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
         g.height_divisor = factors + g.out_d
     c.divisors = width_divisor
     g.buffered_columns.divisors = width_divisor
+    g.flat_columns.divisors = width_divisor
     job.double_precision = floating is double
     job.x = &x[0, 0, 0, 0]
     job.out = &out[0, 0, 0, 0]

@@ -32,10 +32,14 @@ class DepthwiseConv:
         self.problem = problem
         # (C * m, 1, *kernel) -> one row of KH * KW taps per output channel
         self.weight = np.ascontiguousarray(weight.reshape(problem.out_channels, -1))
-        # the channel-blocked path's layout of the weights, packed once (the kernel would pack them per
-        # call, serially: 960 channels x 9 taps cost it about as much as the 7x7 convolution on 2 threads)
-        self.blocked_weight = np.empty(blocked_weight_size(*self.weight.shape, self.weight.itemsize), weight.dtype)
-        pack_blocked_weight(self.weight, self.blocked_weight)
+        # the channel-blocked path's layout of the weights, packed once where that path can serve
+        # (multiplier 1, a 3x3 or 5x5 kernel, no dilation; the kernel would pack them per call,
+        # serially: 960 channels x 9 taps cost it about as much as the 7x7 convolution on 2 threads)
+        self.blocked_weight = np.empty(0, weight.dtype)
+        if (problem.out_channels == problem.in_channels and problem.dims == 2
+                and problem.kernel_size in ((3, 3), (5, 5)) and problem.dilation == (1, 1)):
+            self.blocked_weight = np.empty(blocked_weight_size(*self.weight.shape, self.weight.itemsize), weight.dtype)
+            pack_blocked_weight(self.weight, self.blocked_weight)
         dims = problem.dims
         self._geometry = (_as_2d(problem.kernel_size, dims, 1), _as_2d(problem.stride, dims, 1),
                           _as_2d(problem.pad_before, dims, 0), _as_2d(problem.dilation, dims, 1))

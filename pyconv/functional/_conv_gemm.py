@@ -233,6 +233,8 @@ class PointwiseGemm:
 
     def run(self, input, output, epilogue_args, num_threads):
         """output (N, M, P) = epilogue(weight @ input (N, C, P)); epilogue_args as Epilogue.kernel_args."""
+        if output.size == 0:
+            return
         conv_pointwise(input, self.packed, output, self.groups, *self.split(input.shape[0], input.shape[2],
                                                                            num_threads),
                        *epilogue_args, num_threads)
