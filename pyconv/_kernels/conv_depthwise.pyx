@@ -417,8 +417,9 @@ cdef extern from *:
        CL-channel pixels (the padding columns stay zero), each output row is
        computed pixel by pixel (no row edges, no lanes wasted on short rows)
        into one row of pixels (the epilogue finished in registers), which is
-       transposed back into the CL output rows.  32 bytes with AVX and AVX-512 (with 64 the 16x16 transposes cost
-       more than they save: bench/DEPTHWISE_POOLING.md). */
+       transposed back into the CL output rows.  32 bytes with AVX and AVX-512
+       (with 64 the 16x16 transposes cost more than they save:
+       bench/DEPTHWISE_POOLING.md). */
     #if defined(__AVX512F__)
     #define PYCONV_DWC_VBYTES 32
     #elif defined(__AVX__)
@@ -916,7 +917,7 @@ cdef int _blocked(const floating[:, :, :, ::1] x, const floating[:, ::1] weight,
     blocked_weight: pack_blocked_weight's layout of weight, or empty (packed here)."""
     cdef BlockedJob job
     cdef Py_ssize_t lanes = DWC_VBYTES // sizeof(floating), k = g.kernel_h, taps = g.kernel_h * g.kernel_w
-    cdef Py_ssize_t images = x.shape[0], tasks, threads, weight_bytes, zeros_bytes, block, t, l, c
+    cdef Py_ssize_t images = x.shape[0], tasks, threads, weight_bytes, zeros_bytes
     cdef char* memory
     cdef floating* packed
     job.channels = x.shape[1]

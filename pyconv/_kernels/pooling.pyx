@@ -484,6 +484,8 @@ cdef extern from *:
     PYCONV_POOL_PLANE_S2(f32, float, int)
     PYCONV_POOL_PLANE_S2(f64, double, long long)
     #else
+    /* Without the shuffles no stride 2 pool has a vector kernel, so none runs separable: these only
+       keep the Cython declarations below satisfied. */
     static int pyconv_maxpool_plane_s2_f32(const float *b, ptrdiff_t w, ptrdiff_t r, ptrdiff_t v, int kw,
                                            int kh, ptrdiff_t o, float *hm, float *out) { return 1; }
     static int pyconv_maxpool_plane_s2_f64(const double *b, ptrdiff_t w, ptrdiff_t r, ptrdiff_t v, int kw,
@@ -601,7 +603,7 @@ cdef void _plane_task(const floating* plane_x, floating* out, const Window* g, c
     """A whole 2-D plane through its padded copy (g.plane; see Window).  Every output gets the row
     kernel's operations on the same taps as in _task's buffered rows (window rows in the vertical
     padding hold the neutral value, which changes no maximum and no sum), so the same bits."""
-    cdef Py_ssize_t w = g.columns.out_w, pw = g.plane_w, oh, kh, h, j
+    cdef Py_ssize_t w = g.columns.out_w, pw = g.plane_w, oh, kh, h
     cdef floating* scratch = buffers + g.plane_h * pw + g.slack
     cdef floating factor = 1
     cdef floating* separable_out
@@ -808,8 +810,8 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
     # A 2-D buffered pool: a plane per task, one copy per input row instead of one per window row of
     # every output row, and for stride 1 max pooling one kernel call per plane (GoogLeNet's pools,
     # ms at 1 / 2 threads: 512@14^2 3x3 s1 p1 max 0.27-0.32 / 0.15 -> 0.079 / 0.045, 832@7^2 0.20 /
-    # 0.104 -> 0.053 / 0.032, 480@28^2 3x3 s2 ceil 0.26 / 0.14 -> 0.165 / 0.10; 256@28^2 2x2 s2
-    # average 0.107 / 0.061 -> 0.074 / 0.049).
+    # 0.104 -> 0.053 / 0.032; 256@28^2 2x2 s2 average 0.107 / 0.061 -> 0.074 / 0.049; stride 2 max
+    # pooling: SEPARABLE_MAX_WIDTH).
     g.separable = (not average and g.stride_h == 2 and c.stride == 2 and (kernel_w == 2 or kernel_w == 3)
                    and c.vector != NULL and dilation_w == 1 and g.in_w <= SEPARABLE_MAX_WIDTH)
     # (planes that fit in the per-thread buffers of PLANE_MAX_VALUES, and enough of them for the

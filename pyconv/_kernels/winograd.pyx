@@ -53,7 +53,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_row
-from pyconv._kernels.gemm cimport gemm_pack_a, gemm_prepacked, gemm_workspace_size
+from pyconv._kernels.gemm cimport gemm_pack_a, gemm_prepacked_rows, gemm_workspace_size
 from pyconv._kernels.parallel cimport parallel_for
 
 cdef extern from *:
@@ -401,9 +401,7 @@ cdef struct Geometry:
     Py_ssize_t k_block          # output channels per task (multiple of the GEMM's MR, or K)
     Py_ssize_t k_blocks
     Py_ssize_t chunk            # plane stride of the transform buffers: max(CHUNK, tile_block)
-    Py_ssize_t kc               # the GEMM's KC: packed U holds C in chunks of kc
     Py_ssize_t packed_size      # elements of one packed U[g, e]
-    Py_ssize_t packed_rows      # K rounded up to the GEMM's MR
 
 
 cdef struct Scratch:
@@ -451,7 +449,7 @@ cdef Py_ssize_t scratch_layout(const Geometry* g, Py_ssize_t itemsize, Scratch* 
     sizes[3] = points * g.chunk * itemsize
     sizes[4] = g.m * (tb + 1) * itemsize
     sizes[5] = g.chunk * itemsize
-    sizes[6] = gemm_workspace_size(g.k_block, tb, min(g.in_channels, g.kc))
+    sizes[6] = gemm_workspace_size(g.k_block, tb, g.in_channels)
     slots[0] = &s.v
     slots[1] = &s.mm
     slots[2] = &s.planes
@@ -636,8 +634,7 @@ cdef bint run_task(const Geometry* g, const Epilogue* ep, Py_ssize_t task, const
     cdef floating* passes
     cdef floating* line
     cdef floating* check
-    cdef const floating* u
-    cdef Py_ssize_t c0, cn, c, t, image, ty, tx0, nt, e, pc, kc, channel
+    cdef Py_ssize_t c0, cn, c, t, image, ty, tx0, nt, e, channel
 
     scratch_layout(g, sizeof(floating), &s, scratch)
     v = <floating*>s.v
@@ -665,15 +662,10 @@ cdef bint run_task(const Geometry* g, const Epilogue* ep, Py_ssize_t task, const
         if not check[t] <= huge(check):   # also when NaN
             return False
 
-    # 2. M[e] = U[e][k0 : k0 + kn] @ V[e]; C in chunks of kc as gemm_pack_a laid U out
+    # 2. M[e] = U[e][k0 : k0 + kn] @ V[e], rows k0 .. k0 + kn - 1 of U[e] packed whole
     for e in range(points):
-        u = packed + (group * points + e) * g.packed_size
-        pc = 0
-        while pc < C:
-            kc = min(g.kc, C - pc)
-            gemm_prepacked(kn, nt_task, kc, u + pc * g.packed_rows + k0 * kc, v + e * v_stride + pc * nt_task,
-                           nt_task, mm + e * m_stride, nt_task, pc > 0, s.gemm)
-            pc = pc + kc
+        gemm_prepacked_rows(kn, nt_task, C, packed + (group * points + e) * g.packed_size, K, k0,
+                            v + e * v_stride, nt_task, mm + e * m_stride, nt_task, False, s.gemm)
 
     # 3. output transform, per_chunk output channels at a time
     c0 = 0
@@ -734,7 +726,7 @@ def pack_weights(const floating[:, :, ::1] transformed, floating[:, ::1] packed)
 
 def winograd_conv2d(const floating[:, :, :, ::1] input, const floating[:, ::1] packed, floating[:, :, :, ::1] output,
                     int m, bint rows, Py_ssize_t groups, Py_ssize_t pad_top, Py_ssize_t pad_left,
-                    Py_ssize_t tile_block, Py_ssize_t k_block, Py_ssize_t kc, Py_ssize_t mr,
+                    Py_ssize_t tile_block, Py_ssize_t k_block,
                     const floating[::1] scale, const floating[::1] shift, const floating[::1] residual,
                     int activation, double p0, double p1, double p2, int num_threads):
     """Winograd F(m x m, 3 x 3) convolution (stride 1, dilation 1) with the fused epilogue; with ``rows``
@@ -745,8 +737,8 @@ def winograd_conv2d(const floating[:, :, :, ::1] input, const floating[:, ::1] p
     of U[g, e] = (G w G^T)[e], P = (m + 2)^2 points, or of U[g, e] = (G w)[e],
     P = m + 2 points with ``rows``; pad_top / pad_left zeros before the
     input (the output size implies the rest).  tile_block: tiles per task;
-    k_block: output channels per task (a multiple of mr, the GEMM's MR, or K);
-    kc: the GEMM's KC.  Epilogue arguments as in epilogue.pxd (empty = absent).
+    k_block: output channels per task (a multiple of the GEMM's MR, or K).
+    Epilogue arguments as in epilogue.pxd (empty = absent).
     Returns False, with output partly written, if some input tile holds a
     NaN or Inf or is above HUGE, or if some output came out of the output
     transform as NaN or Inf (the caller then recomputes with the direct
@@ -780,8 +772,6 @@ def winograd_conv2d(const floating[:, :, :, ::1] input, const floating[:, ::1] p
     g.k_block = max(1, min(k_block, g.out_channels))
     g.k_blocks = (g.out_channels + g.k_block - 1) // g.k_block
     g.chunk = max(<Py_ssize_t>CHUNK, g.tile_block)
-    g.kc = kc
-    g.packed_rows = round_up(g.out_channels, mr)
     g.packed_size = packed.shape[1]
     tasks = groups * g.tile_blocks * g.k_blocks
     if tasks == 0:

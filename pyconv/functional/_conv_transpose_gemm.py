@@ -73,6 +73,7 @@ class GemmConvTranspose:
         self._weight = None if self.direct or any(d != 1 for d in problem.dilation) or any(
             problem.output_padding) else weight
         self._single_position = None
+        self._tap_epilogue = None   # (epilogue, its scale and shift repeated per kernel tap)
 
     def run(self, input, output, epilogue, residual, num_threads):
         p = self.problem
@@ -97,7 +98,10 @@ class GemmConvTranspose:
             gemm = self._single_position = PointwiseGemm(np.ascontiguousarray(rows), p.groups)
         x = np.ascontiguousarray(input5.reshape(batch, -1).T).reshape(1, -1, batch)
         products = np.empty((1, p.out_channels * taps, batch), p.dtype)
-        scale, shift = (np.repeat(a, taps) if a.size else a for a in (epilogue.scale, epilogue.shift))
+        if self._tap_epilogue is None or self._tap_epilogue[0] is not epilogue:
+            self._tap_epilogue = (epilogue,) + tuple(np.repeat(a, taps) if a.size else a
+                                                     for a in (epilogue.scale, epilogue.shift))
+        _, scale, shift = self._tap_epilogue
         gemm.run(x, products, (scale, shift, np.empty(0, p.dtype), epilogue.activation, *epilogue.params),
                  num_threads)
         # tap k of the window lands on output position k - padding

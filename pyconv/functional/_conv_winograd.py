@@ -222,8 +222,7 @@ class _WinogradTile:
                 block = blocks[num_threads] = blocking(points, tiles, p.groups, p.in_channels // p.groups,
                                                        p.out_channels // p.groups, p.dtype.itemsize, num_threads)
             if not winograd_conv2d(input.reshape(input_4d), packed, output.reshape(output_4d), *fixed, *block,
-                                   _BLOCK_SIZES["KC"], _BLOCK_SIZES["MR"], scale, shift, residual, activation,
-                                   p0, p1, p2, num_threads):
+                                   scale, shift, residual, activation, p0, p1, p2, num_threads):
                 direct.run(input, output, epilogue, residual, num_threads)
         return call
 

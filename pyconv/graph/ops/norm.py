@@ -18,6 +18,16 @@ def _check_affine(shapes, positions, expected, names):
             raise OpError(f"expected {name} of shape {expected}, got {shapes[position]}")
 
 
+def _channel_affine_kernel(scale, shift, kind=0, params=(0.0, 0.0, 0.0)):
+    """The kernel of activation ``kind`` (ACT_*, 0: none) of input * scale + shift per channel (dim 1)."""
+    def channel_affine_kernel(inputs, outs):
+        x, out = inputs[0], outs[0]
+        planes = (x.shape[0], x.shape[1], x.size // max(1, x.shape[0] * x.shape[1]))
+        channel_affine(x.reshape(planes), scale, shift, out.reshape(planes), kernel_threads(x.size), kind, *params)
+        return outs
+    return channel_affine_kernel
+
+
 @register
 class BatchNorm(Op):
     """(input - running_mean) / sqrt(running_var + eps) * weight + bias over channel dim 1."""
@@ -33,14 +43,7 @@ class BatchNorm(Op):
         return [x]
 
     def kernel(self, attrs, constants):
-        scale, shift = batch_norm_affine(*constants[1:], attrs["eps"], constants[1].dtype)
-
-        def batch_norm(inputs, outs):
-            x, out = inputs[0], outs[0]
-            planes = (x.shape[0], x.shape[1], x.size // max(1, x.shape[0] * x.shape[1]))
-            channel_affine(x.reshape(planes), scale, shift, out.reshape(planes), kernel_threads(x.size))
-            return outs
-        return batch_norm
+        return _channel_affine_kernel(*batch_norm_affine(*constants[1:], attrs["eps"], constants[1].dtype))
 
 
 @register
@@ -62,16 +65,10 @@ class ChannelAffine(Op):
 
     def kernel(self, attrs, constants):
         scale, shift = (np.ascontiguousarray(c, np.float32) for c in constants[1:])
-        kind, params = 0, (0.0, 0.0, 0.0)
-        if attrs["activation"] is not None:
-            kind, params = activation_kernel(attrs["activation"], "channel_affine", **attrs["activation_args"])
-
-        def channel_affine_activation(inputs, outs):
-            x, out = inputs[0], outs[0]
-            planes = (x.shape[0], x.shape[1], x.size // max(1, x.shape[0] * x.shape[1]))
-            channel_affine(x.reshape(planes), scale, shift, out.reshape(planes), kernel_threads(x.size), kind, *params)
-            return outs
-        return channel_affine_activation
+        if attrs["activation"] is None:
+            return _channel_affine_kernel(scale, shift)
+        return _channel_affine_kernel(scale, shift, *activation_kernel(attrs["activation"], "channel_affine",
+                                                                       **attrs["activation_args"]))
 
 
 @register
