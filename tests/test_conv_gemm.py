@@ -5,7 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyconv.functional as F
+from pyconv._kernels.activation import KINDS as ACTIVATION_KINDS
 from pyconv._kernels.conv_gemm import conv_pointwise, pack_pointwise, pointwise_packed_size
+from pyconv._kernels.epilogue import apply_epilogue
 from pyconv._kernels.gemm import block_sizes
 from pyconv.functional._conv_gemm import GemmConv, PointwiseGemm
 from pyconv.functional._conv_plan import Epilogue, run_algorithm
@@ -291,6 +293,52 @@ def test_bias_alone_is_fused(rng):
     output = np.empty((1, 5, 8, 8))
     run_algorithm(GemmConv(problem, w), x, output, Epilogue.bias_only(b, np.float64))
     assert_close(output, _torch(x, w, b, dict(padding=1)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation, params", [
+    ("identity", (0.0, 0.0, 0.0)), ("relu", (0.0, 0.0, 0.0)), ("hardtanh", (0.0, 6.0, 0.0)),
+    ("hardtanh", (-0.5, 0.25, 0.0)), ("hardtanh", (np.nan, 1.0, 0.0)), ("hardtanh", (-1.0, np.nan, 0.0)),
+    ("silu", (0.0, 0.0, 0.0)), ("leaky_relu", (0.1, 0.0, 0.0))])
+@pytest.mark.parametrize("parts", ["scale, shift, residual", "scale, shift", "scale", "shift, residual",
+                                   "residual", ""])
+@pytest.mark.parametrize("input_shape, weight_shape, kwargs", [
+    ((2, 5, 9, 40), (19, 5, 1, 1), dict()),                          # pointwise in place: stored in place
+    ((1, 4, 11, 53), (9, 4, 3, 3), dict(padding=1, stride=(2, 1))),  # rows of whole and partial tiles
+    ((1, 3, 9, 17), (6, 3, 3, 3), dict(padding=1))])                 # narrow tiles; partial panel
+def test_epilogue_in_registers_bits_equal_separate_pass(rng, input_shape, weight_shape, kwargs, parts,
+                                                        activation, params, dtype, monkeypatch):
+    """The implicit GEMM's micro-kernel finishes the tiles it stores in place in its registers (ReLU,
+    hardtanh with bounds that are not NaN; the other activations right after), the tiles copied out
+    of its scratch with epilogue_row: the same bits as epilogue_row's separate pass over the plain
+    output, signed zeros, NaN and infinities included, for every part present or absent."""
+    monkeypatch.setattr(GemmConv, "POINTWISE_IMPLICIT_FROM", 0)
+    x, w, _ = _arrays(rng, input_shape, weight_shape, dtype, bias=False)
+    x[0, 0, 2, 3] = np.nan
+    x[0, 1, 4, 7] = np.inf
+    w[2] = -0.0        # a channel of zero sums (+0.0): -0.0 once scaled by a negative scale
+    out_channels = weight_shape[0]
+    empty = np.empty(0, dtype)
+    scale = rng.uniform(-2.0, 2.0, out_channels).astype(dtype) if "scale" in parts else empty
+    if scale.size:
+        scale[2] = -abs(scale[2])
+    shift = (rng.standard_normal(out_channels) * 3).astype(dtype) if "shift" in parts else empty
+    if shift.size:
+        shift[2] = 0.0
+    problem = F.prepack_conv(w, None, **kwargs).problem
+    plain = F.conv2d(x, w, None, algorithm="gemm", **kwargs)
+    residual = None
+    if "residual" in parts:
+        residual = rng.standard_normal(plain.shape).astype(dtype)
+        residual[0, 3, 1, :] = -0.0
+        residual[0, 4, 0, 5] = np.nan
+    epilogue = Epilogue(scale, shift, ACTIVATION_KINDS[activation], params)
+    fused = np.empty_like(plain)
+    run_algorithm(GemmConv(problem, w), x, fused, epilogue, residual)
+    unfused = plain.reshape(plain.shape[0], out_channels, -1).copy()
+    apply_epilogue(unfused, scale, shift, empty if residual is None else residual.reshape(-1),
+                   ACTIVATION_KINDS[activation], *params, 1)
+    assert np.array_equal(fused.view(np.uint8), unfused.reshape(plain.shape).view(np.uint8))
 
 
 def test_transposed_convolutions_are_refused():

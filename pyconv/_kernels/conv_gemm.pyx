@@ -44,6 +44,7 @@ from cython cimport floating
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
+from pyconv._kernels.activation cimport ACT_HARDTANH, ACT_IDENTITY, ACT_RELU, activation_row
 from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_is_identity, epilogue_row
 from pyconv._kernels.gemm cimport (gemm_pack_a, gemm_packed_a_size, gemm_prepacked_rows,
                                    gemm_workspace_size)
@@ -88,15 +89,36 @@ cdef extern from *:
     #define PYCONV_CG_RESTRICT restrict
     #endif
 
-    /* NAME: c[i * ldc + j] = sum_p a[p * MR + i] * x[off[p] + j] for i < MR,
-       j < NV * VL: a is one MR-row panel of packed weights (p-major), x the
-       first input value of the tile, off the k tap offsets. */
+    /* The epilogue a micro-kernel applies to its accumulators before storing
+       them (kind PYCONV_CG_NONE: none): acc * scale[i] + shift[i] (scale NULL:
+       1, shift NULL: shift0; both NULL: skipped), + residual[i * ldc + j]
+       (residual NULL: none), then ReLU (kind PYCONV_CG_RELU) or a clamp to
+       [low, high] (PYCONV_CG_CLAMP, bounds not NaN), or nothing more
+       (PYCONV_CG_AFFINE).  The operations and their order are epilogue_row's,
+       so the bits are the same as finishing the stored rows with it.  Set up
+       once per row panel: the kernel reads the residual at residual + at. */
+    enum { PYCONV_CG_NONE, PYCONV_CG_AFFINE, PYCONV_CG_RELU, PYCONV_CG_CLAMP };
+    #define PYCONV_CG_FINISH_TYPE(T, SUFFIX)                                         \\
+    typedef struct {                                                                \\
+        int kind;                                                                   \\
+        const T *scale, *shift, *residual;                                          \\
+        T shift0, low, high;                                                        \\
+    } pyconv_cg_finish_##SUFFIX;
+    PYCONV_CG_FINISH_TYPE(float, f32)
+    PYCONV_CG_FINISH_TYPE(double, f64)
+
+    /* NAME: c[i * ldc + j] = finish(sum_p a[p * MR + i] * x[off[p] + j]) for
+       i < MR, j < NV * VL: a is one MR-row panel of packed weights (p-major), x
+       the first input value of the tile, off the k tap offsets, fin the
+       epilogue (its scale and shift at the tile's first row, its residual at
+       residual + at). */
     #if defined(__GNUC__)
-    #define PYCONV_CG_UKERNEL(NAME, T, MR, NV)                                      \\
+    #define PYCONV_CG_UKERNEL(NAME, T, SUFFIX, MR, NV)                              \\
     static void NAME(ptrdiff_t k, const T *PYCONV_CG_RESTRICT a,                     \\
                      const T *PYCONV_CG_RESTRICT x,                                  \\
                      const ptrdiff_t *PYCONV_CG_RESTRICT off,                        \\
-                     T *PYCONV_CG_RESTRICT c, ptrdiff_t ldc)                         \\
+                     T *PYCONV_CG_RESTRICT c, ptrdiff_t ldc,                         \\
+                     const pyconv_cg_finish_##SUFFIX *fin, ptrdiff_t at)             \\
     {                                                                               \\
         typedef T vec __attribute__((vector_size(PYCONV_CG_VBYTES)));               \\
         enum { VL = PYCONV_CG_VBYTES / sizeof(T) };                                 \\
@@ -105,6 +127,12 @@ cdef extern from *:
         for (int i = 0; i < MR; i++)                                                \\
             _Pragma("GCC unroll 8")                                                 \\
             for (int v = 0; v < NV; v++) acc[i][v] = (vec){0};                      \\
+        if (fin->residual) /* read after the sums: fetched while they run */        \\
+            _Pragma("GCC unroll 16")                                                \\
+            for (int i = 0; i < MR; i++)                                            \\
+                _Pragma("GCC unroll 8")                                             \\
+                for (int v = 0; v < NV; v++)                                        \\
+                    __builtin_prefetch(fin->residual + at + i * ldc + v * VL);      \\
         for (ptrdiff_t p = 0; p < k; p++) {                                         \\
             const T *b = x + off[p];                                                \\
             /* The taps' columns are scattered over the copy: fetch ahead. */       \\
@@ -123,6 +151,37 @@ cdef extern from *:
             }                                                                       \\
             a += MR;                                                                \\
         }                                                                           \\
+        if (fin->kind != PYCONV_CG_NONE) {                                          \\
+            typedef __typeof__((vec){0} < (vec){0}) ivec;                           \\
+            const int affine = fin->scale != NULL || fin->shift != NULL;            \\
+            /* broadcasts as x - (+0.0): exact for every x, -0.0 included (0 + x is not) */ \\
+            const vec low = fin->low - (vec){0}, high = fin->high - (vec){0};       \\
+            _Pragma("GCC unroll 16")                                                \\
+            for (int i = 0; i < MR; i++) {                                          \\
+                const vec s = (fin->scale ? fin->scale[i] : (T)1) - (vec){0};       \\
+                const vec b = (fin->shift ? fin->shift[i] : fin->shift0) - (vec){0}; \\
+                _Pragma("GCC unroll 8")                                             \\
+                for (int v = 0; v < NV; v++) {                                      \\
+                    vec t = acc[i][v], r;                                           \\
+                    ivec m;                                                         \\
+                    if (affine) t = t * s + b;                                      \\
+                    if (fin->residual) {                                            \\
+                        memcpy(&r, fin->residual + at + i * ldc + v * VL, sizeof r); \\
+                        t = t + r;                                                  \\
+                    }                                                               \\
+                    if (fin->kind == PYCONV_CG_RELU) {                              \\
+                        m = t < (vec){0};                                           \\
+                        t = (vec)((ivec)t & ~m);                                    \\
+                    } else if (fin->kind == PYCONV_CG_CLAMP) {                      \\
+                        m = t < low;                                                \\
+                        t = (vec)(((ivec)low & m) | ((ivec)t & ~m));                \\
+                        m = t > high;                                               \\
+                        t = (vec)(((ivec)high & m) | ((ivec)t & ~m));               \\
+                    }                                                               \\
+                    acc[i][v] = t;                                                  \\
+                }                                                                   \\
+            }                                                                       \\
+        }                                                                           \\
         _Pragma("GCC unroll 16")                                                    \\
         for (int i = 0; i < MR; i++)                                                \\
             _Pragma("GCC unroll 8")                                                 \\
@@ -130,11 +189,12 @@ cdef extern from *:
                 memcpy(c + i * ldc + v * VL, &acc[i][v], sizeof acc[i][v]);         \\
     }
     #else
-    #define PYCONV_CG_UKERNEL(NAME, T, MR, NV)                                      \\
+    #define PYCONV_CG_UKERNEL(NAME, T, SUFFIX, MR, NV)                              \\
     static void NAME(ptrdiff_t k, const T *PYCONV_CG_RESTRICT a,                     \\
                      const T *PYCONV_CG_RESTRICT x,                                  \\
                      const ptrdiff_t *PYCONV_CG_RESTRICT off,                        \\
-                     T *PYCONV_CG_RESTRICT c, ptrdiff_t ldc)                         \\
+                     T *PYCONV_CG_RESTRICT c, ptrdiff_t ldc,                         \\
+                     const pyconv_cg_finish_##SUFFIX *fin, ptrdiff_t at)             \\
     {                                                                               \\
         enum { NR = NV * PYCONV_CG_VBYTES / sizeof(T) };                            \\
         T acc[MR][NV * PYCONV_CG_VBYTES / sizeof(T)];                               \\
@@ -146,34 +206,48 @@ cdef extern from *:
             a += MR;                                                                \\
         }                                                                           \\
         for (int i = 0; i < MR; i++)                                                \\
-            for (int j = 0; j < NR; j++) c[i * ldc + j] = acc[i][j];                \\
+            for (int j = 0; j < NR; j++) {                                          \\
+                T t = acc[i][j];                                                    \\
+                if (fin->kind != PYCONV_CG_NONE) {                                  \\
+                    if (fin->scale != NULL || fin->shift != NULL)                   \\
+                        t = t * (fin->scale ? fin->scale[i] : (T)1)                 \\
+                            + (fin->shift ? fin->shift[i] : fin->shift0);           \\
+                    if (fin->residual) t = t + fin->residual[at + i * ldc + j];     \\
+                    if (fin->kind == PYCONV_CG_RELU) t = t < 0 ? (T)0 : t;          \\
+                    else if (fin->kind == PYCONV_CG_CLAMP) {                        \\
+                        t = t < fin->low ? fin->low : t;                            \\
+                        t = t > fin->high ? fin->high : t;                          \\
+                    }                                                               \\
+                }                                                                   \\
+                c[i * ldc + j] = t;                                                 \\
+            }                                                                       \\
     }
     #endif
 
     /* One kernel per tile height and vector count: a block's last tile uses the
        fewest vectors that cover it. */
     #define PYCONV_CG_KERNELS(T, SUFFIX)                                            \\
-    PYCONV_CG_UKERNEL(pyconv_cg_w1_##SUFFIX, T, PYCONV_CG_WIDE_MR, 1)               \\
-    PYCONV_CG_UKERNEL(pyconv_cg_w2_##SUFFIX, T, PYCONV_CG_WIDE_MR, 2)               \\
-    PYCONV_CG_UKERNEL(pyconv_cg_w3_##SUFFIX, T, PYCONV_CG_WIDE_MR, 3)               \\
-    PYCONV_CG_UKERNEL(pyconv_cg_n1_##SUFFIX, T, PYCONV_CG_NARROW_MR, 1)             \\
-    PYCONV_CG_UKERNEL(pyconv_cg_n2_##SUFFIX, T, PYCONV_CG_NARROW_MR, 2)             \\
-    PYCONV_CG_UKERNEL(pyconv_cg_n3_##SUFFIX, T, PYCONV_CG_NARROW_MR, 3)             \\
-    PYCONV_CG_UKERNEL(pyconv_cg_n4_##SUFFIX, T, PYCONV_CG_NARROW_MR, 4)             \\
-    /* c (tile of mr rows and nv vectors) = packed panel a times the columns at x. */ \\
+    PYCONV_CG_UKERNEL(pyconv_cg_w1_##SUFFIX, T, SUFFIX, PYCONV_CG_WIDE_MR, 1)               \\
+    PYCONV_CG_UKERNEL(pyconv_cg_w2_##SUFFIX, T, SUFFIX, PYCONV_CG_WIDE_MR, 2)               \\
+    PYCONV_CG_UKERNEL(pyconv_cg_w3_##SUFFIX, T, SUFFIX, PYCONV_CG_WIDE_MR, 3)               \\
+    PYCONV_CG_UKERNEL(pyconv_cg_n1_##SUFFIX, T, SUFFIX, PYCONV_CG_NARROW_MR, 1)             \\
+    PYCONV_CG_UKERNEL(pyconv_cg_n2_##SUFFIX, T, SUFFIX, PYCONV_CG_NARROW_MR, 2)             \\
+    PYCONV_CG_UKERNEL(pyconv_cg_n3_##SUFFIX, T, SUFFIX, PYCONV_CG_NARROW_MR, 3)             \\
+    PYCONV_CG_UKERNEL(pyconv_cg_n4_##SUFFIX, T, SUFFIX, PYCONV_CG_NARROW_MR, 4)             \\
+    /* c (tile of mr rows and nv vectors) = fin(packed panel a times the columns at x). */ \\
     static void pyconv_cg_tile_##SUFFIX(int mr, int nv, ptrdiff_t k, const T *a,    \\
                                         const T *x, const ptrdiff_t *off, T *c,     \\
-                                        ptrdiff_t ldc)                              \\
+                                        ptrdiff_t ldc, const pyconv_cg_finish_##SUFFIX *fin, ptrdiff_t at) \\
     {                                                                               \\
         if (mr == PYCONV_CG_WIDE_MR) {                                              \\
-            if (nv >= 3 && PYCONV_CG_WIDE_NV >= 3) pyconv_cg_w3_##SUFFIX(k, a, x, off, c, ldc); \\
-            else if (nv >= 2) pyconv_cg_w2_##SUFFIX(k, a, x, off, c, ldc);     \\
-            else pyconv_cg_w1_##SUFFIX(k, a, x, off, c, ldc);                  \\
+            if (nv >= 3 && PYCONV_CG_WIDE_NV >= 3) pyconv_cg_w3_##SUFFIX(k, a, x, off, c, ldc, fin, at); \\
+            else if (nv >= 2) pyconv_cg_w2_##SUFFIX(k, a, x, off, c, ldc, fin, at);     \\
+            else pyconv_cg_w1_##SUFFIX(k, a, x, off, c, ldc, fin, at);                  \\
         } else {                                                                    \\
-            if (nv >= 4 && PYCONV_CG_NARROW_NV >= 4) pyconv_cg_n4_##SUFFIX(k, a, x, off, c, ldc); \\
-            else if (nv >= 3) pyconv_cg_n3_##SUFFIX(k, a, x, off, c, ldc);     \\
-            else if (nv >= 2) pyconv_cg_n2_##SUFFIX(k, a, x, off, c, ldc);     \\
-            else pyconv_cg_n1_##SUFFIX(k, a, x, off, c, ldc);                  \\
+            if (nv >= 4 && PYCONV_CG_NARROW_NV >= 4) pyconv_cg_n4_##SUFFIX(k, a, x, off, c, ldc, fin, at); \\
+            else if (nv >= 3) pyconv_cg_n3_##SUFFIX(k, a, x, off, c, ldc, fin, at);     \\
+            else if (nv >= 2) pyconv_cg_n2_##SUFFIX(k, a, x, off, c, ldc, fin, at);     \\
+            else pyconv_cg_n1_##SUFFIX(k, a, x, off, c, ldc, fin, at);                  \\
         }                                                                           \\
     }
     PYCONV_CG_KERNELS(float, f32)
@@ -268,14 +342,32 @@ cdef extern from *:
         WIDE_NV "PYCONV_CG_WIDE_NV"
         NARROW_MR "PYCONV_CG_NARROW_MR"
         NARROW_NV "PYCONV_CG_NARROW_NV"
+        FINISH_NONE "PYCONV_CG_NONE"
+        FINISH_AFFINE "PYCONV_CG_AFFINE"
+        FINISH_RELU "PYCONV_CG_RELU"
+        FINISH_CLAMP "PYCONV_CG_CLAMP"
+    ctypedef struct finish_f32 "pyconv_cg_finish_f32":
+        int kind
+        const float* scale
+        const float* shift
+        const float* residual
+        float shift0, low, high
+    ctypedef struct finish_f64 "pyconv_cg_finish_f64":
+        int kind
+        const double* scale
+        const double* shift
+        const double* residual
+        double shift0, low, high
     void tile_f32 "pyconv_cg_tile_f32"(int mr, int nv, Py_ssize_t k, const float* a, const float* x,
-                                       const Py_ssize_t* off, float* c, Py_ssize_t ldc) noexcept nogil
+                                       const Py_ssize_t* off, float* c, Py_ssize_t ldc,
+                                       const finish_f32* fin, Py_ssize_t at) noexcept nogil
     void row_f32 "pyconv_cg_row_f32"(float* dst, const float* src, Py_ssize_t n, Py_ssize_t lo, Py_ssize_t hi,
                                      Py_ssize_t stride) noexcept nogil
     void row_f64 "pyconv_cg_row_f64"(double* dst, const double* src, Py_ssize_t n, Py_ssize_t lo, Py_ssize_t hi,
                                      Py_ssize_t stride) noexcept nogil
     void tile_f64 "pyconv_cg_tile_f64"(int mr, int nv, Py_ssize_t k, const double* a, const double* x,
-                                       const Py_ssize_t* off, double* c, Py_ssize_t ldc) noexcept nogil
+                                       const Py_ssize_t* off, double* c, Py_ssize_t ldc,
+                                       const finish_f64* fin, Py_ssize_t at) noexcept nogil
 
 cdef enum:
     ALIGN = 64
@@ -505,15 +597,56 @@ cdef void fill_xp(const Implicit* im, Py_ssize_t row_block, const floating* tag)
                         im.stride_w)
 
 
+cdef int finish_kind(const Epilogue* ep) noexcept nogil:
+    """The part of the epilogue the micro-kernel applies in registers (PYCONV_CG_*); an AFFINE
+    finish leaves the activation (not identity) to activation_row on the stored tile."""
+    if epilogue_is_identity(ep):
+        return FINISH_NONE
+    if ep.activation == ACT_RELU:
+        return FINISH_RELU
+    if ep.activation == ACT_HARDTANH and ep.p0 == ep.p0 and ep.p1 == ep.p1:
+        return FINISH_CLAMP
+    return FINISH_AFFINE
+
+
+cdef union Finish:
+    finish_f32 f32
+    finish_f64 f64
+
+
+cdef void set_finish(Finish* fin, const Epilogue* ep, int kind, Py_ssize_t channel,
+                     const floating* tag) noexcept nogil:
+    """fin := ``kind`` of ``ep`` for the micro-kernel's rows from output channel ``channel`` on."""
+    # -0.0: epilogue_row's one-pass ReLU / hardtanh form; 0: its separate passes
+    cdef bint one_pass = ep.activation == ACT_RELU or ep.activation == ACT_HARDTANH
+    if floating is float:
+        fin.f32.kind = kind
+        fin.f32.scale = <const float*>ep.scale + channel if ep.scale != NULL else NULL
+        fin.f32.shift = <const float*>ep.shift + channel if ep.shift != NULL else NULL
+        fin.f32.residual = <const float*>ep.residual if kind != FINISH_NONE else NULL
+        fin.f32.shift0 = -0.0 if one_pass else 0.0
+        fin.f32.low, fin.f32.high = <float>ep.p0, <float>ep.p1
+    else:
+        fin.f64.kind = kind
+        fin.f64.scale = <const double*>ep.scale + channel if ep.scale != NULL else NULL
+        fin.f64.shift = <const double*>ep.shift + channel if ep.shift != NULL else NULL
+        fin.f64.residual = <const double*>ep.residual if kind != FINISH_NONE else NULL
+        fin.f64.shift0 = -0.0 if one_pass else 0.0
+        fin.f64.low, fin.f64.high = ep.p0, ep.p1
+
+
 cdef inline void micro_kernel(const Implicit* im, Py_ssize_t columns, const floating* a, const floating* x,
-                              const Py_ssize_t* offsets, floating* c, Py_ssize_t ldc) noexcept nogil:
-    """c = tile of im.mr rows and the fewest vectors covering ``columns`` (<= im.nr) outputs."""
+                              const Py_ssize_t* offsets, floating* c, Py_ssize_t ldc, const Finish* fin,
+                              Py_ssize_t at) noexcept nogil:
+    """c = tile of im.mr rows and the fewest vectors covering ``columns`` (<= im.nr) outputs, finished
+    in registers by ``fin`` (set_finish), its residual read at ``at`` (the tile's first output's index
+    in the output) with ldc as c is."""
     cdef Py_ssize_t vl = VBYTES // sizeof(floating)
     cdef int nv = <int>((columns + vl - 1) // vl)
     if floating is float:
-        tile_f32(<int>im.mr, nv, im.patch_rows, a, x, offsets, c, ldc)
+        tile_f32(<int>im.mr, nv, im.patch_rows, a, x, offsets, c, ldc, &fin.f32, at)
     else:
-        tile_f64(<int>im.mr, nv, im.patch_rows, a, x, offsets, c, ldc)
+        tile_f64(<int>im.mr, nv, im.patch_rows, a, x, offsets, c, ldc, &fin.f64, at)
 
 
 cdef void gather_columns(const Implicit* im, const floating* x_tile, Py_ssize_t columns, Py_ssize_t width,
@@ -541,13 +674,19 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
     stored there; any other (thrown-away columns, partial vector, short
     panel) goes through ``tile`` (this thread's mr x nr scratch).  Reading
     the input in place, a tile whose vectors would run past the input's end
-    reads its columns from ``gathered`` (K x nr, zero-padded) instead.  Each panel's outputs
-    are then finished with the epilogue, output row by output row.
+    reads its columns from ``gathered`` (K x nr, zero-padded) instead.  The
+    epilogue: a tile stored in place is finished by the micro-kernel in
+    registers (an activation other than ReLU / hardtanh then runs over its
+    rows while they are in L1); any other tile's outputs with epilogue_row
+    after the copy.
     """
     cdef const floating* xp = <const floating*>im.xp
     cdef const floating* packed = <const floating*>im.packed
     cdef floating* y = <floating*>im.output
-    cdef bint finish = not epilogue_is_identity(ep)
+    cdef int kind = finish_kind(ep)
+    cdef bint after = kind == FINISH_AFFINE and ep.activation != ACT_IDENTITY   # activation after the store
+    cdef Finish fin, plain
+    set_finish(&plain, ep, FINISH_NONE, 0, <const floating*>NULL)
     cdef bint dense = im.row_pitch == im.out_w       # q is the output position: no thrown-away columns
     cdef Py_ssize_t out_slice = im.out_h * im.out_w, out_plane = im.out_d * out_slice
     cdef Py_ssize_t panel_size = im.mr * im.patch_rows, vl = VBYTES // sizeof(floating)
@@ -579,6 +718,7 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
             co = group * im.out_per_group + panel * im.mr
             a = packed + (group * im.panels + panel) * panel_size
             y_panel = y + (n * im.out_channels + co) * out_plane + od * out_slice
+            set_finish(&fin, ep, kind, co, <const floating*>NULL)
             q1 = qa
             while q1 < qb:
                 q0 = q1
@@ -597,10 +737,15 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
                     x_tile = gathered
                     offsets = im.gathered_offsets
                 if rows == im.mr and (q1 - q0) % vl == 0 and (dense or ow0 + q1 - q0 <= im.out_w):
-                    # The tile's outputs are consecutive in the output: store it in place.
-                    micro_kernel(im, q1 - q0, a, x_tile, offsets, y_panel + out_row * im.out_w + ow0, out_plane)
+                    # The tile's outputs are consecutive in the output: store it in place, finished.
+                    dst = y_panel + out_row * im.out_w + ow0
+                    micro_kernel(im, q1 - q0, a, x_tile, offsets, dst, out_plane, &fin, dst - y)
+                    if after:
+                        for r in range(rows):
+                            activation_row(dst + r * out_plane, dst + r * out_plane, q1 - q0, ep.activation,
+                                           ep.p0, ep.p1, ep.p2)
                     continue
-                micro_kernel(im, q1 - q0, a, x_tile, offsets, tile, im.nr)
+                micro_kernel(im, q1 - q0, a, x_tile, offsets, tile, im.nr, &plain, 0)
                 # Copy the tile's outputs, output row by output row, skipping thrown-away columns.
                 seg0 = q0
                 while seg0 < q1:
@@ -612,23 +757,9 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
                         src = tile + r * im.nr + (seg0 - q0)
                         for j in range(seg1 - seg0):
                             dst[j] = src[j]
+                        if kind != FINISH_NONE:
+                            epilogue_row(ep, y, dst - y, seg1 - seg0, co + r)
                     seg0 = row_start + im.row_pitch
-            if not finish:
-                continue
-            if dense:
-                for r in range(rows):
-                    epilogue_row(ep, y, (y_panel - y) + r * out_plane + qa, qb - qa, co + r)
-                continue
-            seg0 = qa
-            while seg0 < qb:
-                out_row = seg0 // im.row_pitch
-                row_start = out_row * im.row_pitch
-                seg1 = min(qb, row_start + im.out_w)
-                if seg1 > seg0:
-                    for r in range(rows):
-                        epilogue_row(ep, y, (y_panel - y) + r * out_plane + out_row * im.out_w
-                                     + (seg0 - row_start), seg1 - seg0, co + r)
-                seg0 = row_start + im.row_pitch
 
 
 cdef void _fill_task(void* context, Py_ssize_t row_block, int thread) noexcept nogil:
