@@ -84,6 +84,39 @@ def test_batch_norm_then_activation_is_one_channel_affine(function, args):
     assert "batch_norm+" + function in str(Model(graph).summary())
 
 
+@pytest.mark.parametrize("activation", [None, "relu", "silu"])
+def test_concatenation_read_by_a_batch_norm_is_one_cat_channel_affine(activation):
+    """DenseNet's layer: cat(features, dim=1), batch norm (and activation) become one cat_channel_affine
+    node with the same bits, NaN and signed zeros included; a concatenation read twice, along another
+    dim or kept stays a cat."""
+    rng = np.random.default_rng(2)
+    shape = ("N", 7, 4, 5)
+    nodes = [node("cat", ["x", "y", "z"], [("c", shape)], {"dim": -3}),
+             node("batch_norm", ["c", "m", "v", "w", "b"], [("h", shape)], {"eps": 1e-5})]
+    if activation:
+        nodes.append(node("activation", ["h"], [("a", shape)], {"function": activation, "args": {}}))
+    inputs = (Value("x", ("N", 2, 4, 5)), Value("y", ("N", 4, 4, 5)), Value("z", ("N", 1, 4, 5)))
+    constants = {"m": rng.standard_normal(7).astype(np.float32), "v": rng.uniform(0.5, 2, 7).astype(np.float32),
+                 "w": rng.standard_normal(7).astype(np.float32), "b": rng.standard_normal(7).astype(np.float32)}
+    graph = Graph(inputs, (nodes[-1].output_names[0],), tuple(nodes), constants)
+    fused = Model(graph)
+    assert _ops(passes.fuse_concatenation(passes.fuse_epilogue(graph))) == ["cat_channel_affine"]
+    arrays = [rng.standard_normal((3, v.shape[1], 4, 5)).astype(np.float32) for v in inputs]
+    arrays[0][0, 1, 2, 3], arrays[1][1, 2], arrays[2][2, 0, 1] = np.nan, -0.0, np.inf
+    ours, plain = fused(*arrays), Model(graph, passes=())(*arrays)
+    assert np.array_equal(ours.view(np.uint32), plain.view(np.uint32))
+    assert "cat+batch_norm" + (f"+{activation}" if activation else "") in str(fused.summary())
+    # not fused: the concatenation kept, read twice, or along another dim
+    assert "cat" in _ops(passes.fuse_concatenation(graph, {"c"}))
+    twice = graph.replace(nodes=graph.nodes + (node("add", ["c", "c"], [("d", shape)], NO_SCALAR),),
+                          outputs=graph.outputs + ("d",))
+    assert "cat" in _ops(passes.fuse_concatenation(twice))
+    rows = Graph((Value("x", ("N", 7, 2, 5)), Value("y", ("N", 7, 2, 5))), ("h",), (
+        node("cat", ["x", "y"], [("c", shape)], {"dim": 2}),
+        node("batch_norm", ["c", "m", "v", "w", "b"], [("h", shape)], {"eps": 1e-5})), constants)
+    assert _ops(passes.fuse_concatenation(rows)) == ["cat", "batch_norm"]
+
+
 def test_fused_constants_never_replace_a_constant_of_the_same_name():
     """The fusion names its scale and shift after the output ("y.scale"); a constant of that name that
     another node reads keeps its values (the new one gets a suffix)."""

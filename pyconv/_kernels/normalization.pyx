@@ -7,6 +7,7 @@ parallel_for.
 """
 from cython cimport floating
 from libc.math cimport sqrt
+from libc.stdlib cimport free, malloc
 
 from pyconv._kernels.activation cimport ACT_IDENTITY, activation_row
 from pyconv._kernels.parallel cimport parallel_for
@@ -20,6 +21,8 @@ cdef struct Job:
     const void* shift               # channel_affine: shift; group/layer norm: bias
     void* out
     Py_ssize_t channels, inner      # channel_affine, group_norm: (N, channels, inner)
+    const char* const* sources      # channel_affine of a concatenation: per channel, its plane of image 0
+    const Py_ssize_t* source_steps  # and the bytes from one image's plane to the next's
     Py_ssize_t num_groups           # group_norm
     Py_ssize_t length               # layer_norm: row length
     double eps
@@ -32,7 +35,10 @@ cdef void _affine_plane(const Job* job, const floating* x, const floating* scale
     # Plane (n, c) of channel_affine: the affine, then the activation while the plane is in cache.
     cdef Py_ssize_t c = plane % job.channels, i, inner = job.inner
     cdef floating channel_scale = scale[c], channel_shift = shift[c]
-    x = x + plane * inner
+    if job.sources != NULL:
+        x = <const floating*>(job.sources[c] + plane // job.channels * job.source_steps[c])
+    else:
+        x = x + plane * inner
     out = out + plane * inner
     for i in range(inner):
         out[i] = x[i] * channel_scale + channel_shift
@@ -70,10 +76,60 @@ def channel_affine(const floating[:, :, ::1] x, const floating[::1] scale, const
     job.out = &out[0, 0, 0]
     job.channels = channels
     job.inner = inner
+    job.sources = NULL
     job.activation = activation
     job.p0, job.p1, job.p2 = p0, p1, p2
     with nogil:
         parallel_for(_affine_task, &job, batch * channels, num_threads)
+
+
+def concat_channel_affine(list inputs, const floating[::1] scale, const floating[::1] shift,
+                          floating[:, :, ::1] out, int num_threads, int activation=ACT_IDENTITY, double p0=0,
+                          double p1=0, double p2=0):
+    """channel_affine of the concatenation of ``inputs`` along dim 1, without forming it: the same bits
+    as concatenating, then channel_affine.
+
+    inputs: (N, C_k, inner) C-contiguous arrays of out's dtype, their C_k summing to out's C (checked);
+    out: (N, C, inner) C-contiguous, not overlapping any input.  One task per (n, c) plane.
+    """
+    cdef Py_ssize_t batch = out.shape[0], channels = out.shape[1], inner = out.shape[2]
+    cdef Py_ssize_t c = 0, k
+    cdef const floating[:, :, ::1] piece
+    if sum(x.shape[1] for x in inputs) != channels or scale.shape[0] != channels or shift.shape[0] != channels:
+        raise ValueError(f"concat_channel_affine: the inputs' channels, scale and shift must add up to out's "
+                         f"{channels} channels")
+    for piece in inputs:
+        if piece.shape[0] != batch or piece.shape[2] != inner:
+            raise ValueError(f"concat_channel_affine: expected inputs of shape ({batch}, C, {inner}), "
+                             f"got ({piece.shape[0]}, {piece.shape[1]}, {piece.shape[2]})")
+    if batch == 0 or channels == 0 or inner == 0:
+        return
+    cdef const char** sources = <const char**>malloc(channels * sizeof(const char*))
+    cdef Py_ssize_t* steps = <Py_ssize_t*>malloc(channels * sizeof(Py_ssize_t))
+    if sources == NULL or steps == NULL:
+        free(sources)
+        free(steps)
+        raise MemoryError()
+    for piece in inputs:
+        for k in range(piece.shape[1]):
+            sources[c] = <const char*>&piece[0, k, 0]
+            steps[c] = piece.shape[1] * inner * sizeof(floating)
+            c += 1
+    cdef Job job
+    job.double_precision = floating is double
+    job.scale = &scale[0]
+    job.shift = &shift[0]
+    job.out = &out[0, 0, 0]
+    job.channels = channels
+    job.inner = inner
+    job.sources = sources
+    job.source_steps = steps
+    job.activation = activation
+    job.p0, job.p1, job.p2 = p0, p1, p2
+    with nogil:
+        parallel_for(_affine_task, &job, batch * channels, num_threads)
+    free(sources)
+    free(steps)
 
 
 # Sums use LANES independent partial sums (element i goes to partial i % LANES, the partials

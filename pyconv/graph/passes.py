@@ -7,6 +7,8 @@ intermediate values) and returns an equivalent Graph; none changes the loaded gr
 - ``fuse_epilogue``: a per-channel constant add (a bias), a residual add and an activation after a conv
   move into the conv's epilogue, in the epilogue's order; an activation after a batch norm that no conv
   took (DenseNet's pre-activation) joins it in one ``channel_affine`` node.
+- ``fuse_concatenation``: a concatenation along the channels read only by such a batch norm (DenseNet's
+  layers) joins it in one ``cat_channel_affine`` node, which never forms the concatenation.
 - ``eliminate_dead_nodes``: nodes and constants no output (or kept value) depends on are dropped.
 """
 import numpy as np
@@ -16,8 +18,8 @@ from ..functional.normalization import batch_norm_affine
 from .ir import DTYPES
 from .ops import OPS
 
-__all__ = ["fold_constants", "fold_batch_norm", "fuse_epilogue", "eliminate_dead_nodes", "DEFAULT_PASSES",
-           "evaluate"]
+__all__ = ["fold_constants", "fold_batch_norm", "fuse_epilogue", "fuse_concatenation", "eliminate_dead_nodes",
+           "DEFAULT_PASSES", "evaluate"]
 
 
 def evaluate(node, arrays):
@@ -179,6 +181,28 @@ def fuse_epilogue(graph, keep=frozenset()):
     return rewriter.result()
 
 
+def fuse_concatenation(graph, keep=frozenset()):
+    rewriter = _Rewriter(graph, keep)
+    c = rewriter.constants
+    for node in graph.nodes:
+        if node.op not in ("batch_norm", "channel_affine"):
+            continue
+        cat = rewriter.fusable_producer(node.inputs[0], ("cat",))
+        ndim = len(node.outputs[0].shape)
+        if cat is None or ndim < 2 or cat.attrs["dim"] % ndim != 1:
+            continue
+        out = node.outputs[0].name
+        if node.op == "batch_norm":
+            mean, var, weight, bias = (None if n is None else c[n] for n in node.inputs[1:])
+            scale, shift = batch_norm_affine(mean, var, weight, bias, node.attrs["eps"], DTYPES[node.outputs[0].dtype])
+            affine = (rewriter.constant(out + ".scale", scale), rewriter.constant(out + ".shift", shift))
+            attrs = {"activation": None, "activation_args": {}}
+        else:
+            affine, attrs = node.inputs[1:3], node.attrs
+        rewriter.fuse(cat, node, op="cat_channel_affine", inputs=affine + tuple(cat.inputs), attrs=dict(attrs))
+    return rewriter.result()
+
+
 def eliminate_dead_nodes(graph, keep=frozenset()):
     needed = set(graph.outputs) | set(keep)
     nodes = []
@@ -191,4 +215,4 @@ def eliminate_dead_nodes(graph, keep=frozenset()):
                          parameters=frozenset(p for p in graph.parameters if p in constants))
 
 
-DEFAULT_PASSES = (fold_constants, fold_batch_norm, fuse_epilogue, eliminate_dead_nodes)
+DEFAULT_PASSES = (fold_constants, fold_batch_norm, fuse_epilogue, fuse_concatenation, eliminate_dead_nodes)

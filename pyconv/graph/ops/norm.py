@@ -1,10 +1,11 @@
-"""Normalisations: inference ``batch_norm`` (and ``channel_affine``, a batch norm with the activation after
-it, made by the passes), ``group_norm``, ``layer_norm``."""
+"""Normalisations: inference ``batch_norm`` (and, made by the passes, ``channel_affine``: a batch norm with
+the activation after it, and ``cat_channel_affine``: the same on a concatenation, without forming it),
+``group_norm``, ``layer_norm``."""
 
 import numpy as np
 
 from ... import functional as F
-from ..._kernels.normalization import channel_affine
+from ..._kernels.normalization import channel_affine, concat_channel_affine
 from ...functional.activation import activation_kernel
 from ...functional.normalization import batch_norm_affine
 from ..._threads import kernel_threads
@@ -69,6 +70,43 @@ class ChannelAffine(Op):
             return _channel_affine_kernel(scale, shift)
         return _channel_affine_kernel(scale, shift, *activation_kernel(attrs["activation"], "channel_affine",
                                                                        **attrs["activation_args"]))
+
+
+@register
+class CatChannelAffine(Op):
+    """activation(cat(inputs, dim=1) * scale + shift) with one scale and shift per channel: a
+    concatenation read only by a batch norm (with or without an activation after it), as DenseNet's
+    layers do, fused by passes.fuse_concatenation: one pass over the values instead of two, the same
+    bits as the ops it replaces."""
+    name = "cat_channel_affine"
+    inputs = ("scale:const", "shift:const", "inputs*")
+    attrs = ChannelAffine.attrs
+
+    def infer(self, shapes, attrs, batch, constants):
+        pieces = shapes[2:]
+        first = pieces[0]
+        if len(first) < 2 or any(len(s) != len(first) or s[0] != first[0] or s[2:] != first[2:] for s in pieces):
+            raise OpError(f"expected inputs (N, C_k, *) that differ only in dim 1, got {pieces}")
+        out = (first[0], sum(s[1] for s in pieces)) + tuple(first[2:])
+        _check_affine(shapes, (0, 1), (out[1],), ("scale", "shift"))
+        if attrs["activation"] is not None:
+            activation_kernel(attrs["activation"], "cat_channel_affine", **attrs["activation_args"])
+        return [out]
+
+    def kernel(self, attrs, constants):
+        scale, shift = (np.ascontiguousarray(c, np.float32) for c in constants[:2])
+        kind, params = 0, (0.0, 0.0, 0.0)
+        if attrs["activation"] is not None:
+            kind, params = activation_kernel(attrs["activation"], "cat_channel_affine", **attrs["activation_args"])
+
+        def cat_channel_affine_kernel(inputs, outs):
+            out = outs[0]
+            batch, inner = out.shape[0], out.size // max(1, out.shape[0] * out.shape[1])
+            pieces = [np.ascontiguousarray(x).reshape(batch, x.shape[1], inner) for x in inputs[2:]]
+            concat_channel_affine(pieces, scale, shift, out.reshape(batch, out.shape[1], inner),
+                                  kernel_threads(out.size), kind, *params)
+            return outs
+        return cat_channel_affine_kernel
 
 
 @register
