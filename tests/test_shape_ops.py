@@ -224,3 +224,19 @@ def test_random_shapes_match_torch(lead, channels, factor, height, width, groups
     assert_same(F.pixel_unshuffle(y, factor), TF.pixel_unshuffle(t(y), factor).numpy())
     z = rng.standard_normal((lead[0] if lead else 2, channels * groups, height, width)).astype(dtype)
     assert_same(F.channel_shuffle(z, groups), TF.channel_shuffle(t(z), groups).numpy())
+
+
+@pytest.mark.parametrize("num_threads", [1, 2, 3])
+def test_concatenate_kernel_equals_numpy(num_threads, rng):
+    """The graph's cat copies rows of bytes in chunks (layout.concatenate): pieces empty, shorter and
+    longer than a chunk (32 KiB), several chunks, any number of rows: np.concatenate's bytes."""
+    from pyconv._kernels.layout import concatenate
+    for rows, widths in [(1, [3, 0, 40000, 5]), (4, [70000, 1]), (3, [0, 0, 8]), (2, [32768, 32768]), (0, [4, 4])]:
+        pieces = [rng.integers(0, 256, (rows, w), dtype=np.uint8) for w in widths]
+        out = np.full((rows, sum(widths)), 7, np.uint8)
+        concatenate(pieces, out, num_threads)
+        np.testing.assert_array_equal(out, np.concatenate(pieces, axis=1))
+    with pytest.raises(ValueError, match="do not fill"):
+        concatenate([np.zeros((2, 3), np.uint8)], np.zeros((2, 4), np.uint8), 1)
+    with pytest.raises(ValueError, match="expected pieces of 2 rows"):
+        concatenate([np.zeros((3, 4), np.uint8)], np.zeros((2, 4), np.uint8), 1)

@@ -4,10 +4,13 @@
 between channels and space; ``polyphase_split`` / ``polyphase_merge`` between
 the batch and space (a dilated convolution as a batch of undilated ones).
 Each writes one output row per task of parallel.pxd's parallel_for, so one
-thread owns each output row.  The callers validate the arguments and
-allocate the outputs.
+thread owns each output row.  ``concatenate`` copies runs of bytes in tasks of
+at most CONCAT_CHUNK bytes.  The callers validate the arguments and allocate
+the outputs.
 """
 from cython cimport floating
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 
 from pyconv._kernels.parallel cimport parallel_for
 
@@ -211,3 +214,78 @@ def polyphase_merge(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, 
     job.PH, job.PW = x.shape[2], x.shape[3]
     with nogil:
         parallel_for(_merge_task, &job, rows, num_threads)
+
+
+cdef enum:
+    CONCAT_CHUNK = 32768     # bytes per task: small enough to balance two threads on one row
+
+
+cdef struct ConcatJob:
+    # One concatenate call: per piece its first byte, its bytes per outer row, the output column it
+    # starts at, and the chunks before it in a row (prefix[k] .. prefix[k + 1] - 1 are its chunks).
+    const unsigned char** pieces
+    Py_ssize_t* piece_bytes
+    Py_ssize_t* columns
+    Py_ssize_t* prefix
+    Py_ssize_t count, row_chunks, row_bytes
+    unsigned char* out
+
+
+cdef void _concat_task(void* context, Py_ssize_t task, int thread) noexcept nogil:
+    cdef const ConcatJob* job = <const ConcatJob*>context
+    cdef Py_ssize_t row = task // job.row_chunks, chunk = task % job.row_chunks
+    cdef Py_ssize_t lo = 0, hi = job.count - 1, mid, start, size
+    while lo < hi:                     # the piece k with prefix[k] <= chunk < prefix[k + 1]
+        mid = (lo + hi + 1) // 2
+        if job.prefix[mid] <= chunk:
+            lo = mid
+        else:
+            hi = mid - 1
+    start = (chunk - job.prefix[lo]) * CONCAT_CHUNK
+    size = min(<Py_ssize_t>CONCAT_CHUNK, job.piece_bytes[lo] - start)
+    memcpy(job.out + row * job.row_bytes + job.columns[lo] + start,
+           job.pieces[lo] + row * job.piece_bytes[lo] + start, size)
+
+
+def concatenate(list pieces, unsigned char[:, ::1] out, int num_threads):
+    """out[r] = the bytes of pieces[0][r], pieces[1][r], ... one after the other, for every row r.
+
+    pieces: (R, B_k) C-contiguous byte views (an array concatenated along dim d, seen as rows of the
+    dims before d), their B_k summing to out's row length (checked); out (R, sum B_k), not
+    overlapping any piece.
+    """
+    cdef Py_ssize_t rows = out.shape[0], count = len(pieces), k = 0, column = 0
+    cdef const unsigned char[:, ::1] piece
+    for piece in pieces:
+        if piece.shape[0] != rows:
+            raise ValueError(f"concatenate: expected pieces of {rows} rows, got {piece.shape[0]}")
+        column += piece.shape[1]
+    if column != out.shape[1]:
+        raise ValueError(f"concatenate: the pieces' {column} bytes per row do not fill out's {out.shape[1]}")
+    if rows == 0 or column == 0:
+        return
+    cdef ConcatJob job
+    job.pieces = <const unsigned char**>malloc(count * sizeof(const unsigned char*))
+    job.piece_bytes = <Py_ssize_t*>malloc(3 * (count + 1) * sizeof(Py_ssize_t))
+    if job.pieces == NULL or job.piece_bytes == NULL:
+        free(job.pieces)
+        free(job.piece_bytes)
+        raise MemoryError()
+    job.columns = job.piece_bytes + count + 1
+    job.prefix = job.columns + count + 1
+    job.prefix[0] = column = 0
+    for piece in pieces:
+        job.pieces[k] = &piece[0, 0] if piece.shape[1] else NULL
+        job.piece_bytes[k] = piece.shape[1]
+        job.columns[k] = column
+        job.prefix[k + 1] = job.prefix[k] + (piece.shape[1] + CONCAT_CHUNK - 1) // CONCAT_CHUNK
+        column += piece.shape[1]
+        k += 1
+    job.count = count
+    job.row_chunks = job.prefix[count]
+    job.row_bytes = column
+    job.out = &out[0, 0]
+    with nogil:
+        parallel_for(_concat_task, &job, rows * job.row_chunks, num_threads)
+    free(job.pieces)
+    free(job.piece_bytes)
