@@ -82,3 +82,34 @@ def write_model_file(path, graph_json, tensors, metadata=None, checksum=True):
             "pyconv.checksum": _checksum(text, tensors) if checksum else "00000000"}
     meta.update(metadata or {})
     safetensors.numpy.save_file(tensors, str(path), metadata=meta)
+
+
+def dense_block(seed=0):
+    """x (N, 3, 6, 6) -> (N, 9, 6, 6), DenseNet's pattern: stem conv, then twice cat(features so far),
+    batch norm, relu, conv; the block's output is the last concatenation after a batch norm."""
+    rng = np.random.default_rng(seed)
+
+    def array(*shape, low=None):
+        values = rng.standard_normal(shape).astype(np.float32)
+        return np.abs(values) + low if low is not None else values
+
+    constants = {"stem.weight": array(5, 3, 3, 3) * 0.3}
+    nodes = [node("conv", ["x", "stem.weight", None, None, None, None], [("f0", ("N", 5, 6, 6))], CONV, "stem")]
+    features, channels = ["f0"], 5
+    for i in (1, 2, 3):
+        cat, bn, relu = f"cat{i}", f"bn{i}", f"relu{i}"
+        shape = ("N", channels, 6, 6)
+        constants.update({f"{bn}.mean": array(channels), f"{bn}.var": array(channels, low=0.5),
+                          f"{bn}.weight": array(channels), f"{bn}.bias": array(channels)})
+        nodes.append(node("cat", list(features), [(cat, shape)], {"dim": 1}, f"layer{i}"))
+        nodes.append(node("batch_norm", [cat, f"{bn}.mean", f"{bn}.var", f"{bn}.weight", f"{bn}.bias"],
+                          [(bn, shape)], {"eps": 1e-5}, f"layer{i}.norm"))
+        if i == 3:
+            break
+        constants[f"conv{i}.weight"] = array(2, channels, 3, 3) * 0.3
+        nodes.append(node("activation", [bn], [(relu, shape)], {"function": "relu", "args": {}}, f"layer{i}.relu"))
+        nodes.append(node("conv", [relu, f"conv{i}.weight", None, None, None, None], [(f"f{i}", ("N", 2, 6, 6))],
+                          CONV, f"layer{i}.conv"))
+        features.append(f"f{i}")
+        channels += 2
+    return Graph((Value("x", ("N", 3, 6, 6)),), ("bn3",), tuple(nodes), constants)

@@ -171,3 +171,24 @@ def test_programs_for_requested_outputs_are_bounded(block):
     for name in names:
         assert model(x, s, outputs=[name])[name].shape[0] == 1
     assert len(model._programs) <= 9 and frozenset() in model._programs
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, -2])
+@pytest.mark.parametrize("size", [3, 40], ids=["short-rows", "long-rows"])
+def test_cat_along_any_dim_equals_numpy(dim, size):
+    """The cat node copies rows of at least Cat.ROW_BYTES_FOR_TASKS bytes in parallel chunks
+    (layout.concatenate), shorter ones with np.concatenate: np.concatenate's values either way,
+    along any dim, an empty piece included."""
+    rng = np.random.default_rng(3)
+    lengths = [2, 0, 5]
+    shapes = []
+    for length in lengths:
+        shape = [2, 3, size, size]
+        shape[dim] = length
+        shapes.append(tuple(shape))
+    out_shape = list(shapes[0])
+    out_shape[dim] = sum(lengths)
+    graph = Graph(tuple(Value(f"x{i}", ("N",) + s[1:]) for i, s in enumerate(shapes)), ("y",), (
+        node("cat", [f"x{i}" for i in range(3)], [("y", ("N",) + tuple(out_shape[1:]))], {"dim": dim}),), {})
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    np.testing.assert_array_equal(Model(graph)(*arrays), np.concatenate(arrays, axis=dim))

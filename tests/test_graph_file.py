@@ -141,6 +141,16 @@ HOSTILE = {
     "bad activation": (lambda d, t: _node(d, "relu")["attrs"].__setitem__("function", "__import__"), "function"),
     "bad activation args": (lambda d, t: _node(d, "relu")["attrs"].__setitem__("args", {"alpha": 1}), "alpha"),
     "unknown parameter": (lambda d, t: d["parameters"].append("ghost"), "parameter 'ghost'"),
+    # cat_channel_affine (made by the passes, but a valid op name in a file): pieces that do not add up
+    "cat_channel_affine channels": (lambda d, t: _node(d, "bn").update(
+        op="cat_channel_affine", inputs=["bn.mean", "bn.var", "stem", "x"],
+        attrs={"activation": None, "activation_args": {}}), "expected scale of shape \\(7,\\)"),
+    "cat_channel_affine pieces": (lambda d, t: _node(d, "bn").update(
+        op="cat_channel_affine", inputs=["bn.mean", "bn.var", "stem", "fc.weight"],
+        attrs={"activation": "relu", "activation_args": {}}), "differ only in dim 1"),
+    "cat_channel_affine no piece": (lambda d, t: _node(d, "bn").update(
+        op="cat_channel_affine", inputs=["bn.mean", "bn.var"],
+        attrs={"activation": None, "activation_args": {}}), "expected at least 3 inputs"),
 }
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pyconv.graph import Graph, Model, Value, passes
-from graphs import CONV, NO_SCALAR, block_inputs, node, residual_block
+from graphs import CONV, NO_SCALAR, block_inputs, dense_block, node, residual_block
 
 PASSES = {p.__name__: p for p in passes.DEFAULT_PASSES}
 
@@ -26,6 +26,14 @@ def test_pass_keeps_outputs(block, name):
     after = Model(block, passes=chosen, debug=True)(x, s)
     for a, b in zip(after, before):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    # DenseNet's pattern (concatenations read by batch norms) through the same passes
+    dense = dense_block()
+    x = np.random.default_rng(4).standard_normal((3, 3, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(Model(dense, passes=chosen, debug=True)(x), Model(dense, passes=(), debug=True)(x),
+                               rtol=1e-5, atol=1e-5)
+    if name in ("fuse_concatenation", "all"):
+        fused = passes.fuse_concatenation(passes.fuse_epilogue(dense))
+        assert _ops(fused).count("cat_channel_affine") == 3 and "cat" not in _ops(fused)
 
 
 def test_fold_batch_norm_into_conv_and_linear(block):

@@ -238,11 +238,11 @@ def test_layer_norm_errors(call, error, match):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("num_threads", [1, 2, 3])
-def test_concat_channel_affine_equals_concatenate_then_channel_affine(dtype, num_threads, rng):
+def test_cat_channel_affine_equals_concatenate_then_channel_affine(dtype, num_threads, rng):
     """The kernel behind the graph's cat_channel_affine reads each plane from its input: the same bits
     as np.concatenate, then channel_affine (with an activation, NaN, Inf and -0.0 included)."""
     from pyconv._kernels.activation import KINDS
-    from pyconv._kernels.normalization import channel_affine, concat_channel_affine
+    from pyconv._kernels.normalization import cat_channel_affine, channel_affine
     pieces = [rng.standard_normal((3, c, 10)).astype(dtype) for c in (2, 5, 1, 4)]
     pieces[1][0, 2, 3], pieces[2][1, 0, :4], pieces[3][2, 1, 5] = np.nan, -0.0, -np.inf
     scale, shift = rng.standard_normal(12).astype(dtype), rng.standard_normal(12).astype(dtype)
@@ -250,10 +250,10 @@ def test_concat_channel_affine_equals_concatenate_then_channel_affine(dtype, num
     expected = np.empty((3, 12, 10), dtype)
     channel_affine(np.concatenate(pieces, axis=1), scale, shift, expected, 1, KINDS["silu"])
     out = np.empty_like(expected)
-    concat_channel_affine(pieces, scale, shift, out, num_threads, KINDS["silu"])
+    cat_channel_affine(pieces, scale, shift, out, num_threads, KINDS["silu"])
     assert np.array_equal(out.view(np.uint8), expected.view(np.uint8))
     with pytest.raises(ValueError, match="add up to out's 12 channels"):
-        concat_channel_affine(pieces[:3], scale, shift, out, 1)
+        cat_channel_affine(pieces[:3], scale, shift, out, 1)
     with pytest.raises(ValueError, match=r"expected inputs of shape \(3, C, 10\)"):
-        concat_channel_affine(pieces[:3] + [np.zeros((3, 4, 9), dtype)], scale, shift, out, 1)
-    concat_channel_affine([p[:0] for p in pieces], scale, shift, out[:0], 1)   # empty batch: nothing to do
+        cat_channel_affine(pieces[:3] + [np.zeros((3, 4, 9), dtype)], scale, shift, out, 1)
+    cat_channel_affine([p[:0] for p in pieces], scale, shift, out[:0], 1)   # empty batch: nothing to do

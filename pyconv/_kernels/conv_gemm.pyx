@@ -37,8 +37,10 @@ Work split: the tasks run through parallel.pxd's parallel_for (the project's
 one thread pool: threads claim contiguous runs of tasks); each output
 element is computed by one micro-kernel (or GEMM) call summing its K
 products in a fixed order, so the bits do not depend on the thread count.
-The fused epilogue (epilogue.pxd) finishes each output row piece right after
-its tiles are stored, while it is in cache.
+The fused epilogue (epilogue.pxd): conv_implicit's micro-kernel applies it
+in registers to the tiles it stores in place (see implicit_tasks);
+conv_pointwise and the tiles copied out of scratch run epilogue_row over
+each output row piece right after it is stored, while it is in cache.
 """
 from cython cimport floating
 from libc.stdlib cimport free, malloc
@@ -96,7 +98,8 @@ cdef extern from *:
        [low, high] (PYCONV_CG_CLAMP, bounds not NaN), or nothing more
        (PYCONV_CG_AFFINE).  The operations and their order are epilogue_row's,
        so the bits are the same as finishing the stored rows with it.  Set up
-       once per row panel: the kernel reads the residual at residual + at. */
+       once per row panel: the kernel reads the residual at residual + roff
+       (roff: the index of the tile's first output in the output). */
     enum { PYCONV_CG_NONE, PYCONV_CG_AFFINE, PYCONV_CG_RELU, PYCONV_CG_CLAMP };
     #define PYCONV_CG_FINISH_TYPE(T, SUFFIX)                                         \\
     typedef struct {                                                                \\
@@ -111,14 +114,14 @@ cdef extern from *:
        i < MR, j < NV * VL: a is one MR-row panel of packed weights (p-major), x
        the first input value of the tile, off the k tap offsets, fin the
        epilogue (its scale and shift at the tile's first row, its residual at
-       residual + at). */
+       residual + roff). */
     #if defined(__GNUC__)
     #define PYCONV_CG_UKERNEL(NAME, T, SUFFIX, MR, NV)                              \\
     static void NAME(ptrdiff_t k, const T *PYCONV_CG_RESTRICT a,                     \\
                      const T *PYCONV_CG_RESTRICT x,                                  \\
                      const ptrdiff_t *PYCONV_CG_RESTRICT off,                        \\
                      T *PYCONV_CG_RESTRICT c, ptrdiff_t ldc,                         \\
-                     const pyconv_cg_finish_##SUFFIX *fin, ptrdiff_t at)             \\
+                     const pyconv_cg_finish_##SUFFIX *fin, ptrdiff_t roff)           \\
     {                                                                               \\
         typedef T vec __attribute__((vector_size(PYCONV_CG_VBYTES)));               \\
         enum { VL = PYCONV_CG_VBYTES / sizeof(T) };                                 \\
@@ -132,7 +135,7 @@ cdef extern from *:
             for (int i = 0; i < MR; i++)                                            \\
                 _Pragma("GCC unroll 8")                                             \\
                 for (int v = 0; v < NV; v++)                                        \\
-                    __builtin_prefetch(fin->residual + at + i * ldc + v * VL);      \\
+                    __builtin_prefetch(fin->residual + roff + i * ldc + v * VL);    \\
         for (ptrdiff_t p = 0; p < k; p++) {                                         \\
             const T *b = x + off[p];                                                \\
             /* The taps' columns are scattered over the copy: fetch ahead. */       \\
@@ -166,7 +169,7 @@ cdef extern from *:
                     ivec m;                                                         \\
                     if (affine) t = t * s + b;                                      \\
                     if (fin->residual) {                                            \\
-                        memcpy(&r, fin->residual + at + i * ldc + v * VL, sizeof r); \\
+                        memcpy(&r, fin->residual + roff + i * ldc + v * VL, sizeof r); \\
                         t = t + r;                                                  \\
                     }                                                               \\
                     if (fin->kind == PYCONV_CG_RELU) {                              \\
@@ -194,7 +197,7 @@ cdef extern from *:
                      const T *PYCONV_CG_RESTRICT x,                                  \\
                      const ptrdiff_t *PYCONV_CG_RESTRICT off,                        \\
                      T *PYCONV_CG_RESTRICT c, ptrdiff_t ldc,                         \\
-                     const pyconv_cg_finish_##SUFFIX *fin, ptrdiff_t at)             \\
+                     const pyconv_cg_finish_##SUFFIX *fin, ptrdiff_t roff)           \\
     {                                                                               \\
         enum { NR = NV * PYCONV_CG_VBYTES / sizeof(T) };                            \\
         T acc[MR][NV * PYCONV_CG_VBYTES / sizeof(T)];                               \\
@@ -212,7 +215,7 @@ cdef extern from *:
                     if (fin->scale != NULL || fin->shift != NULL)                   \\
                         t = t * (fin->scale ? fin->scale[i] : (T)1)                 \\
                             + (fin->shift ? fin->shift[i] : fin->shift0);           \\
-                    if (fin->residual) t = t + fin->residual[at + i * ldc + j];     \\
+                    if (fin->residual) t = t + fin->residual[roff + i * ldc + j];   \\
                     if (fin->kind == PYCONV_CG_RELU) t = t < 0 ? (T)0 : t;          \\
                     else if (fin->kind == PYCONV_CG_CLAMP) {                        \\
                         t = t < fin->low ? fin->low : t;                            \\
@@ -237,17 +240,17 @@ cdef extern from *:
     /* c (tile of mr rows and nv vectors) = fin(packed panel a times the columns at x). */ \\
     static void pyconv_cg_tile_##SUFFIX(int mr, int nv, ptrdiff_t k, const T *a,    \\
                                         const T *x, const ptrdiff_t *off, T *c,     \\
-                                        ptrdiff_t ldc, const pyconv_cg_finish_##SUFFIX *fin, ptrdiff_t at) \\
+                                        ptrdiff_t ldc, const pyconv_cg_finish_##SUFFIX *fin, ptrdiff_t roff) \\
     {                                                                               \\
         if (mr == PYCONV_CG_WIDE_MR) {                                              \\
-            if (nv >= 3 && PYCONV_CG_WIDE_NV >= 3) pyconv_cg_w3_##SUFFIX(k, a, x, off, c, ldc, fin, at); \\
-            else if (nv >= 2) pyconv_cg_w2_##SUFFIX(k, a, x, off, c, ldc, fin, at);     \\
-            else pyconv_cg_w1_##SUFFIX(k, a, x, off, c, ldc, fin, at);                  \\
+            if (nv >= 3 && PYCONV_CG_WIDE_NV >= 3) pyconv_cg_w3_##SUFFIX(k, a, x, off, c, ldc, fin, roff); \\
+            else if (nv >= 2) pyconv_cg_w2_##SUFFIX(k, a, x, off, c, ldc, fin, roff);     \\
+            else pyconv_cg_w1_##SUFFIX(k, a, x, off, c, ldc, fin, roff);                  \\
         } else {                                                                    \\
-            if (nv >= 4 && PYCONV_CG_NARROW_NV >= 4) pyconv_cg_n4_##SUFFIX(k, a, x, off, c, ldc, fin, at); \\
-            else if (nv >= 3) pyconv_cg_n3_##SUFFIX(k, a, x, off, c, ldc, fin, at);     \\
-            else if (nv >= 2) pyconv_cg_n2_##SUFFIX(k, a, x, off, c, ldc, fin, at);     \\
-            else pyconv_cg_n1_##SUFFIX(k, a, x, off, c, ldc, fin, at);                  \\
+            if (nv >= 4 && PYCONV_CG_NARROW_NV >= 4) pyconv_cg_n4_##SUFFIX(k, a, x, off, c, ldc, fin, roff); \\
+            else if (nv >= 3) pyconv_cg_n3_##SUFFIX(k, a, x, off, c, ldc, fin, roff);     \\
+            else if (nv >= 2) pyconv_cg_n2_##SUFFIX(k, a, x, off, c, ldc, fin, roff);     \\
+            else pyconv_cg_n1_##SUFFIX(k, a, x, off, c, ldc, fin, roff);                  \\
         }                                                                           \\
     }
     PYCONV_CG_KERNELS(float, f32)
@@ -360,14 +363,14 @@ cdef extern from *:
         double shift0, low, high
     void tile_f32 "pyconv_cg_tile_f32"(int mr, int nv, Py_ssize_t k, const float* a, const float* x,
                                        const Py_ssize_t* off, float* c, Py_ssize_t ldc,
-                                       const finish_f32* fin, Py_ssize_t at) noexcept nogil
+                                       const finish_f32* fin, Py_ssize_t roff) noexcept nogil
     void row_f32 "pyconv_cg_row_f32"(float* dst, const float* src, Py_ssize_t n, Py_ssize_t lo, Py_ssize_t hi,
                                      Py_ssize_t stride) noexcept nogil
     void row_f64 "pyconv_cg_row_f64"(double* dst, const double* src, Py_ssize_t n, Py_ssize_t lo, Py_ssize_t hi,
                                      Py_ssize_t stride) noexcept nogil
     void tile_f64 "pyconv_cg_tile_f64"(int mr, int nv, Py_ssize_t k, const double* a, const double* x,
                                        const Py_ssize_t* off, double* c, Py_ssize_t ldc,
-                                       const finish_f64* fin, Py_ssize_t at) noexcept nogil
+                                       const finish_f64* fin, Py_ssize_t roff) noexcept nogil
 
 cdef enum:
     ALIGN = 64
@@ -637,16 +640,16 @@ cdef void set_finish(Finish* fin, const Epilogue* ep, int kind, Py_ssize_t chann
 
 cdef inline void micro_kernel(const Implicit* im, Py_ssize_t columns, const floating* a, const floating* x,
                               const Py_ssize_t* offsets, floating* c, Py_ssize_t ldc, const Finish* fin,
-                              Py_ssize_t at) noexcept nogil:
+                              Py_ssize_t residual_offset) noexcept nogil:
     """c = tile of im.mr rows and the fewest vectors covering ``columns`` (<= im.nr) outputs, finished
-    in registers by ``fin`` (set_finish), its residual read at ``at`` (the tile's first output's index
-    in the output) with ldc as c is."""
+    in registers by ``fin`` (set_finish), its residual read from ``residual_offset`` (the index of the
+    tile's first output in the output) on, with ldc as c is."""
     cdef Py_ssize_t vl = VBYTES // sizeof(floating)
     cdef int nv = <int>((columns + vl - 1) // vl)
     if floating is float:
-        tile_f32(<int>im.mr, nv, im.patch_rows, a, x, offsets, c, ldc, &fin.f32, at)
+        tile_f32(<int>im.mr, nv, im.patch_rows, a, x, offsets, c, ldc, &fin.f32, residual_offset)
     else:
-        tile_f64(<int>im.mr, nv, im.patch_rows, a, x, offsets, c, ldc, &fin.f64, at)
+        tile_f64(<int>im.mr, nv, im.patch_rows, a, x, offsets, c, ldc, &fin.f64, residual_offset)
 
 
 cdef void gather_columns(const Implicit* im, const floating* x_tile, Py_ssize_t columns, Py_ssize_t width,
@@ -676,17 +679,17 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
     the input in place, a tile whose vectors would run past the input's end
     reads its columns from ``gathered`` (K x nr, zero-padded) instead.  The
     epilogue: a tile stored in place is finished by the micro-kernel in
-    registers (an activation other than ReLU / hardtanh then runs over its
-    rows while they are in L1); any other tile's outputs with epilogue_row
-    after the copy.
+    registers (an activation other than ReLU or hardtanh with bounds that are
+    not NaN then runs over its rows while they are in L1); any other tile's
+    outputs with epilogue_row after the copy.
     """
     cdef const floating* xp = <const floating*>im.xp
     cdef const floating* packed = <const floating*>im.packed
     cdef floating* y = <floating*>im.output
     cdef int kind = finish_kind(ep)
-    cdef bint after = kind == FINISH_AFFINE and ep.activation != ACT_IDENTITY   # activation after the store
-    cdef Finish fin, plain
-    set_finish(&plain, ep, FINISH_NONE, 0, <const floating*>NULL)
+    cdef bint activation_after_store = kind == FINISH_AFFINE and ep.activation != ACT_IDENTITY
+    cdef Finish fin, no_finish
+    set_finish(&no_finish, ep, FINISH_NONE, 0, <const floating*>NULL)
     cdef bint dense = im.row_pitch == im.out_w       # q is the output position: no thrown-away columns
     cdef Py_ssize_t out_slice = im.out_h * im.out_w, out_plane = im.out_d * out_slice
     cdef Py_ssize_t panel_size = im.mr * im.patch_rows, vl = VBYTES // sizeof(floating)
@@ -740,12 +743,12 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
                     # The tile's outputs are consecutive in the output: store it in place, finished.
                     dst = y_panel + out_row * im.out_w + ow0
                     micro_kernel(im, q1 - q0, a, x_tile, offsets, dst, out_plane, &fin, dst - y)
-                    if after:
+                    if activation_after_store:
                         for r in range(rows):
                             activation_row(dst + r * out_plane, dst + r * out_plane, q1 - q0, ep.activation,
                                            ep.p0, ep.p1, ep.p2)
                     continue
-                micro_kernel(im, q1 - q0, a, x_tile, offsets, tile, im.nr, &plain, 0)
+                micro_kernel(im, q1 - q0, a, x_tile, offsets, tile, im.nr, &no_finish, 0)
                 # Copy the tile's outputs, output row by output row, skipping thrown-away columns.
                 seg0 = q0
                 while seg0 < q1:

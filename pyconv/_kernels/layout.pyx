@@ -221,11 +221,11 @@ cdef enum:
 
 
 cdef struct ConcatJob:
-    # One concatenate call: per piece its first byte, its bytes per outer row, the output column it
-    # starts at, and the chunks before it in a row (prefix[k] .. prefix[k + 1] - 1 are its chunks).
+    # One concatenate call: per piece its first byte, its bytes per outer row, the byte of an output
+    # row it starts at, and the chunks before it in a row (prefix[k] .. prefix[k + 1] - 1 are its chunks).
     const unsigned char** pieces
     Py_ssize_t* piece_bytes
-    Py_ssize_t* columns
+    Py_ssize_t* out_offsets
     Py_ssize_t* prefix
     Py_ssize_t count, row_chunks, row_bytes
     unsigned char* out
@@ -243,16 +243,16 @@ cdef void _concat_task(void* context, Py_ssize_t task, int thread) noexcept nogi
             hi = mid - 1
     start = (chunk - job.prefix[lo]) * CONCAT_CHUNK
     size = min(<Py_ssize_t>CONCAT_CHUNK, job.piece_bytes[lo] - start)
-    memcpy(job.out + row * job.row_bytes + job.columns[lo] + start,
+    memcpy(job.out + row * job.row_bytes + job.out_offsets[lo] + start,
            job.pieces[lo] + row * job.piece_bytes[lo] + start, size)
 
 
 def concatenate(list pieces, unsigned char[:, ::1] out, int num_threads):
     """out[r] = the bytes of pieces[0][r], pieces[1][r], ... one after the other, for every row r.
 
-    pieces: (R, B_k) C-contiguous byte views (an array concatenated along dim d, seen as rows of the
-    dims before d), their B_k summing to out's row length (checked); out (R, sum B_k), not
-    overlapping any piece.
+    pieces: (R, B_k) C-contiguous byte views (arrays of one dtype concatenated along dim d, seen as
+    rows of the dims before d), their B_k summing to out's row length (checked); out (R, sum B_k),
+    not overlapping any piece.
     """
     cdef Py_ssize_t rows = out.shape[0], count = len(pieces), k = 0, column = 0
     cdef const unsigned char[:, ::1] piece
@@ -267,25 +267,25 @@ def concatenate(list pieces, unsigned char[:, ::1] out, int num_threads):
     cdef ConcatJob job
     job.pieces = <const unsigned char**>malloc(count * sizeof(const unsigned char*))
     job.piece_bytes = <Py_ssize_t*>malloc(3 * (count + 1) * sizeof(Py_ssize_t))
-    if job.pieces == NULL or job.piece_bytes == NULL:
+    try:
+        if job.pieces == NULL or job.piece_bytes == NULL:
+            raise MemoryError()
+        job.out_offsets = job.piece_bytes + count + 1
+        job.prefix = job.out_offsets + count + 1
+        job.prefix[0] = column = 0
+        for piece in pieces:
+            job.pieces[k] = &piece[0, 0] if piece.shape[1] else NULL
+            job.piece_bytes[k] = piece.shape[1]
+            job.out_offsets[k] = column
+            job.prefix[k + 1] = job.prefix[k] + (piece.shape[1] + CONCAT_CHUNK - 1) // CONCAT_CHUNK
+            column += piece.shape[1]
+            k += 1
+        job.count = count
+        job.row_chunks = job.prefix[count]
+        job.row_bytes = column
+        job.out = &out[0, 0]
+        with nogil:
+            parallel_for(_concat_task, &job, rows * job.row_chunks, num_threads)
+    finally:
         free(job.pieces)
         free(job.piece_bytes)
-        raise MemoryError()
-    job.columns = job.piece_bytes + count + 1
-    job.prefix = job.columns + count + 1
-    job.prefix[0] = column = 0
-    for piece in pieces:
-        job.pieces[k] = &piece[0, 0] if piece.shape[1] else NULL
-        job.piece_bytes[k] = piece.shape[1]
-        job.columns[k] = column
-        job.prefix[k + 1] = job.prefix[k] + (piece.shape[1] + CONCAT_CHUNK - 1) // CONCAT_CHUNK
-        column += piece.shape[1]
-        k += 1
-    job.count = count
-    job.row_chunks = job.prefix[count]
-    job.row_bytes = column
-    job.out = &out[0, 0]
-    with nogil:
-        parallel_for(_concat_task, &job, rows * job.row_chunks, num_threads)
-    free(job.pieces)
-    free(job.piece_bytes)

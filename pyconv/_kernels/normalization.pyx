@@ -21,8 +21,8 @@ cdef struct Job:
     const void* shift               # channel_affine: shift; group/layer norm: bias
     void* out
     Py_ssize_t channels, inner      # channel_affine, group_norm: (N, channels, inner)
-    const char* const* sources      # channel_affine of a concatenation: per channel, its plane of image 0
-    const Py_ssize_t* source_steps  # and the bytes from one image's plane to the next's
+    const char** sources            # cat_channel_affine: per channel, its plane of image 0
+    Py_ssize_t* source_steps        # and the bytes from one image's plane to the next's
     Py_ssize_t num_groups           # group_norm
     Py_ssize_t length               # layer_norm: row length
     double eps
@@ -77,15 +77,16 @@ def channel_affine(const floating[:, :, ::1] x, const floating[::1] scale, const
     job.channels = channels
     job.inner = inner
     job.sources = NULL
+    job.source_steps = NULL
     job.activation = activation
     job.p0, job.p1, job.p2 = p0, p1, p2
     with nogil:
         parallel_for(_affine_task, &job, batch * channels, num_threads)
 
 
-def concat_channel_affine(list inputs, const floating[::1] scale, const floating[::1] shift,
-                          floating[:, :, ::1] out, int num_threads, int activation=ACT_IDENTITY, double p0=0,
-                          double p1=0, double p2=0):
+def cat_channel_affine(list inputs, const floating[::1] scale, const floating[::1] shift,
+                       floating[:, :, ::1] out, int num_threads, int activation=ACT_IDENTITY, double p0=0,
+                       double p1=0, double p2=0):
     """channel_affine of the concatenation of ``inputs`` along dim 1, without forming it: the same bits
     as concatenating, then channel_affine.
 
@@ -96,40 +97,39 @@ def concat_channel_affine(list inputs, const floating[::1] scale, const floating
     cdef Py_ssize_t c = 0, k
     cdef const floating[:, :, ::1] piece
     if sum(x.shape[1] for x in inputs) != channels or scale.shape[0] != channels or shift.shape[0] != channels:
-        raise ValueError(f"concat_channel_affine: the inputs' channels, scale and shift must add up to out's "
+        raise ValueError(f"cat_channel_affine: the inputs' channels, scale and shift must add up to out's "
                          f"{channels} channels")
     for piece in inputs:
         if piece.shape[0] != batch or piece.shape[2] != inner:
-            raise ValueError(f"concat_channel_affine: expected inputs of shape ({batch}, C, {inner}), "
+            raise ValueError(f"cat_channel_affine: expected inputs of shape ({batch}, C, {inner}), "
                              f"got ({piece.shape[0]}, {piece.shape[1]}, {piece.shape[2]})")
     if batch == 0 or channels == 0 or inner == 0:
         return
-    cdef const char** sources = <const char**>malloc(channels * sizeof(const char*))
-    cdef Py_ssize_t* steps = <Py_ssize_t*>malloc(channels * sizeof(Py_ssize_t))
-    if sources == NULL or steps == NULL:
-        free(sources)
-        free(steps)
-        raise MemoryError()
-    for piece in inputs:
-        for k in range(piece.shape[1]):
-            sources[c] = <const char*>&piece[0, k, 0]
-            steps[c] = piece.shape[1] * inner * sizeof(floating)
-            c += 1
     cdef Job job
-    job.double_precision = floating is double
-    job.scale = &scale[0]
-    job.shift = &shift[0]
-    job.out = &out[0, 0, 0]
-    job.channels = channels
-    job.inner = inner
-    job.sources = sources
-    job.source_steps = steps
-    job.activation = activation
-    job.p0, job.p1, job.p2 = p0, p1, p2
-    with nogil:
-        parallel_for(_affine_task, &job, batch * channels, num_threads)
-    free(sources)
-    free(steps)
+    job.sources = <const char**>malloc(channels * sizeof(const char*))
+    job.source_steps = <Py_ssize_t*>malloc(channels * sizeof(Py_ssize_t))
+    try:
+        if job.sources == NULL or job.source_steps == NULL:
+            raise MemoryError()
+        for piece in inputs:
+            for k in range(piece.shape[1]):
+                job.sources[c] = <const char*>&piece[0, k, 0]
+                job.source_steps[c] = piece.shape[1] * inner * sizeof(floating)
+                c += 1
+        job.double_precision = floating is double
+        job.x = NULL
+        job.scale = &scale[0]
+        job.shift = &shift[0]
+        job.out = &out[0, 0, 0]
+        job.channels = channels
+        job.inner = inner
+        job.activation = activation
+        job.p0, job.p1, job.p2 = p0, p1, p2
+        with nogil:
+            parallel_for(_affine_task, &job, batch * channels, num_threads)
+    finally:
+        free(job.sources)
+        free(job.source_steps)
 
 
 # Sums use LANES independent partial sums (element i goes to partial i % LANES, the partials

@@ -7,8 +7,9 @@ intermediate values) and returns an equivalent Graph; none changes the loaded gr
 - ``fuse_epilogue``: a per-channel constant add (a bias), a residual add and an activation after a conv
   move into the conv's epilogue, in the epilogue's order; an activation after a batch norm that no conv
   took (DenseNet's pre-activation) joins it in one ``channel_affine`` node.
-- ``fuse_concatenation``: a concatenation along the channels read only by such a batch norm (DenseNet's
-  layers) joins it in one ``cat_channel_affine`` node, which never forms the concatenation.
+- ``fuse_concatenation``: a concatenation along the channels read only by a batch_norm or channel_affine
+  node (DenseNet's layers) joins it in one ``cat_channel_affine`` node, which never forms the
+  concatenation.
 - ``eliminate_dead_nodes``: nodes and constants no output (or kept value) depends on are dropped.
 """
 import numpy as np

@@ -5,7 +5,7 @@ the activation after it, and ``cat_channel_affine``: the same on a concatenation
 import numpy as np
 
 from ... import functional as F
-from ..._kernels.normalization import channel_affine, concat_channel_affine
+from ..._kernels.normalization import cat_channel_affine, channel_affine
 from ...functional.activation import activation_kernel
 from ...functional.normalization import batch_norm_affine
 from ..._threads import kernel_threads
@@ -103,8 +103,8 @@ class CatChannelAffine(Op):
             out = outs[0]
             batch, inner = out.shape[0], out.size // max(1, out.shape[0] * out.shape[1])
             pieces = [np.ascontiguousarray(x).reshape(batch, x.shape[1], inner) for x in inputs[2:]]
-            concat_channel_affine(pieces, scale, shift, out.reshape(batch, out.shape[1], inner),
-                                  kernel_threads(out.size), kind, *params)
+            cat_channel_affine(pieces, scale, shift, out.reshape(batch, out.shape[1], inner),
+                               kernel_threads(out.size), kind, *params)
             return outs
         return cat_channel_affine_kernel
 
