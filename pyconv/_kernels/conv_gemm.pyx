@@ -44,7 +44,7 @@ each output row piece right after it is stored, while it is in cache.
 """
 from cython cimport floating
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from pyconv._kernels.activation cimport ACT_HARDTANH, ACT_IDENTITY, ACT_RELU, activation_row
 from pyconv._kernels.epilogue cimport Epilogue, epilogue_init, epilogue_is_identity, epilogue_row
@@ -680,7 +680,8 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
     reads its columns from ``gathered`` (K x nr, zero-padded) instead.  The
     epilogue: a tile stored in place is finished by the micro-kernel in
     registers (an activation other than ReLU or hardtanh with bounds that are
-    not NaN then runs over its rows while they are in L1); any other tile's
+    not NaN then runs over its rows while they are in L1), and so is a whole
+    panel's tile through scratch when no residual is read; any other tile's
     outputs with epilogue_row after the copy.
     """
     cdef const floating* xp = <const floating*>im.xp
@@ -688,6 +689,7 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
     cdef floating* y = <floating*>im.output
     cdef int kind = finish_kind(ep)
     cdef bint activation_after_store = kind == FINISH_AFFINE and ep.activation != ACT_IDENTITY
+    cdef bint finished
     cdef Finish fin, no_finish
     set_finish(&no_finish, ep, FINISH_NONE, 0, <const floating*>NULL)
     cdef bint dense = im.row_pitch == im.out_w       # q is the output position: no thrown-away columns
@@ -748,7 +750,10 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
                             activation_row(dst + r * out_plane, dst + r * out_plane, q1 - q0, ep.activation,
                                            ep.p0, ep.p1, ep.p2)
                     continue
-                micro_kernel(im, q1 - q0, a, x_tile, offsets, tile, im.nr, &no_finish, 0)
+                # Through scratch: finished there too when the panel is whole and no residual is
+                # read (the residual comes before the activation, from the output's positions).
+                finished = rows == im.mr and ep.residual == NULL
+                micro_kernel(im, q1 - q0, a, x_tile, offsets, tile, im.nr, &fin if finished else &no_finish, 0)
                 # Copy the tile's outputs, output row by output row, skipping thrown-away columns.
                 seg0 = q0
                 while seg0 < q1:
@@ -758,10 +763,11 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
                     for r in range(rows):
                         dst = y_panel + r * out_plane + out_row * im.out_w + (seg0 - row_start)
                         src = tile + r * im.nr + (seg0 - q0)
-                        for j in range(seg1 - seg0):
-                            dst[j] = src[j]
-                        if kind != FINISH_NONE:
+                        memcpy(dst, src, (seg1 - seg0) * sizeof(floating))
+                        if not finished and kind != FINISH_NONE:
                             epilogue_row(ep, y, dst - y, seg1 - seg0, co + r)
+                        elif finished and activation_after_store:
+                            activation_row(dst, dst, seg1 - seg0, ep.activation, ep.p0, ep.p1, ep.p2)
                     seg0 = row_start + im.row_pitch
 
 

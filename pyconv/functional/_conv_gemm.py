@@ -36,9 +36,14 @@ class GemmConv:
     # computed and thrown away or skipped), one plane per kernel column ("column": rows exactly
     # one output row wide, nothing thrown away, kernel width times the copying), or "auto": the
     # cheaper by a cost model, micro-kernel cycles (vectors x taps x tile rows) plus FILL_CYCLES
-    # per copied value (measured ~1 on Zen 4: the copy is memory-bound).
+    # per copied value (measured ~1 on Zen 4: the copy is memory-bound)
     LAYOUT = "auto"
     FILL_CYCLES = 1.0
+    # ... plus SCRATCH_CYCLES per value of the tiles the "phase" layout computes into scratch and copies
+    # out (tiles across a row end or ending in a partial vector; measured ~0.5 on Zen 4: SqueezeNet's
+    # 3->64 3x3 s2 @224, 1 thread, phase 0.56 ms against column 0.50: about as many vectors, two
+    # thirds of the copying, a third of its tiles through scratch).
+    SCRATCH_CYCLES = 0.5
     # Implicit, "phase" layout: tiles end at output row ends ("rows"), run on over the
     # thrown-away columns ("linear"), or "auto": rows where that computes fewer vectors and output
     # rows are at least one full tile wide (narrower tiles measured slower per vector).
@@ -124,8 +129,15 @@ class GemmConv:
             per_vector = self.patch_rows * self.panels * self.mr * p.groups * od  # FMAs of a vector, all slices
             copied_rows = p.in_channels * ext_d * len(row_phases) * hq          # per copy
             phase_copies = len(np.unique(taps_w % sw))
+            # tiles through scratch (then copied out): one per row end inside a tile (at most every tile),
+            # or per partial vector ending a row
+            if row_tiles:
+                scratch_tiles = oh * od if ow % vl else 0
+            else:
+                scratch_tiles = min(oh, -(-((oh - 1) * wq + ow) // self.nr)) * od if wq > ow else 0
             phase = ((rows if row_tiles else linear) * per_vector
-                     + self.FILL_CYCLES * copied_rows * phase_copies * wq)
+                     + self.FILL_CYCLES * copied_rows * phase_copies * wq
+                     + self.SCRATCH_CYCLES * scratch_tiles * self.panels * p.groups * self.mr * self.nr)
             column = -(-oh * ow // vl) * per_vector + self.FILL_CYCLES * copied_rows * kw * ow
             layout = "phase" if kw == 1 or phase <= column else "column"
         if layout == "phase":
