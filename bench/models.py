@@ -11,10 +11,10 @@ The models are written once in tests/models for torch and pyconv (random weights
 resnet18, resnet50, mobilenetv2 (width 1.0), shufflenetv2 (x1.0), squeezenet (1.1), alexnet (the paper's
 grouped network), vgg11 (with batch norm), inception (GoogLeNet), densenet121 on 224x224, unet (64-base) on
 256x256 and dcgan (the 64x64 generator from a 100-long latent).  ``--suite test`` is the small test models.
-Each engine runs in a process of its own, one after the other, as in bench/layers.py: a torch child
-builds each model, exports it to .pyconv and .onnx files, times torch eager and saves its outputs; an ONNX
-Runtime child (no torch) times the .onnx files; this process, which never imports torch (torch's OpenMP
-runtime slows pyconv's kernels), times the .pyconv files and checks their outputs against torch's
+Each engine runs in a process of its own, one after the other, model by model, as in bench/layers.py: a
+torch child builds the model, exports it to .pyconv and .onnx files, times torch eager and saves its
+outputs; an ONNX Runtime child (no torch) times the .onnx file; this process, which never imports torch
+(torch's OpenMP runtime slows pyconv's kernels), times the .pyconv file and checks its outputs against torch's
 (max|dy|/max|y| and, for classifiers, the top-1 class).  For each model, batch size and thread count: medians
 of samples taken after two warm-up calls, the ratios torch/pyconv and ORT/pyconv, and their geometric means;
 ``--chart`` draws the ratios per model as a PNG (needs matplotlib).  Exporting the full-size models takes a
@@ -166,8 +166,8 @@ def main():
     parser.add_argument("--autotune", action="store_true", help="load the .pyconv files with autotune=True")
     parser.add_argument("--chart", metavar="OUT.png", help="draw the ratios per model as a PNG (needs matplotlib)")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="times the timing (torch children, ORT child, pyconv) is repeated after the export; "
-                             "each time is the median over the rounds (default 1)")
+                        help="times the timing (per model: torch children, ORT child, pyconv) is repeated after the "
+                             "export; each time is the median over the rounds (default 1)")
     args = parser.parse_args()
     if args.rounds < 1 or args.repeat < 1:
         parser.error("--rounds and --repeat must be at least 1")
@@ -183,17 +183,27 @@ def main():
     with_ort = importlib.util.find_spec("onnxruntime") is not None
     warm_allocator()
     rounds = {"torch": [], "ort": [], "pyconv": []}
+    errors = {}
     with tempfile.TemporaryDirectory() as folder:
         for round_index in range(args.rounds):
-            torch_seconds = {}
-            for index, count in enumerate(threads):
-                torch_seconds.update(in_child_process(torch_engine, args.suite, names, batches, count, args.repeat,
-                                                      folder, round_index == 0 and index == 0, with_ort))
-            rounds["torch"].append(torch_seconds)
-            rounds["ort"].append(in_child_process(ort_engine, args.suite, names, batches, threads, args.repeat, folder)
-                                 if with_ort else {})
-            ours, errors = pyconv_engine(args.suite, names, batches, threads, args.repeat, folder, args.autotune)
-            rounds["pyconv"].append(ours)
+            seconds = {"torch": {}, "ort": {}, "pyconv": {}}
+            # Model by model, the three engines back to back: the host's slow spells (seconds to minutes, every
+            # engine ~1.25x slower in them; bench/MODELS.md) then fall on one model's engines alike more often
+            # than on one engine's whole suite.
+            for name in names:
+                for index, count in enumerate(threads):
+                    seconds["torch"].update(in_child_process(torch_engine, args.suite, [name], batches, count,
+                                                             args.repeat, folder, round_index == 0 and index == 0,
+                                                             with_ort))
+                if with_ort:
+                    seconds["ort"].update(in_child_process(ort_engine, args.suite, [name], batches, threads,
+                                                           args.repeat, folder))
+                ours, model_errors = pyconv_engine(args.suite, [name], batches, threads, args.repeat, folder,
+                                                   args.autotune)
+                seconds["pyconv"].update(ours)
+                errors.update(model_errors)
+            for engine in rounds:
+                rounds[engine].append(seconds[engine])
             print(f"round {round_index + 1} of {args.rounds} done", file=sys.stderr, flush=True)
     # Each time: the median over the rounds, so a slow spell of the shared host in one engine's turn does not
     # decide a ratio.
