@@ -16,12 +16,12 @@ from pyconv._kernels.parallel cimport parallel_for
 cdef struct Job:
     # One channel_affine, group_norm or layer_norm call, for parallel_for.
     bint double_precision
-    const void* x
+    const void* x                   # group_norm, layer_norm: the input
     const void* scale               # channel_affine: scale; group/layer norm: weight
     const void* shift               # channel_affine: shift; group/layer norm: bias
     void* out
     Py_ssize_t channels, inner      # channel_affine, group_norm: (N, channels, inner)
-    const char** sources            # cat_channel_affine: per channel, its plane of image 0
+    const char** sources            # channel_affine: per channel, its plane of image 0
     Py_ssize_t* source_steps        # and the bytes from one image's plane to the next's
     Py_ssize_t num_groups           # group_norm
     Py_ssize_t length               # layer_norm: row length
@@ -30,15 +30,12 @@ cdef struct Job:
     double p0, p1, p2
 
 
-cdef void _affine_plane(const Job* job, const floating* x, const floating* scale, const floating* shift,
-                        floating* out, Py_ssize_t plane) noexcept nogil:
+cdef void _affine_plane(const Job* job, const floating* scale, const floating* shift, floating* out,
+                        Py_ssize_t plane) noexcept nogil:
     # Plane (n, c) of channel_affine: the affine, then the activation while the plane is in cache.
     cdef Py_ssize_t c = plane % job.channels, i, inner = job.inner
     cdef floating channel_scale = scale[c], channel_shift = shift[c]
-    if job.sources != NULL:
-        x = <const floating*>(job.sources[c] + plane // job.channels * job.source_steps[c])
-    else:
-        x = x + plane * inner
+    cdef const floating* x = <const floating*>(job.sources[c] + plane // job.channels * job.source_steps[c])
     out = out + plane * inner
     for i in range(inner):
         out[i] = x[i] * channel_scale + channel_shift
@@ -49,11 +46,9 @@ cdef void _affine_plane(const Job* job, const floating* x, const floating* scale
 cdef void _affine_task(void* context, Py_ssize_t plane, int thread) noexcept nogil:
     cdef const Job* job = <const Job*>context
     if job.double_precision:
-        _affine_plane(job, <const double*>job.x, <const double*>job.scale, <const double*>job.shift,
-                      <double*>job.out, plane)
+        _affine_plane(job, <const double*>job.scale, <const double*>job.shift, <double*>job.out, plane)
     else:
-        _affine_plane(job, <const float*>job.x, <const float*>job.scale, <const float*>job.shift,
-                      <float*>job.out, plane)
+        _affine_plane(job, <const float*>job.scale, <const float*>job.shift, <float*>job.out, plane)
 
 
 def channel_affine(const floating[:, :, ::1] x, const floating[::1] scale, const floating[::1] shift,
@@ -65,23 +60,7 @@ def channel_affine(const floating[:, :, ::1] x, const floating[::1] scale, const
     x and out: (N, C, inner) C-contiguous, allocated by the caller (out may be x); scale, shift: (C,).
     One task per (n, c) plane; the same bits as the affine, then activation_row.
     """
-    cdef Py_ssize_t batch = x.shape[0], channels = x.shape[1], inner = x.shape[2]
-    cdef Job job
-    if batch == 0 or channels == 0 or inner == 0:
-        return
-    job.double_precision = floating is double
-    job.x = &x[0, 0, 0]
-    job.scale = &scale[0]
-    job.shift = &shift[0]
-    job.out = &out[0, 0, 0]
-    job.channels = channels
-    job.inner = inner
-    job.sources = NULL
-    job.source_steps = NULL
-    job.activation = activation
-    job.p0, job.p1, job.p2 = p0, p1, p2
-    with nogil:
-        parallel_for(_affine_task, &job, batch * channels, num_threads)
+    cat_channel_affine([x], scale, shift, out, num_threads, activation, p0, p1, p2)
 
 
 def cat_channel_affine(list inputs, const floating[::1] scale, const floating[::1] shift,
@@ -91,7 +70,8 @@ def cat_channel_affine(list inputs, const floating[::1] scale, const floating[::
     as concatenating, then channel_affine.
 
     inputs: (N, C_k, inner) C-contiguous arrays of out's dtype, their C_k summing to out's C (checked);
-    out: (N, C, inner) C-contiguous, not overlapping any input.  One task per (n, c) plane.
+    out: (N, C, inner) C-contiguous, not overlapping any input (but it may be the only input: each
+    plane is read, then written, by one task).  One task per (n, c) plane.
     """
     cdef Py_ssize_t batch = out.shape[0], channels = out.shape[1], inner = out.shape[2]
     cdef Py_ssize_t c = 0, k
@@ -117,7 +97,6 @@ def cat_channel_affine(list inputs, const floating[::1] scale, const floating[::
                 job.source_steps[c] = piece.shape[1] * inner * sizeof(floating)
                 c += 1
         job.double_precision = floating is double
-        job.x = NULL
         job.scale = &scale[0]
         job.shift = &shift[0]
         job.out = &out[0, 0, 0]
