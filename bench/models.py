@@ -195,7 +195,7 @@ def main():
                     seconds["torch"].update(in_child_process(torch_engine, args.suite, [name], batches, count,
                                                              args.repeat, folder, round_index == 0 and index == 0,
                                                              with_ort))
-                if with_ort:
+                if with_ort and os.path.exists(os.path.join(folder, f"{name}.onnx")):
                     seconds["ort"].update(in_child_process(ort_engine, args.suite, [name], batches, threads,
                                                            args.repeat, folder))
                 ours, model_errors = pyconv_engine(args.suite, [name], batches, threads, args.repeat, folder,

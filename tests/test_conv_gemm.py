@@ -305,14 +305,20 @@ def test_bias_alone_is_fused(rng):
 @pytest.mark.parametrize("input_shape, weight_shape, kwargs", [
     ((2, 5, 9, 40), (19, 5, 1, 1), dict()),                          # pointwise in place: stored in place
     ((1, 4, 11, 53), (9, 4, 3, 3), dict(padding=1, stride=(2, 1))),  # rows of whole and partial tiles
+    ((1, 4, 11, 53), (16, 4, 3, 3), dict(padding=1, stride=(2, 1))),  # wide tiles across row ends
     ((1, 3, 9, 17), (6, 3, 3, 3), dict(padding=1))])                 # narrow tiles; partial panel
+@pytest.mark.parametrize("tiling", ["auto", "rows"])
 def test_epilogue_in_registers_bits_equal_separate_pass(rng, input_shape, weight_shape, kwargs, parts,
-                                                        activation, params, dtype, monkeypatch):
-    """The implicit GEMM's micro-kernel finishes the tiles it stores in place in its registers (ReLU,
-    hardtanh with bounds that are not NaN; the other activations right after), the tiles copied out
-    of its scratch with epilogue_row: the same bits as epilogue_row's separate pass over the plain
-    output, signed zeros, NaN and infinities included, for every part present or absent."""
+                                                        activation, params, dtype, tiling, monkeypatch):
+    """The implicit GEMM's micro-kernel finishes the tiles it stores in place, and whole panels' tiles
+    through its scratch when no residual is read, in its registers (ReLU, hardtanh with bounds that
+    are not NaN; the other activations right after); the other tiles copied out of its scratch with
+    epilogue_row: the same bits as epilogue_row's separate pass over the plain output, signed zeros,
+    NaN and infinities included, for every part present or absent, with row tiles too."""
     monkeypatch.setattr(GemmConv, "POINTWISE_IMPLICIT_FROM", 0)
+    if tiling == "rows":
+        monkeypatch.setattr(GemmConv, "LAYOUT", "phase")
+        monkeypatch.setattr(GemmConv, "TILING", "rows")
     x, w, _ = _arrays(rng, input_shape, weight_shape, dtype, bias=False)
     x[0, 0, 2, 3] = np.nan
     x[0, 1, 4, 7] = np.inf

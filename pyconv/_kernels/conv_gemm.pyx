@@ -38,9 +38,10 @@ one thread pool: threads claim contiguous runs of tasks); each output
 element is computed by one micro-kernel (or GEMM) call summing its K
 products in a fixed order, so the bits do not depend on the thread count.
 The fused epilogue (epilogue.pxd): conv_implicit's micro-kernel applies it
-in registers to the tiles it stores in place (see implicit_tasks);
-conv_pointwise and the tiles copied out of scratch run epilogue_row over
-each output row piece right after it is stored, while it is in cache.
+in registers to the tiles it stores in place, and to whole panels' tiles
+through scratch when no residual is read (see implicit_tasks); conv_pointwise
+and the other tiles copied out of scratch run epilogue_row over each output
+row piece right after it is stored, while it is in cache.
 """
 from cython cimport floating
 from libc.stdlib cimport free, malloc

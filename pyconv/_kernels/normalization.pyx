@@ -60,6 +60,9 @@ def channel_affine(const floating[:, :, ::1] x, const floating[::1] scale, const
     x and out: (N, C, inner) C-contiguous, allocated by the caller (out may be x); scale, shift: (C,).
     One task per (n, c) plane; the same bits as the affine, then activation_row.
     """
+    if out.shape[0] != x.shape[0] or out.shape[1] != x.shape[1] or out.shape[2] != x.shape[2]:
+        raise ValueError(f"channel_affine: expected out of x's shape ({x.shape[0]}, {x.shape[1]}, {x.shape[2]}), "
+                         f"got ({out.shape[0]}, {out.shape[1]}, {out.shape[2]})")
     cat_channel_affine([x], scale, shift, out, num_threads, activation, p0, p1, p2)
 
 

@@ -36,7 +36,7 @@ class GemmConv:
     # computed and thrown away or skipped), one plane per kernel column ("column": rows exactly
     # one output row wide, nothing thrown away, kernel width times the copying), or "auto": the
     # cheaper by a cost model, micro-kernel cycles (vectors x taps x tile rows) plus FILL_CYCLES
-    # per copied value (measured ~1 on Zen 4: the copy is memory-bound)
+    # per copied value (measured ~1 on Zen 4: the copy is memory-bound) ...
     LAYOUT = "auto"
     FILL_CYCLES = 1.0
     # ... plus SCRATCH_CYCLES per value of the tiles the "phase" layout computes into scratch and copies
