@@ -254,8 +254,8 @@ def test_cat_channel_affine_equals_concatenate_then_channel_affine(dtype, num_th
     assert np.array_equal(out.view(np.uint8), expected.view(np.uint8))
     with pytest.raises(ValueError, match="add up to out's 12 channels"):
         cat_channel_affine(pieces[:3], scale, shift, out, 1)
-    with pytest.raises(ValueError, match=r"expected inputs of shape \(3, C, 10\)"):
+    with pytest.raises(ValueError, match=r"^cat_channel_affine: expected inputs of out's shape \(3, C, 10\)"):
         cat_channel_affine(pieces[:3] + [np.zeros((3, 4, 9), dtype)], scale, shift, out, 1)
     cat_channel_affine([p[:0] for p in pieces], scale, shift, out[:0], 1)   # empty batch: nothing to do
-    with pytest.raises(ValueError, match=r"channel_affine: expected out of x's shape \(3, 12, 10\)"):
+    with pytest.raises(ValueError, match=r"^channel_affine: expected inputs of out's shape \(3, C, 9\), got \(3, 12, 10\)"):
         channel_affine(expected, scale, shift, np.empty((3, 12, 9), dtype), 1)

@@ -697,7 +697,7 @@ cdef void implicit_tasks(const Implicit* im, const Epilogue* ep, Py_ssize_t firs
     cdef Py_ssize_t out_slice = im.out_h * im.out_w, out_plane = im.out_d * out_slice
     cdef Py_ssize_t panel_size = im.mr * im.patch_rows, vl = VBYTES // sizeof(floating)
     cdef Py_ssize_t task, rest, chunk, block, od, group, n, q0, q1, qa, qb
-    cdef Py_ssize_t panel, panel_end, rows, r, j, co, out_row, row_start, seg0, seg1, ow0
+    cdef Py_ssize_t panel, panel_end, rows, r, co, out_row, row_start, seg0, seg1, ow0
     cdef const floating* x_slice
     cdef const floating* x_tile
     cdef const Py_ssize_t* offsets

@@ -60,10 +60,7 @@ def channel_affine(const floating[:, :, ::1] x, const floating[::1] scale, const
     x and out: (N, C, inner) C-contiguous, allocated by the caller (out may be x); scale, shift: (C,).
     One task per (n, c) plane; the same bits as the affine, then activation_row.
     """
-    if out.shape[0] != x.shape[0] or out.shape[1] != x.shape[1] or out.shape[2] != x.shape[2]:
-        raise ValueError(f"channel_affine: expected out of x's shape ({x.shape[0]}, {x.shape[1]}, {x.shape[2]}), "
-                         f"got ({out.shape[0]}, {out.shape[1]}, {out.shape[2]})")
-    cat_channel_affine([x], scale, shift, out, num_threads, activation, p0, p1, p2)
+    _affine("channel_affine", [x], scale, shift, out, num_threads, activation, p0, p1, p2)
 
 
 def cat_channel_affine(list inputs, const floating[::1] scale, const floating[::1] shift,
@@ -76,16 +73,23 @@ def cat_channel_affine(list inputs, const floating[::1] scale, const floating[::
     out: (N, C, inner) C-contiguous, not overlapping any input (but it may be the only input: each
     plane is read, then written, by one task).  One task per (n, c) plane.
     """
+    _affine("cat_channel_affine", inputs, scale, shift, out, num_threads, activation, p0, p1, p2)
+
+
+cdef _affine(str op, list inputs, const floating[::1] scale, const floating[::1] shift, floating[:, :, ::1] out,
+             int num_threads, int activation, double p0, double p1, double p2):
+    # Both calls above: every (n, c) plane read from its input through a per-channel table.
     cdef Py_ssize_t batch = out.shape[0], channels = out.shape[1], inner = out.shape[2]
     cdef Py_ssize_t c = 0, k
     cdef const floating[:, :, ::1] piece
-    if sum(x.shape[1] for x in inputs) != channels or scale.shape[0] != channels or shift.shape[0] != channels:
-        raise ValueError(f"cat_channel_affine: the inputs' channels, scale and shift must add up to out's "
-                         f"{channels} channels")
     for piece in inputs:
         if piece.shape[0] != batch or piece.shape[2] != inner:
-            raise ValueError(f"cat_channel_affine: expected inputs of shape ({batch}, C, {inner}), "
+            raise ValueError(f"{op}: expected inputs of out's shape ({batch}, C, {inner}), "
                              f"got ({piece.shape[0]}, {piece.shape[1]}, {piece.shape[2]})")
+        c += piece.shape[1]
+    if c != channels or scale.shape[0] != channels or shift.shape[0] != channels:
+        raise ValueError(f"{op}: the inputs' channels, scale and shift must add up to out's {channels} channels")
+    c = 0
     if batch == 0 or channels == 0 or inner == 0:
         return
     cdef Job job
