@@ -83,6 +83,39 @@ def test_max_pool_nan_and_infinities_as_in_torch(rng, kernel, stride, padding):
     np.testing.assert_array_equal(ours, _torch(TF.avg_pool2d, x, kernel, stride, padding))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("width", [32, 33, 47, 64, 65, 112, 113])
+@pytest.mark.parametrize("kernel, padding, ceil_mode", [
+    (3, 1, False), (3, 0, False), (3, 0, True), (3, 1, True), (2, 0, False), (2, 1, False), (2, 0, True),
+    ((2, 3), (0, 1), False), ((3, 2), (1, 0), True), ((1, 3), (0, 1), False),
+])
+@pytest.mark.parametrize("planes", [(1, 1), (2, 5)])
+def test_stride2_max_pool_on_wide_rows_matches_torch(rng, dtype, width, kernel, padding, ceil_mode, planes):
+    """Stride 2 max pooling of rows at least two vectors wide folds each input row once, then the
+    rows of each window (one plane: bands of output rows, each starting its own folds): torch's
+    bits, signed zeros, infinities and NaN included."""
+    x = rng.choice(np.array([0.0, -0.0, -1.0], dtype=dtype), size=planes + (13, width))
+    x[..., 4:8, :] = rng.standard_normal((4, width)).astype(dtype)
+    x[..., 9, ::3] = np.inf
+    x[..., 9, 1::3] = -np.inf
+    x.reshape(-1, width)[::9, ::11] = np.nan
+    args = (kernel, 2, padding, 1, ceil_mode)
+    _same_bits(F.max_pool2d(x, *args), _torch(TF.max_pool2d, x, *args))
+
+
+@pytest.mark.parametrize("width", [64, 65, 112])
+@pytest.mark.parametrize("kernel, padding", [(3, 1), (3, 0), (2, 1), (2, 0)])
+def test_stride2_max_pool_on_wide_rows_nan_in_every_column(rng, width, kernel, padding):
+    """A NaN in any column of a row (every tap position of the vectors, the edges, the last
+    vector's tap past its loads) wins in each window holding it."""
+    clean = rng.standard_normal((1, 1, 5, width)).astype(np.float32)
+    for column in range(width):
+        x = clean.copy()
+        x[0, 0, 2, column] = np.nan
+        ours = F.max_pool2d(x, kernel, 2, padding)
+        np.testing.assert_array_equal(ours, _torch(TF.max_pool2d, x, kernel, 2, padding), err_msg=f"column {column}")
+
+
 def test_max_pool_ties_between_signed_zeros_keep_the_first_as_torch(rng):
     x = rng.choice(np.array([0.0, -0.0, -1.0], dtype=np.float32), size=(2, 2, 10, 50))
     for args in ((3, 2, 1), (2, 2, 0), (3, 1, 1)):

@@ -25,7 +25,10 @@ parallel.pxd's parallel_for; 2-D planes narrower than a vector (and stride 1
 max pools on rows up to FLAT_MAX_WIDTH) go a plane per task through a padded
 copy of the plane (stride 1 max pooling: one kernel call over the copy seen as
 one long row; stride 2 max pooling on rows up to SEPARABLE_MAX_WIDTH: along
-the rows first, then across them).  Max pooling with indices keeps the scalar row
+the rows first, then across them).  Stride 2 max pooling with windows 2 or 3
+wide on wider rows also folds along the rows first, each input row once into
+a ring of folded rows, from loads at the even elements (aligned when the row
+is), then across them.  Max pooling with indices keeps the scalar row
 function that tracks each maximum's position (a task per output row), and
 max_unpool scatters a plane per task, both through parallel_for too, as
 every pyconv kernel does.
@@ -491,6 +494,152 @@ cdef extern from *:
     static int pyconv_maxpool_plane_s2_f64(const double *b, ptrdiff_t w, ptrdiff_t r, ptrdiff_t v, int kw,
                                            int kh, ptrdiff_t o, double *hm, double *out) { return 1; }
     #endif
+
+    /* A NaN watch over vectors: WATCH(bad, a, b) notes the lanes where a or
+       b is NaN, WATCHED(bad) whether any was.  A mask register with
+       AVX-512 (one compare per pair of vectors), else a vector of lanes. */
+    #if defined(__AVX512F__) && PYCONV_POOL_VBYTES == 64
+    #define PYCONV_POOL_WATCH_TYPE unsigned
+    #define PYCONV_POOL_WATCH_f32(bad, a, b) bad |= _mm512_cmp_ps_mask((__m512)(a), (__m512)(b), _CMP_UNORD_Q);
+    #define PYCONV_POOL_WATCH_f64(bad, a, b) bad |= _mm512_cmp_pd_mask((__m512d)(a), (__m512d)(b), _CMP_UNORD_Q);
+    #define PYCONV_POOL_WATCHED(bad) ((bad) != 0)
+    #else
+    #define PYCONV_POOL_WATCH_TYPE ivec
+    #define PYCONV_POOL_WATCH_f32(bad, a, b) bad |= ((a) != (a)) | ((b) != (b));
+    #define PYCONV_POOL_WATCH_f64(bad, a, b) PYCONV_POOL_WATCH_f32(bad, a, b)
+    #define PYCONV_POOL_WATCHED(bad)                                                 \
+        ({ int any_ = 0; for (int j_ = 0; j_ < VL; j_++) any_ |= (bad)[j_] != 0; any_; })
+    #endif
+
+    /* Stride 2 max pooling of wide rows, windows 2 or 3 wide (padding at
+       most 1) and at most 3 tall ("separable rows"): output rows [oh_start,
+       oh_stop) of a plane of in_h rows of in_w values, in two steps that
+       give the row kernel's bits (the first maximum in (kh, kw) order wins
+       either way; a NaN wins, the last one met).  Each input row a window
+       reaches is folded along the row once, into ring row h % kernel_h
+       (ring_w values apart): hm[ow] = fold over the taps x[2 ow + d], d
+       from taps[0] (-1 or 0) on.  Columns [0, vector_end) go a vector at a
+       time from two loads at x[2 ow] (aligned when the row is: a load
+       across two cache lines costs twice as much): the even and odd
+       elements are the taps d = 0 and 1, d = -1 the odd ones moved a lane
+       on (x[2 ow - 1] in lane 0, -inf at ow = 0: the padding), d = 2 the
+       even ones moved a lane back (x[2 ow + 2 VL] in the last lane).  The
+       other columns, whose taps run past the row, one at a time with the
+       exact rule.  One compare per pair of loads watches for NaN; a row
+       with a NaN tap is folded again with the exact rule.  Then each output
+       row folds its window's rows inside the input in order (exact rule if
+       one of them held a NaN). */
+    #define PYCONV_POOL_ROWS_S2(SUFFIX, T, I)                                        \
+    static void pyconv_maxpool_rows_s2_##SUFFIX(const pyconv_pool_columns *c, const T *plane, \
+                                                ptrdiff_t in_h, ptrdiff_t in_w, ptrdiff_t pad_h, \
+                                                ptrdiff_t kernel_h, ptrdiff_t oh_start, ptrdiff_t oh_stop, \
+                                                T *PYCONV_POOL_RESTRICT out, T *PYCONV_POOL_RESTRICT ring, \
+                                                ptrdiff_t ring_w)                    \
+    {                                                                                \
+        typedef T vec __attribute__((vector_size(PYCONV_POOL_VBYTES)));              \
+        typedef I ivec __attribute__((vector_size(PYCONV_POOL_VBYTES)));             \
+        enum { VL = PYCONV_POOL_VBYTES / sizeof(T) };                                \
+        ivec pick_even, pick_odd, lane_on, lane_back;                                \
+        for (int j = 0; j < VL; j++) {                                               \
+            pick_even[j] = 2 * j;                                                    \
+            pick_odd[j] = 2 * j + 1;                                                 \
+            lane_on[j] = VL - 1 + j;                                                 \
+            lane_back[j] = j + 1;                                                    \
+        }                                                                            \
+        const ptrdiff_t out_w = c->out_w, first = c->taps[0], last = first + c->tap_count - 1; \
+        const ptrdiff_t vector_end = c->vector_hi < in_w / 2 ? c->vector_hi : in_w / 2; \
+        int nan[3] = {0, 0, 0};                                                      \
+        ptrdiff_t next_h = 2 * oh_start - pad_h;                                     \
+        for (ptrdiff_t oh = oh_start; oh < oh_stop; oh++) {                          \
+            const T *hm[3];                                                          \
+            ptrdiff_t count = 0;                                                     \
+            int exact = 0;                                                           \
+            for (ptrdiff_t kh = 0; kh < kernel_h; kh++) {                            \
+                const ptrdiff_t h = 2 * oh - pad_h + kh;                             \
+                if (h < 0 || h >= in_h) continue;                                    \
+                const ptrdiff_t slot = h % kernel_h;                                 \
+                T *folded = ring + slot * ring_w;                                    \
+                if (h >= next_h) {                                                   \
+                    const T *row = plane + h * in_w;                                 \
+                    PYCONV_POOL_WATCH_TYPE bad = {0};                                \
+                    for (ptrdiff_t ow = 0; ow < vector_end; ow += VL) {              \
+                        ptrdiff_t at = ow + VL <= vector_end ? ow : vector_end - VL; \
+                        const T *q = row + 2 * at;                                   \
+                        vec a, b, even, odd, m, v;                                   \
+                        memcpy(&a, q, sizeof a);                                     \
+                        memcpy(&b, q + VL, sizeof b);                                \
+                        PYCONV_POOL_WATCH_##SUFFIX(bad, a, b)                        \
+                        even = PYCONV_POOL_SHUFFLE(a, b, pick_even);                 \
+                        odd = PYCONV_POOL_SHUFFLE(a, b, pick_odd);                   \
+                        if (first < 0) {                                             \
+                            v = (at > 0 ? q[-1] : (T)-__builtin_inf()) - (vec){0};   \
+                            m = PYCONV_POOL_SHUFFLE(v, odd, lane_on);                \
+                            m = PYCONV_POOL_VMAX_##SUFFIX(even, m);                  \
+                        } else {                                                     \
+                            m = even;                                                \
+                        }                                                            \
+                        if (last >= 1)                                               \
+                            m = PYCONV_POOL_VMAX_##SUFFIX(odd, m);                   \
+                        if (last == 2) {                                             \
+                            v = q[2 * VL] - (vec){0};  /* (x - 0 keeps -0.0) */      \
+                            v = PYCONV_POOL_SHUFFLE(even, v, lane_back);             \
+                            m = PYCONV_POOL_VMAX_##SUFFIX(v, m);                     \
+                        }                                                            \
+                        memcpy(folded + at, &m, sizeof m);                           \
+                        ow = at;                                                     \
+                    }                                                                \
+                    /* (the last vector's x[2 ow + 2 VL], if a tap, is no load's) */ \
+                    nan[slot] = PYCONV_POOL_WATCHED(bad) || (last == 2 && row[2 * vector_end] != row[2 * vector_end]); \
+                    for (ptrdiff_t ow = nan[slot] ? 0 : vector_end; ow < out_w; ow++) { \
+                        T m = -__builtin_inf();                                      \
+                        for (ptrdiff_t kw = c->tap_lo[ow]; kw < c->tap_hi[ow]; kw++) { \
+                            T v = row[2 * ow + c->taps[kw]];                         \
+                            if (v > m || v != v) m = v;                              \
+                        }                                                            \
+                        folded[ow] = m;                                              \
+                        nan[slot] |= m != m;                                         \
+                    }                                                                \
+                    next_h = h + 1;                                                  \
+                }                                                                    \
+                hm[count++] = folded;                                                \
+                exact |= nan[slot];                                                  \
+            }                                                                        \
+            T *o = out + oh * out_w;                                                 \
+            if (!exact && count > 0 && out_w >= VL) {                                \
+                for (ptrdiff_t ow = 0; ow < out_w; ow += VL) {                       \
+                    ptrdiff_t at = ow + VL <= out_w ? ow : out_w - VL;               \
+                    vec m, v;                                                        \
+                    memcpy(&m, hm[0] + at, sizeof m);                                \
+                    for (ptrdiff_t t = 1; t < count; t++) {                          \
+                        memcpy(&v, hm[t] + at, sizeof v);                            \
+                        m = PYCONV_POOL_VMAX_##SUFFIX(v, m);                         \
+                    }                                                                \
+                    memcpy(o + at, &m, sizeof m);                                    \
+                    ow = at;                                                         \
+                }                                                                    \
+            } else {                                                                 \
+                for (ptrdiff_t ow = 0; ow < out_w; ow++) {                           \
+                    T m = -__builtin_inf();                                          \
+                    for (ptrdiff_t t = 0; t < count; t++)                            \
+                        if (hm[t][ow] > m || hm[t][ow] != hm[t][ow]) m = hm[t][ow];  \
+                    o[ow] = m;                                                       \
+                }                                                                    \
+            }                                                                        \
+        }                                                                            \
+    }
+    #if PYCONV_POOL_HAVE_S2
+    PYCONV_POOL_ROWS_S2(f32, float, int)
+    PYCONV_POOL_ROWS_S2(f64, double, long long)
+    #else
+    /* Without the shuffles no stride 2 pool has a vector kernel, so none runs as separable rows: these
+       only keep the Cython declarations below satisfied. */
+    static void pyconv_maxpool_rows_s2_f32(const pyconv_pool_columns *c, const float *p, ptrdiff_t ih,
+                                           ptrdiff_t iw, ptrdiff_t ph, ptrdiff_t kh, ptrdiff_t o0, ptrdiff_t o1,
+                                           float *out, float *ring, ptrdiff_t rw) {}
+    static void pyconv_maxpool_rows_s2_f64(const pyconv_pool_columns *c, const double *p, ptrdiff_t ih,
+                                           ptrdiff_t iw, ptrdiff_t ph, ptrdiff_t kh, ptrdiff_t o0, ptrdiff_t o1,
+                                           double *out, double *ring, ptrdiff_t rw) {}
+    #endif
     """
     ctypedef struct Columns "pyconv_pool_columns":
         Py_ssize_t out_w, stride, tap_count
@@ -510,6 +659,12 @@ cdef extern from *:
                                     int kw, int kh, Py_ssize_t out_h, float* hm, float* out) noexcept nogil
     int pyconv_maxpool_plane_s2_f64(const double* buf, Py_ssize_t plane_w, Py_ssize_t rows, Py_ssize_t out_v,
                                     int kw, int kh, Py_ssize_t out_h, double* hm, double* out) noexcept nogil
+    void pyconv_maxpool_rows_s2_f32(const Columns* c, const float* plane, Py_ssize_t in_h, Py_ssize_t in_w,
+                                    Py_ssize_t pad_h, Py_ssize_t kernel_h, Py_ssize_t oh_start, Py_ssize_t oh_stop,
+                                    float* out, float* ring, Py_ssize_t ring_w) noexcept nogil
+    void pyconv_maxpool_rows_s2_f64(const Columns* c, const double* plane, Py_ssize_t in_h, Py_ssize_t in_w,
+                                    Py_ssize_t pad_h, Py_ssize_t kernel_h, Py_ssize_t oh_start, Py_ssize_t oh_stop,
+                                    double* out, double* ring, Py_ssize_t ring_w) noexcept nogil
     enum:
         POOL_VBYTES "PYCONV_POOL_VBYTES"
 
@@ -543,6 +698,12 @@ cdef struct Window:
     # row (whole vectors); planes with a NaN are done again by the row kernel (torch's NaN rule).
     bint separable
     Py_ssize_t out_v
+    # Stride 2 max pooling, windows 2 or 3 wide and at most 3 tall, on wider rows ("separable rows",
+    # the row path's bands of output rows): each input row of a band folded along the row once into
+    # a per-thread ring of kernel_h rows of ring_w values (pyconv_maxpool_hrow_s2_*), then each
+    # output row folded from its window's rows there (pyconv_maxpool_vfold_*).
+    bint separable_rows
+    Py_ssize_t ring_w
     # average pooling: output (od, oh, ow) is divided by depth[od] * height[oh] * width[ow]
     const double* depth_divisor
     const double* height_divisor
@@ -563,6 +724,14 @@ cdef void _task(const floating* x, floating* out, Py_ssize_t task, const Window*
     cdef floating* out_row
     if g.plane:
         _plane_task(plane_x, out + plane * g.out_h * w, g, rows, buffers)
+        return
+    if g.separable_rows:
+        if floating is float:
+            pyconv_maxpool_rows_s2_f32(&g.columns, plane_x, g.in_h, g.in_w, g.pad_h, g.kernel_h, oh_start, oh_stop,
+                                       out + plane * g.out_h * w, buffers, g.ring_w)
+        else:
+            pyconv_maxpool_rows_s2_f64(&g.columns, plane_x, g.in_h, g.in_w, g.pad_h, g.kernel_h, oh_start, oh_stop,
+                                       out + plane * g.out_h * w, buffers, g.ring_w)
         return
     for oh in range(oh_start, oh_stop):
         # the window's rows inside the input, in (kd, kh) order: a row in the padding holds
@@ -824,6 +993,14 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
         g.kernel_d == 1 and g.in_d == 1 and g.out_d == 1 and g.dilation_h == 1
         and g.plane_h * g.plane_w <= PLANE_MAX_VALUES and planes >= 4 * max(1, num_threads))
     g.separable = g.separable and g.plane
+    g.separable_rows = (not g.plane and not average and g.stride_h == 2 and c.stride == 2
+                        and (kernel_w == 2 or kernel_w == 3) and g.kernel_h <= 3 and pad_w <= 1
+                        and c.vector != NULL and min(c.vector_hi, g.in_w // 2) >= vector_length
+                        and dilation_w == 1 and g.dilation_h == 1 and g.kernel_d == 1 and g.in_d == 1
+                        and g.out_d == 1)
+    g.ring_w = (c.out_w + vector_length - 1) // vector_length * vector_length
+    if g.separable_rows:
+        job.buffer_bytes = (g.kernel_h * g.ring_w * sizeof(floating) + 63) // 64 * 64
     if g.plane:
         g.buffered = True     # per-thread buffers, filled with the neutral value below
         g.flat = not average and g.stride_h == 1 and c.stride == 1 and g.out_h * g.plane_w >= vector_length
@@ -841,12 +1018,12 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
                              + max(g.flat_columns.out_w, g.buffered_columns.out_w,
                                    (g.plane_h + g.out_h) * g.out_v if g.separable else 0) + vector_length)
                             * sizeof(floating) + 63) // 64 * 64
-    job.buffer_memory = <char*>malloc(threads * job.buffer_bytes + 64) if g.buffered else NULL
-    if g.buffered and job.buffer_memory == NULL:
+    job.buffer_memory = <char*>malloc(threads * job.buffer_bytes + 64) if job.buffer_bytes else NULL
+    if job.buffer_bytes and job.buffer_memory == NULL:
         free(memory)
         raise MemoryError("pooling: cannot allocate the row buffers")
     # each thread's buffers on cache lines of their own (written for every output row)
-    job.buffers = job.buffer_memory + (-<uintptr_t>job.buffer_memory) % 64 if g.buffered else NULL
+    job.buffers = job.buffer_memory + (-<uintptr_t>job.buffer_memory) % 64 if job.buffer_bytes else NULL
     if g.buffered:
         # the padding of every buffer row, once: the copies write only columns pad_w .. pad_w + in_w
         for i in range(threads * job.buffer_bytes // sizeof(floating)):
