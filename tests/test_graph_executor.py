@@ -110,6 +110,16 @@ def test_planned_peak_is_below_the_sum_of_values(block):
         model.planned_peak_bytes(0)
 
 
+def test_arena_values_start_on_cache_lines(block):
+    """Every value a step writes into the arena starts on a 64-byte line (the arena's start included:
+    numpy puts large arrays 16 bytes past one)."""
+    plan = Model(block)._program(frozenset()).plan(8)
+    arena, views = plan._acquire()
+    starts = [view.ctypes.data for outs in views if outs is not None for view in outs if view is not None]
+    assert starts and all(start % memory.ALIGNMENT == 0 for start in starts)
+    assert arena.ctypes.data % memory.ALIGNMENT == 0
+
+
 def test_poisoning_catches_aliasing(block, monkeypatch):
     """With every buffer planned at offset 0 (a broken planner), debug mode's NaN poisoning shows up."""
     def everything_at_zero(buffers):
