@@ -7,6 +7,7 @@ the reference kernel; 'winograd', 'gemm', 'depthwise', ...).
 """
 import numpy as np
 
+from .. import _aligned as aligned
 from ._checks import as_float_array, as_int, as_tuple, check_choice, check_ndim, check_same_dtype
 from ._conv_plan import ConvProblem, Epilogue, run_algorithm, select_algorithm
 
@@ -48,8 +49,8 @@ def _conv(op, dims, input, weight, bias, stride, padding, dilation, groups, algo
     input, weight, bias = as_float_arrays(op, input, weight, bias)
     problem = conv_problem(op, dims, weight, bias, stride, padding, dilation, groups)
     input, unbatched = check_conv_input(op, problem, input)
-    output = np.empty((input.shape[0], problem.out_channels) + problem.output_spatial(input.shape[2:]),
-                      dtype=input.dtype)
+    output = aligned.empty((input.shape[0], problem.out_channels) + problem.output_spatial(input.shape[2:]),
+                           input.dtype)
     algorithm_class = select_algorithm(op, problem, algorithm, input.shape, algorithm != "auto" or _finite(weight))
     if output.size:
         run_algorithm(algorithm_class(problem, weight), input, output, Epilogue.bias_only(bias, input.dtype))

@@ -6,6 +6,7 @@ algorithm named by the keyword-only ``algorithm=`` computes the output
 """
 import numpy as np
 
+from .. import _aligned as aligned
 from ._checks import as_int, as_tuple, check_ndim
 from ._conv_plan import ConvProblem, Epilogue, run_algorithm, select_algorithm
 from .conv import _finite, as_float_arrays
@@ -20,8 +21,8 @@ def _conv_transpose(op, dims, input, weight, bias, stride, padding, output_paddi
     input, weight, bias = as_float_arrays(op, input, weight, bias)
     problem = conv_transpose_problem(op, dims, weight, bias, stride, padding, output_padding, groups, dilation)
     input, unbatched = check_conv_transpose_input(op, problem, input)
-    output = np.empty((input.shape[0], problem.out_channels) + problem.output_spatial(input.shape[2:]),
-                      dtype=input.dtype)
+    output = aligned.empty((input.shape[0], problem.out_channels) + problem.output_spatial(input.shape[2:]),
+                           input.dtype)
     algorithm_class = select_algorithm(op, problem, algorithm, input.shape, algorithm != "auto" or _finite(weight))
     if output.size:
         run_algorithm(algorithm_class(problem, weight), input, output, Epilogue.bias_only(bias, input.dtype))

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from .. import _aligned as aligned
 from .._kernels import adaptive_pooling as _adaptive_kernels
 from .._kernels import pooling as _kernels
 from .._threads import kernel_threads
@@ -66,7 +67,7 @@ def _planes_out(out, planes, spatial, dtype):
     ``planes`` * prod(spatial) elements of ``dtype``, filled in place) or a new array."""
     shape = (planes,) + lift_to_3d(spatial, 1)
     if out is None:
-        return np.empty(shape, dtype=dtype)
+        return aligned.empty(shape, dtype)
     if out.dtype != dtype or out.size != math.prod(shape) or not out.flags.c_contiguous:
         raise ValueError(f"expected out of {math.prod(shape)} C-contiguous {np.dtype(dtype)} elements, got "
                          f"{out.shape} {out.dtype}")

@@ -11,6 +11,7 @@ activation:
 """
 import numpy as np
 
+from .. import _aligned as aligned
 from ._checks import as_float_array, check_ndim, check_same_dtype
 from ._conv_plan import Epilogue, run_algorithm, select_algorithm
 from .activation import activation_kernel
@@ -101,7 +102,7 @@ class PrepackedConv:
         else:
             input, unbatched = check_conv_input(op, self.problem, input)
         shape = (input.shape[0], self.problem.out_channels) + self.problem.output_spatial(input.shape[2:])
-        output = np.empty(shape, dtype=input.dtype) if out is None else _check_out(op, out, shape, input, unbatched)
+        output = aligned.empty(shape, input.dtype) if out is None else _check_out(op, out, shape, input, unbatched)
         if residual is not None:
             residual = as_float_array(residual, "residual", op)
             check_same_dtype(op, "input", input, residual=residual)

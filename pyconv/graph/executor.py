@@ -24,6 +24,7 @@ from collections import OrderedDict
 import numpy as np
 
 from . import memory
+from .. import _aligned as aligned
 from .autotune import Tuner, TunedConv
 from .._threads import get_num_threads
 from .ir import DTYPES, _dim_factor, resolve_shape
@@ -310,11 +311,7 @@ class _Plan:
         with self._arena_lock:
             if self._arenas:
                 return self._arenas.pop()
-        # the arena's start on a cache line too, as every offset in it is (numpy's large arrays start
-        # 16 bytes past one, and a vector load across two lines costs about twice one inside a line)
-        memory_block = np.empty(self.arena_bytes + memory.ALIGNMENT, dtype=np.uint8)
-        start = -memory_block.ctypes.data % memory.ALIGNMENT
-        arena = memory_block[start:start + self.arena_bytes]
+        arena = aligned.empty((self.arena_bytes,), np.uint8)  # on a cache line, as every offset in it
         return arena, [None if step.outs is None else
                        [None if offset is None else np.ndarray(shape, dtype, buffer=arena, offset=offset)
                         for shape, dtype, offset in step.outs] for step in self.steps]
@@ -341,7 +338,7 @@ class _Plan:
                 elif step.outs is not None:
                     outs = views[index]
                     if step.fresh:  # an output of the call: a new array every time
-                        outs = [np.empty(shape, dtype) if view is None else view
+                        outs = [aligned.empty(shape, dtype) if view is None else view
                                 for view, (shape, dtype, _) in zip(outs, step.outs)]
                     results = step.call(args, outs)
                 else:

@@ -9,10 +9,9 @@ values are defined.
 """
 from dataclasses import dataclass
 
+from .._aligned import ALIGNMENT
+
 __all__ = ["Buffer", "assign_offsets", "ALIGNMENT"]
-
-ALIGNMENT = 64  # bytes: a cache line, and enough for any SIMD load
-
 
 @dataclass
 class Buffer:
