@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import pyconv.functional as F
 from pyconv._kernels.activation import KINDS as ACTIVATION_KINDS
-from pyconv._kernels.conv_depthwise import LAYOUT_BLOCKED, LAYOUT_ROWS, depthwise_conv2d
+from pyconv._kernels.conv_depthwise import LAYOUT_ALIGNED, LAYOUT_BLOCKED, LAYOUT_ROWS, depthwise_conv2d
 from pyconv._kernels.epilogue import apply_epilogue
 from pyconv.functional._conv_depthwise import DepthwiseConv
 from fused_activations import FUSED_ACTIVATIONS
@@ -220,6 +220,48 @@ def _kernel_call(x, w, stride, padding, layout, threads=1, epilogue=None, params
                      tuple(padding), (1, 1), layout, empty, scale, shift, residual.reshape(-1), activation, *params,
                      threads)
     return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("width", [1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 56, 57, 112])
+@pytest.mark.parametrize("kernel, stride", [(3, (1, 1)), (3, (2, 2)), (5, (1, 1)), (5, (2, 2)), (3, (2, 1)),
+                                            (5, (1, 2))])
+def test_aligned_rows_match_row_path_and_torch(rng, dtype, width, kernel, stride):
+    """The aligned-rows kernels (whole vectors from a ring of zero-padded rows, every column a
+    vector's lane): row widths around one and two vectors of 4-16 lanes, either stride along
+    either axis, one image of a few planes (bands of output rows)."""
+    x, w, _ = _arrays(rng, 1, 3, 1, (11, width), kernel, dtype)
+    padding = (kernel // 2, kernel // 2)
+    aligned = _kernel_call(x, w, stride, padding, LAYOUT_ALIGNED)
+    assert_close(aligned, _kernel_call(x, w, stride, padding, LAYOUT_ROWS))
+    assert_close(aligned, _torch_conv(x, w, None, stride=stride, padding=padding, groups=3))
+    for threads in (2, 3):
+        assert np.array_equal(_kernel_call(x, w, stride, padding, LAYOUT_ALIGNED, threads), aligned)
+
+
+@pytest.mark.parametrize("kernel, stride", [(3, 1), (3, 2), (5, 1), (5, 2)])
+def test_aligned_rows_nan_inf_padding_multiplier_and_epilogue(rng, kernel, stride):
+    """A non-finite weight meets the zero padding (NaN, as in torch), NaN and inf inputs propagate,
+    a channel multiplier reuses each input plane, and the epilogue finishes every row."""
+    x, w, _ = _arrays(rng, 2, 4, 2, (9, 40), kernel, np.float32)
+    x[0, 1, 4, [0, 17, 39]] = np.nan
+    x[1, 2, 0, 20] = np.inf
+    w[3, 0, 0, 0] = np.inf
+    kwargs = dict(stride=stride, padding=kernel // 2, groups=4)
+    ours = F.conv2d(x, w, None, algorithm="depthwise", **kwargs)
+    expected = _torch_conv(x, w, None, **kwargs)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(ours), np.isinf(expected))
+    finite = np.isfinite(expected)
+    assert_close(np.where(finite, ours, 0), np.where(finite, expected, 0))
+    x, w, _ = _arrays(rng, 1, 6, 1, (10, 64), kernel, np.float32)
+    plain = _kernel_call(x, w, (stride, stride), (kernel // 2,) * 2, LAYOUT_ALIGNED)
+    shift = rng.standard_normal(6).astype(np.float32)
+    residual = rng.standard_normal(plain.shape).astype(np.float32)
+    empty = np.empty(0, np.float32)
+    fused = _kernel_call(x, w, (stride, stride), (kernel // 2,) * 2, LAYOUT_ALIGNED, 2,
+                         (empty, shift, residual, ACTIVATION_KINDS["relu"]))
+    assert_close(fused, np.maximum(plain + shift[:, None, None] + residual, 0))
 
 
 # (batch, channels, spatial, kernel, stride, padding): channel counts below, at and past a block of

@@ -25,6 +25,15 @@ Dedicated kernels for 3x3 and 5x5 with stride 1 and 2 (horizontal dilation
 1; any vertical stride and dilation) keep the filter in registers; a generic
 one serves every other kernel size, stride and dilation.
 
+Aligned rows (3x3 and 5x5, padding K / 2 along the row, stride 1 or 2 along
+the row, no dilation; input rows at least ALIGNED_MIN_WIDTH wide, the rule
+measured): each input row a band reads is copied once into a ring of
+zero-padded rows of whole vectors, and every output column, the edges
+included, is computed from whole aligned vectors of it: a tap is a vector
+with its lanes moved (valignd with AVX-512) or, at stride 2, the even or odd
+elements of two.  Loads across two cache lines, which the interior kernels
+make for every tap at stride 1, cost about twice one inside a line on Zen 4.
+
 A second path keeps channels in the vector (ncnn's pack8 kernels, ONNX
 Runtime's NCHWc): a task takes one vector's worth of channels of an image
 and a band of output rows; the input rows it reads are transposed into a
@@ -410,6 +419,203 @@ cdef extern from *:
     PYCONV_DW_KERNELS(f32, float, int)
     PYCONV_DW_KERNELS(f64, double, long long)
 
+    /* ---- Aligned rows (K x K, K = 3 or 5, stride 1 or 2 along the row, no
+       dilation, padding K / 2 along the row): every output column by whole
+       vectors, no edge columns.  Each input row a band needs is copied once
+       into a ring of K rows of whole vectors (the band's output rows share
+       its input rows): a zero vector, the row (its last vector zero filled),
+       zero vectors up to ring_vectors; rows in the padding read a row of
+       zeros.  Then every tap is a whole-vector load from the ring (aligned)
+       or two of them shuffled: stride 1, tap kw of output vector j (column
+       ow + kw - pad) is input vector j with its lanes moved by kw - pad, the
+       lanes moved in from vector j - 1 or j + 1; stride 2, the even and odd
+       elements of input vectors 2j, 2j + 1 are the taps at 2 ow and 2 ow + 1,
+       those at 2 ow - 2, 2 ow - 1 and 2 ow + 2 the even or odd ones moved a
+       lane, with a lane of vector 2j - 1 or 2j + 2.  Each kernel row sums its
+       taps in kw order into part[kh % 2], the two added at the end; the last
+       vector of an output row is stored in part.  Vector width: 64 bytes with
+       AVX-512 (its two-vector shuffles are one instruction), else 32 with
+       AVX, else 16. */
+    #if defined(__AVX512F__)
+    #define PYCONV_DWA_VBYTES 64
+    #elif defined(__AVX__)
+    #define PYCONV_DWA_VBYTES 32
+    #else
+    #define PYCONV_DWA_VBYTES 16
+    #endif
+    /* v := the n < VL elements at p, zeros after them (never reads past p[n - 1]); store the first n. */
+    #if defined(__AVX512F__) && PYCONV_DWA_VBYTES == 64
+    #include <immintrin.h>
+    #define PYCONV_DWA_LOAD_PART_f32(v, p, n) v = (vec)_mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p);
+    #define PYCONV_DWA_LOAD_PART_f64(v, p, n) v = (vec)_mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), p);
+    #define PYCONV_DWA_STORE_PART_f32(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), (__m512)(v));
+    #define PYCONV_DWA_STORE_PART_f64(p, v, n) _mm512_mask_storeu_pd(p, (__mmask8)((1u << (n)) - 1), (__m512d)(v));
+    #else
+    #define PYCONV_DWA_LOAD_PART_f32(v, p, n) v = (vec){0}; memcpy(&v, p, (size_t)(n) * sizeof(elem));
+    #define PYCONV_DWA_LOAD_PART_f64(v, p, n) PYCONV_DWA_LOAD_PART_f32(v, p, n)
+    #define PYCONV_DWA_STORE_PART_f32(p, v, n) memcpy(p, &(v), (size_t)(n) * sizeof(elem));
+    #define PYCONV_DWA_STORE_PART_f64(p, v, n) PYCONV_DWA_STORE_PART_f32(p, v, n)
+    #endif
+
+    /* Lane moves of two vectors a, b (the lanes of a then b): ON(a, b, k) is a's
+       last k lanes then b's first VL - k, BACK(a, b, k) a's lanes from k on then
+       b's first k.  One valignd / valignq with AVX-512 (a two-source permute
+       measured 1.3x slower on Zen 4), else a shuffle. */
+    #if defined(__AVX512F__) && PYCONV_DWA_VBYTES == 64
+    #define PYCONV_DWA_ALIGN_f32(b, a, k) ((vec)_mm512_alignr_epi32((__m512i)(b), (__m512i)(a), k))
+    #define PYCONV_DWA_ALIGN_f64(b, a, k) ((vec)_mm512_alignr_epi64((__m512i)(b), (__m512i)(a), k))
+    #define PYCONV_DWA_ON(SUFFIX, a, b, k) PYCONV_DWA_ALIGN_##SUFFIX(b, a, VL - (k))
+    #define PYCONV_DWA_BACK(SUFFIX, a, b, k) PYCONV_DWA_ALIGN_##SUFFIX(b, a, k)
+    #else
+    #define PYCONV_DWA_ON(SUFFIX, a, b, k) __builtin_shuffle(a, b, on[k])
+    #define PYCONV_DWA_BACK(SUFFIX, a, b, k) __builtin_shuffle(a, b, back[k])
+    #endif
+
+    #define PYCONV_DWA_KERNEL(NAME, T, I, SUFFIX, K, S)                              \
+    static void NAME(const pyconv_dw_geometry *g, T *PYCONV_DW_RESTRICT out,         \
+                     ptrdiff_t oh_start, ptrdiff_t oh_stop, const T *PYCONV_DW_RESTRICT plane, \
+                     const T *PYCONV_DW_RESTRICT w, T *PYCONV_DW_RESTRICT ring,      \
+                     ptrdiff_t ring_vectors)                                         \
+    {                                                                                \
+        typedef T elem;                                                              \
+        typedef T vec __attribute__((vector_size(PYCONV_DWA_VBYTES)));               \
+        typedef I ivec __attribute__((vector_size(PYCONV_DWA_VBYTES)));              \
+        enum { VL = PYCONV_DWA_VBYTES / sizeof(T), P = K / 2 };                      \
+        const ptrdiff_t in_w = g->in_w, out_w = g->out_w, full = in_w / VL, part = in_w % VL; \
+        const ptrdiff_t row_values = ring_vectors * VL;                              \
+        const T *zero_row = ring + K * row_values;                                   \
+        ivec on[3], back[3], pick_even, pick_odd;                                    \
+        for (int j = 0; j < VL; j++) {                                               \
+            for (int k = 0; k < 3; k++) {                                            \
+                on[k][j] = VL - k + j;                                               \
+                back[k][j] = j + k;                                                  \
+            }                                                                        \
+            pick_even[j] = 2 * j;                                                    \
+            pick_odd[j] = 2 * j + 1;                                                 \
+        }                                                                            \
+        (void)on; (void)back; (void)pick_even; (void)pick_odd;                       \
+        vec wv[K * K];                                                               \
+        _Pragma("GCC unroll 32")                                                     \
+        for (int i = 0; i < K * K; i++) wv[i] = w[i] - (vec){0};                     \
+        ptrdiff_t next_h = oh_start * g->stride_h - g->pad_h;  /* rows below: in the ring */ \
+        for (ptrdiff_t oh = oh_start; oh < oh_stop; oh++) {                          \
+            const T *rows[K];                                                        \
+            for (int kh = 0; kh < K; kh++) {                                         \
+                const ptrdiff_t ih = oh * g->stride_h - g->pad_h + kh;               \
+                if (ih < 0 || ih >= g->in_h) {                                       \
+                    rows[kh] = zero_row;                                             \
+                    continue;                                                        \
+                }                                                                    \
+                T *slot = ring + ih % K * row_values;                                \
+                if (ih >= next_h) {   /* copied once per band */                     \
+                    const T *src = plane + ih * in_w;                                \
+                    vec v;                                                           \
+                    for (ptrdiff_t m = 0; m < full; m++) {                           \
+                        memcpy(&v, src + m * VL, sizeof v);                          \
+                        memcpy(slot + (m + 1) * VL, &v, sizeof v);                   \
+                    }                                                                \
+                    if (part) {                                                      \
+                        PYCONV_DWA_LOAD_PART_##SUFFIX(v, src + full * VL, part)      \
+                        memcpy(slot + (full + 1) * VL, &v, sizeof v);                \
+                    }                                                                \
+                    next_h = ih + 1;                                                 \
+                }                                                                    \
+                rows[kh] = slot;                                                     \
+            }                                                                        \
+            T *o = out + (oh - oh_start) * out_w;                                    \
+            /* per kernel row, carried from vector to vector: ring vectors m0, m0 + 1 \
+               (input vectors m0 - 1, m0; m0 = S j) */                              \
+            vec before[K], first[K];                                                 \
+            _Pragma("GCC unroll 8")                                                  \
+            for (int kh = 0; kh < K; kh++) {                                         \
+                memcpy(&before[kh], rows[kh], sizeof before[kh]);                    \
+                memcpy(&first[kh], rows[kh] + VL, sizeof first[kh]);                 \
+            }                                                                        \
+            for (ptrdiff_t ow = 0; ow < out_w; ow += VL) {                           \
+                const ptrdiff_t m0 = S * (ow / VL);                                  \
+                vec part_sum[K];                                                     \
+                _Pragma("GCC unroll 8")                                              \
+                for (int kh = 0; kh < K; kh++) {                                     \
+                    vec after, last = {0}, even = first[kh], odd = first[kh], tap;   \
+                    memcpy(&after, rows[kh] + (m0 + 2) * VL, sizeof after);          \
+                    if (S == 2) {   /* input vectors m0 + 1 (after), m0 + 2 (last) */ \
+                        memcpy(&last, rows[kh] + (m0 + 3) * VL, sizeof last);        \
+                        even = __builtin_shuffle(first[kh], after, pick_even);       \
+                        odd = __builtin_shuffle(first[kh], after, pick_odd);         \
+                    }                                                                \
+                    vec sum = {0};                                                   \
+                    _Pragma("GCC unroll 8")                                          \
+                    for (int kw = 0; kw < K; kw++) {                                 \
+                        const int d = kw - P;   /* the tap's column: S ow + d */     \
+                        if (S == 1)                                                  \
+                            tap = d == -2 ? PYCONV_DWA_ON(SUFFIX, before[kh], first[kh], 2) \
+                                : d == -1 ? PYCONV_DWA_ON(SUFFIX, before[kh], first[kh], 1) \
+                                : d == 0 ? first[kh]                                 \
+                                : d == 1 ? PYCONV_DWA_BACK(SUFFIX, first[kh], after, 1) \
+                                : PYCONV_DWA_BACK(SUFFIX, first[kh], after, 2);      \
+                        else   /* lane VL - 2 of before moved to the last lane for d = -2 */ \
+                            tap = d == -2 ? PYCONV_DWA_ON(SUFFIX, PYCONV_DWA_ON(SUFFIX, before[kh], \
+                                                          before[kh], 1), even, 1)   \
+                                : d == -1 ? PYCONV_DWA_ON(SUFFIX, before[kh], odd, 1) \
+                                : d == 0 ? even                                      \
+                                : d == 1 ? odd                                       \
+                                : PYCONV_DWA_BACK(SUFFIX, even, last, 1);            \
+                        sum += wv[kh * K + kw] * tap;                                \
+                    }                                                                \
+                    part_sum[kh] = sum;                                              \
+                    before[kh] = S == 1 ? first[kh] : after;                         \
+                    first[kh] = S == 1 ? after : last;                               \
+                }                                                                    \
+                vec result = K == 3 ? (part_sum[0] + part_sum[1]) + part_sum[2]      \
+                    : ((part_sum[0] + part_sum[1]) + (part_sum[2] + part_sum[3])) + part_sum[K - 1]; \
+                if (ow + VL <= out_w)                                                \
+                    memcpy(o + ow, &result, sizeof result);                          \
+                else {                                                               \
+                    PYCONV_DWA_STORE_PART_##SUFFIX(o + ow, result, out_w - ow)       \
+                }                                                                    \
+            }                                                                        \
+        }                                                                            \
+    }
+    #define PYCONV_DWA_KERNELS(SUFFIX, T, I)                                         \
+    PYCONV_DWA_KERNEL(pyconv_dwa_3x3s1_##SUFFIX, T, I, SUFFIX, 3, 1)                 \
+    PYCONV_DWA_KERNEL(pyconv_dwa_3x3s2_##SUFFIX, T, I, SUFFIX, 3, 2)                 \
+    PYCONV_DWA_KERNEL(pyconv_dwa_5x5s1_##SUFFIX, T, I, SUFFIX, 5, 1)                 \
+    PYCONV_DWA_KERNEL(pyconv_dwa_5x5s2_##SUFFIX, T, I, SUFFIX, 5, 2)                 \
+    typedef void (*pyconv_dwa_band_##SUFFIX)(const pyconv_dw_geometry *, T *, ptrdiff_t, ptrdiff_t, \
+                                             const T *, const T *, T *, ptrdiff_t);  \
+    /* The aligned-rows band kernel for a convolution, or NULL where it does not serve. */ \
+    static void *pyconv_dwa_choose_##SUFFIX(ptrdiff_t kernel_h, ptrdiff_t kernel_w, ptrdiff_t stride_w, \
+                                           ptrdiff_t dilation_h, ptrdiff_t dilation_w, ptrdiff_t pad_w) \
+    {                                                                                \
+        if (kernel_h != kernel_w || dilation_h != 1 || dilation_w != 1 || pad_w != kernel_w / 2 \
+                || PYCONV_DWA_VBYTES / sizeof(T) < 4)                                \
+            return NULL;                                                             \
+        if (kernel_w == 3 && stride_w == 1) return (void *)pyconv_dwa_3x3s1_##SUFFIX; \
+        if (kernel_w == 3 && stride_w == 2) return (void *)pyconv_dwa_3x3s2_##SUFFIX; \
+        if (kernel_w == 5 && stride_w == 1) return (void *)pyconv_dwa_5x5s1_##SUFFIX; \
+        if (kernel_w == 5 && stride_w == 2) return (void *)pyconv_dwa_5x5s2_##SUFFIX; \
+        return NULL;                                                                 \
+    }                                                                                \
+    static void pyconv_dwa_band_call_##SUFFIX(void *kernel, const pyconv_dw_geometry *g, T *out, \
+                                              ptrdiff_t oh_start, ptrdiff_t oh_stop, const T *plane, \
+                                              const T *w, T *ring, ptrdiff_t ring_vectors) \
+    {                                                                                \
+        ((pyconv_dwa_band_##SUFFIX)kernel)(g, out, oh_start, oh_stop, plane, w, ring, ring_vectors); \
+    }
+    #if PYCONV_DW_HAVE_SHUFFLE
+    PYCONV_DWA_KERNELS(f32, float, int)
+    PYCONV_DWA_KERNELS(f64, double, long long)
+    #else
+    static void *pyconv_dwa_choose_f32(ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t s, ptrdiff_t dh, ptrdiff_t dw,
+                                       ptrdiff_t p) { return NULL; }
+    static void *pyconv_dwa_choose_f64(ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t s, ptrdiff_t dh, ptrdiff_t dw,
+                                       ptrdiff_t p) { return NULL; }
+    static void pyconv_dwa_band_call_f32(void *k, const pyconv_dw_geometry *g, float *o, ptrdiff_t a, ptrdiff_t b,
+                                         const float *p, const float *w, float *r, ptrdiff_t n) {}
+    static void pyconv_dwa_band_call_f64(void *k, const pyconv_dw_geometry *g, double *o, ptrdiff_t a,
+                                         ptrdiff_t b, const double *p, const double *w, double *r, ptrdiff_t n) {}
+    #endif
+
     /* ---- The channel-blocked path (channels in the vector, as ncnn's pack8
        depthwise kernels and ONNX Runtime's NCHWc ones): a task takes CL
        channels (one vector) of one image and a band of output rows.  Each
@@ -691,6 +897,18 @@ cdef extern from *:
                                Py_ssize_t dilation_w) noexcept nogil
     void* pyconv_dw_choose_f64(Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t stride_w,
                                Py_ssize_t dilation_w) noexcept nogil
+    void* pyconv_dwa_choose_f32(Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t stride_w,
+                                Py_ssize_t dilation_h, Py_ssize_t dilation_w, Py_ssize_t pad_w) noexcept nogil
+    void* pyconv_dwa_choose_f64(Py_ssize_t kernel_h, Py_ssize_t kernel_w, Py_ssize_t stride_w,
+                                Py_ssize_t dilation_h, Py_ssize_t dilation_w, Py_ssize_t pad_w) noexcept nogil
+    void pyconv_dwa_band_call_f32(void* kernel, const DwGeometry* g, float* out, Py_ssize_t oh_start,
+                                  Py_ssize_t oh_stop, const float* plane, const float* w, float* ring,
+                                  Py_ssize_t ring_vectors) noexcept nogil
+    void pyconv_dwa_band_call_f64(void* kernel, const DwGeometry* g, double* out, Py_ssize_t oh_start,
+                                  Py_ssize_t oh_stop, const double* plane, const double* w, double* ring,
+                                  Py_ssize_t ring_vectors) noexcept nogil
+    enum:
+        DWA_VBYTES "PYCONV_DWA_VBYTES"
     void pyconv_dw_fill_f32(float* buffer, Py_ssize_t width, Py_ssize_t count, const float* plane,
                             Py_ssize_t in_h, Py_ssize_t in_w, Py_ssize_t first, Py_ssize_t pad_w) noexcept nogil
     void pyconv_dw_fill_f64(double* buffer, Py_ssize_t width, Py_ssize_t count, const double* plane,
@@ -725,6 +943,7 @@ cpdef enum:
     LAYOUT_AUTO = 0
     LAYOUT_ROWS = 1
     LAYOUT_BLOCKED = 2
+    LAYOUT_ALIGNED = 3
 
 
 cdef enum:
@@ -743,6 +962,10 @@ cdef struct Job:
     const Epilogue* ep
     # buffered: each band's input rows are first copied into zero-padded rows (buffer_geometry)
     bint buffered
+    # aligned: the kernel is an aligned-rows one (pyconv_dwa_choose_*), its ring of kernel_h + 1 rows of
+    # ring_vectors vectors in the thread's buffer
+    bint aligned
+    Py_ssize_t ring_vectors
     DwGeometry buffer_geometry
     char* buffers                     # threads x buffer_bytes, zeroed
     Py_ssize_t buffer_bytes
@@ -774,7 +997,14 @@ cdef void _task(const Job* job, const floating* x, const floating* weight, float
     for j in range(job.multiplier):
         oc = c * job.multiplier + j
         offset = ((n * out_channels + oc) * job.out_h + oh_start) * g.out_w
-        if floating is float:
+        if job.aligned:
+            if floating is float:
+                pyconv_dwa_band_call_f32(job.kernel, g, out + offset, oh_start, oh_stop, rows, weight + oc * taps,
+                                         buffer, job.ring_vectors)
+            else:
+                pyconv_dwa_band_call_f64(job.kernel, g, out + offset, oh_start, oh_stop, rows, weight + oc * taps,
+                                         buffer, job.ring_vectors)
+        elif floating is float:
             pyconv_dw_band_call_f32(job.kernel, source, out + offset, first, stop, rows, weight + oc * taps)
         else:
             pyconv_dw_band_call_f64(job.kernel, source, out + offset, first, stop, rows, weight + oc * taps)
@@ -994,6 +1224,14 @@ cdef int _blocked(const floating[:, :, :, ::1] x, const floating[:, ::1] weight,
 # 0.108 / 0.077, 144@56^2 s1 0.202 / 0.203, s2 0.120 / 0.093, 96@112^2 s2 0.234 / 0.232, but
 # 32@112^2 s1 0.146 / 0.177 (wide rows: few edges, and the transposes cost more).
 BLOCKED_3X3_MAX_WIDTH = 56
+# Input rows at least this wide take the aligned-rows kernels where they serve (3x3 / 5x5, padding
+# K / 2, no dilation), before the channel-blocked path.  Measured (kernel alone, no epilogue,
+# ms at 1 / 2 threads, row path / aligned / blocked): 144@56^2 3x3 s1 0.172 / 0.168 / 0.169,
+# 0.089 / 0.086 / 0.098; 96@112^2 s2 0.217 / 0.168 / 0.212, 0.110 / 0.087 / 0.117; 144@56^2 s2
+# 0.104 / 0.082 / 0.088, 0.063 / 0.055 / 0.073; 32@112^2 s1 0.131 / 0.113 / 0.146, 0.082 / 0.070 /
+# 0.112; narrower rows stay blocked (192@28^2 s1 0.087 / 0.082 / 0.066, 960@7^2 0.102 / 0.083 /
+# 0.044, 240@28^2 5x5 0.184 / 0.184 / 0.144).
+ALIGNED_MIN_WIDTH = 56
 
 
 def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weight, floating[:, :, :, ::1] out,
@@ -1010,10 +1248,13 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
     OW) and ``dilation``, each an (h, w) pair checked by the caller.  The
     epilogue arguments are those of epilogue.pxd (empty arrays: absent).
     A 1-D convolution is the case H = KH = 1.  ``layout``: LAYOUT_AUTO (the
-    measured rule), LAYOUT_ROWS (the row path) or LAYOUT_BLOCKED (the
+    measured rule), LAYOUT_ROWS (the row path), LAYOUT_BLOCKED (the
     channel-blocked path where it serves: multiplier 1, 3x3 or 5x5, stride
-    1 or 2 along the row, no dilation; else the row path).  Each gives the
-    same bits for any thread count (the two paths sum in different orders).
+    1 or 2 along the row, no dilation; else the row path) or LAYOUT_ALIGNED
+    (the aligned-rows kernels where they serve: 3x3 or 5x5, padding K / 2
+    along the row, stride 1 or 2 along the row, no dilation; else the row
+    path).  Each gives the
+    same bits for any thread count (the paths sum in different orders).
     ``blocked_weight``: the weights in pack_blocked_weight's layout (packed
     once by the caller), or empty (the channel-blocked path packs them).
     """
@@ -1026,6 +1267,8 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
                                      &residual[0] if residual.shape[0] else NULL, activation, p0, p1, p2)
     cdef char* memory
     cdef void* blocked_kernel
+    cdef void* aligned_kernel
+    cdef Py_ssize_t aligned_length
     cdef Py_ssize_t lanes
     g.in_h = x.shape[2]
     g.in_w = x.shape[3]
@@ -1046,10 +1289,16 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
         return
     if floating is float:
         blocked_kernel = pyconv_dwc_choose_f32(g.kernel_w, g.stride_w, 0)
+        aligned_kernel = pyconv_dwa_choose_f32(g.kernel_h, g.kernel_w, g.stride_w, g.dilation_h, g.dilation_w,
+                                               g.pad_w)
     else:
         blocked_kernel = pyconv_dwc_choose_f64(g.kernel_w, g.stride_w, 0)
+        aligned_kernel = pyconv_dwa_choose_f64(g.kernel_h, g.kernel_w, g.stride_w, g.dilation_h, g.dilation_w,
+                                               g.pad_w)
+    if layout == LAYOUT_ROWS or (layout == LAYOUT_AUTO and g.in_w < ALIGNED_MIN_WIDTH):
+        aligned_kernel = NULL
     if (blocked_kernel != NULL and job.multiplier == 1 and g.kernel_h == g.kernel_w and g.dilation_h == 1
-            and g.dilation_w == 1):
+            and g.dilation_w == 1 and not (aligned_kernel != NULL and layout != LAYOUT_BLOCKED)):
         # channel-blocked for 5x5, and for 3x3 with output rows of at most BLOCKED_3X3_MAX_WIDTH, unless
         # it wastes more of its vectors on the last channel block than the row path wastes on row
         # tails; wider 3x3 measured level with the row path, which converts nothing
@@ -1082,6 +1331,9 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
     # rows narrower than a vector always are (into rows wide enough for a whole vector).
     edge_columns = out_w - (g.interior_hi - g.interior_lo)
     job.buffered = out_w < vector_length or 2 * edge_columns * g.kernel_w > g.in_w * g.stride_h
+    job.aligned = aligned_kernel != NULL
+    if job.aligned:
+        job.buffered = False
     # Bands of output rows: at most OUTPUT_BUDGET bytes each, and at least 4 tasks per thread.
     band_rows = max(1, OUTPUT_BUDGET // (out_w * <Py_ssize_t>sizeof(floating)))
     job.bands = (job.out_h + band_rows - 1) // band_rows
@@ -1097,13 +1349,19 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
     b.interior_lo = 0 if out_w >= vector_length else out_w
     b.interior_hi = out_w
     job.buffer_bytes = (b.in_h * b.in_w * sizeof(floating) + 63) // 64 * 64 if job.buffered else 0
+    if job.aligned:
+        # the ring: a zero vector, the row's vectors, zero vectors past the last one a tap reads
+        aligned_length = DWA_VBYTES // sizeof(floating)
+        job.ring_vectors = max((g.in_w + aligned_length - 1) // aligned_length,
+                               g.stride_w * ((out_w + aligned_length - 1) // aligned_length)) + 2
+        job.buffer_bytes = ((g.kernel_h + 1) * job.ring_vectors * DWA_VBYTES + 63) // 64 * 64
     zeros_bytes = (max(g.in_w, b.in_w) * sizeof(floating) + 63) // 64 * 64
-    memory = <char*>calloc(zeros_bytes + threads * job.buffer_bytes, 1)
+    memory = <char*>calloc(64 + zeros_bytes + threads * job.buffer_bytes, 1)
     if memory == NULL:
         raise MemoryError("depthwise_conv2d: cannot allocate the row buffers")
-    g.zeros = memory
-    b.zeros = memory
-    job.buffers = memory + zeros_bytes
+    g.zeros = memory + (-<uintptr_t>memory) % 64       # every buffer on a cache line
+    b.zeros = g.zeros
+    job.buffers = <char*>g.zeros + zeros_bytes
     job.double_precision = floating is double
     job.x = &x[0, 0, 0, 0]
     job.weight = &weight[0, 0]
@@ -1113,6 +1371,8 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
         job.kernel = pyconv_dw_choose_f32(g.kernel_h, g.kernel_w, g.stride_w, g.dilation_w)
     else:
         job.kernel = pyconv_dw_choose_f64(g.kernel_h, g.kernel_w, g.stride_w, g.dilation_w)
+    if job.aligned:
+        job.kernel = aligned_kernel
     try:
         with nogil:
             parallel_for(_run_task, &job, tasks, threads)
