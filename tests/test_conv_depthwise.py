@@ -240,28 +240,37 @@ def test_aligned_rows_match_row_path_and_torch(rng, dtype, width, kernel, stride
 
 
 @pytest.mark.parametrize("kernel, stride", [(3, 1), (3, 2), (5, 1), (5, 2)])
-def test_aligned_rows_nan_inf_padding_multiplier_and_epilogue(rng, kernel, stride):
-    """A non-finite weight meets the zero padding (NaN, as in torch), NaN and inf inputs propagate,
-    a channel multiplier reuses each input plane, and the epilogue finishes every row."""
-    x, w, _ = _arrays(rng, 2, 4, 2, (9, 40), kernel, np.float32)
-    x[0, 1, 4, [0, 17, 39]] = np.nan
+@pytest.mark.parametrize("multiplier", [1, 2])
+def test_aligned_rows_nan_inf_padding_multiplier_and_epilogue(rng, kernel, stride, multiplier):
+    """On the aligned-rows kernels: a channel multiplier reads each input plane once per output
+    channel, the epilogue (shift, residual, ReLU) finishes every row (against torch); NaN and inf
+    inputs propagate and a non-finite weight meets the zero padding (0 * inf is NaN) as on the row
+    path."""
+    x, w, _ = _arrays(rng, 2, 4, multiplier, (9, 64), kernel, np.float32)
+    padding = (kernel // 2, kernel // 2)
+    out_shape = (2, 4 * multiplier, (9 + 2 * padding[0] - kernel) // stride + 1,
+                 (64 + 2 * padding[1] - kernel) // stride + 1)
+    shift = rng.standard_normal(4 * multiplier).astype(np.float32)
+    residual = rng.standard_normal(out_shape).astype(np.float32)
+
+    def call(layout):
+        out, empty = np.empty(out_shape, np.float32), np.empty(0, np.float32)
+        depthwise_conv2d(x, np.ascontiguousarray(w.reshape(w.shape[0], -1)), out, (kernel, kernel),
+                         (stride, stride), padding, (1, 1), layout, empty, empty, shift, residual.reshape(-1),
+                         ACTIVATION_KINDS["relu"], 0.0, 0.0, 0.0, 2)
+        return out
+
+    conv = _torch_conv(x, w, None, stride=stride, padding=padding, groups=4)
+    assert_close(call(LAYOUT_ALIGNED), np.maximum(conv + shift[:, None, None] + residual, 0))
+    x[0, 1, 4, [0, 17, 63]] = np.nan
     x[1, 2, 0, 20] = np.inf
     w[3, 0, 0, 0] = np.inf
-    kwargs = dict(stride=stride, padding=kernel // 2, groups=4)
-    ours = F.conv2d(x, w, None, algorithm="depthwise", **kwargs)
-    expected = _torch_conv(x, w, None, **kwargs)
-    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
-    np.testing.assert_array_equal(np.isinf(ours), np.isinf(expected))
-    finite = np.isfinite(expected)
-    assert_close(np.where(finite, ours, 0), np.where(finite, expected, 0))
-    x, w, _ = _arrays(rng, 1, 6, 1, (10, 64), kernel, np.float32)
-    plain = _kernel_call(x, w, (stride, stride), (kernel // 2,) * 2, LAYOUT_ALIGNED)
-    shift = rng.standard_normal(6).astype(np.float32)
-    residual = rng.standard_normal(plain.shape).astype(np.float32)
-    empty = np.empty(0, np.float32)
-    fused = _kernel_call(x, w, (stride, stride), (kernel // 2,) * 2, LAYOUT_ALIGNED, 2,
-                         (empty, shift, residual, ACTIVATION_KINDS["relu"]))
-    assert_close(fused, np.maximum(plain + shift[:, None, None] + residual, 0))
+    ours, rows = call(LAYOUT_ALIGNED), call(LAYOUT_ROWS)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(rows))
+    np.testing.assert_array_equal(np.isinf(ours), np.isinf(rows))
+    assert np.isnan(ours[:, 3, 0]).all() and np.isinf(ours).any()  # output channel 3: weight row 3
+    finite = np.isfinite(rows)
+    assert_close(np.where(finite, ours, 0), np.where(finite, rows, 0))
 
 
 # (batch, channels, spatial, kernel, stride, padding): channel counts below, at and past a block of

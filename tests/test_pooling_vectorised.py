@@ -105,12 +105,15 @@ def test_stride2_max_pool_on_wide_rows_matches_torch(rng, dtype, width, kernel, 
     assert ours.ctypes.data % 64 == 0  # a new output starts on a cache line
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("width", [64, 65, 112])
 @pytest.mark.parametrize("kernel, padding", [(3, 1), (3, 0), (2, 1), (2, 0)])
-def test_stride2_max_pool_on_wide_rows_nan_in_every_column(rng, width, kernel, padding):
+def test_stride2_max_pool_on_wide_rows_nan_in_every_column(rng, num_threads, dtype, width, kernel, padding):
     """A NaN in any column of a row (every tap position of the vectors, the edges, the last
-    vector's tap past its loads) wins in each window holding it."""
-    clean = rng.standard_normal((1, 1, 5, width)).astype(np.float32)
+    vector's tap past its loads) wins in each window holding it; one plane on 2 threads is cut
+    into bands of output rows."""
+    num_threads(2)
+    clean = rng.standard_normal((1, 1, 5, width)).astype(dtype)
     for column in range(width):
         x = clean.copy()
         x[0, 0, 2, column] = np.nan

@@ -26,8 +26,8 @@ Dedicated kernels for 3x3 and 5x5 with stride 1 and 2 (horizontal dilation
 one serves every other kernel size, stride and dilation.
 
 Aligned rows (3x3 and 5x5, padding K / 2 along the row, stride 1 or 2 along
-the row, no dilation; input rows at least ALIGNED_MIN_WIDTH wide, the rule
-measured): each input row a band reads is copied once into a ring of
+the row, no dilation; chosen for 3x3 input rows at least ALIGNED_MIN_WIDTH
+wide, the rule measured): each input row a band reads is copied once into a ring of
 zero-padded rows of whole vectors, and every output column, the edges
 included, is computed from whole aligned vectors of it: a tap is a vector
 with its lanes moved (valignd with AVX-512) or, at stride 2, the even or odd
@@ -432,10 +432,11 @@ cdef extern from *:
        elements of input vectors 2j, 2j + 1 are the taps at 2 ow and 2 ow + 1,
        those at 2 ow - 2, 2 ow - 1 and 2 ow + 2 the even or odd ones moved a
        lane, with a lane of vector 2j - 1 or 2j + 2.  Each kernel row sums its
-       taps in kw order into part[kh % 2], the two added at the end; the last
-       vector of an output row is stored in part.  Vector width: 64 bytes with
-       AVX-512 (its two-vector shuffles are one instruction), else 32 with
-       AVX, else 16. */
+       taps in kw order into its own partial sum, the partial sums added
+       pairwise in kernel-row order; the last vector of an output row is
+       stored in part (a masked store with AVX-512).  Vector width: 64 bytes
+       with AVX-512 (its lane moves are one valignd), else 32 with AVX, else
+       16; at least 4 lanes (not double with SSE only). */
     #if defined(__AVX512F__)
     #define PYCONV_DWA_VBYTES 64
     #elif defined(__AVX__)
@@ -1224,8 +1225,8 @@ cdef int _blocked(const floating[:, :, :, ::1] x, const floating[:, ::1] weight,
 # 0.108 / 0.077, 144@56^2 s1 0.202 / 0.203, s2 0.120 / 0.093, 96@112^2 s2 0.234 / 0.232, but
 # 32@112^2 s1 0.146 / 0.177 (wide rows: few edges, and the transposes cost more).
 BLOCKED_3X3_MAX_WIDTH = 56
-# Input rows at least this wide take the aligned-rows kernels where they serve (3x3 / 5x5, padding
-# K / 2, no dilation), before the channel-blocked path.  Measured (kernel alone, no epilogue,
+# 3x3 input rows at least this wide take the aligned-rows kernels where they serve (padding 1, no
+# dilation), before the channel-blocked path (5x5 keeps the blocked path: measured on 28-wide rows only).  Measured (kernel alone, no epilogue,
 # ms at 1 / 2 threads, row path / aligned / blocked): 144@56^2 3x3 s1 0.172 / 0.168 / 0.169,
 # 0.089 / 0.086 / 0.098; 96@112^2 s2 0.217 / 0.168 / 0.212, 0.110 / 0.087 / 0.117; 144@56^2 s2
 # 0.104 / 0.082 / 0.088, 0.063 / 0.055 / 0.073; 32@112^2 s1 0.131 / 0.113 / 0.146, 0.082 / 0.070 /
@@ -1252,8 +1253,8 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
     channel-blocked path where it serves: multiplier 1, 3x3 or 5x5, stride
     1 or 2 along the row, no dilation; else the row path) or LAYOUT_ALIGNED
     (the aligned-rows kernels where they serve: 3x3 or 5x5, padding K / 2
-    along the row, stride 1 or 2 along the row, no dilation; else the row
-    path).  Each gives the
+    along the row, stride 1 or 2 along the row, no dilation, vectors of at
+    least 4 lanes; else the row path).  Each gives the
     same bits for any thread count (the paths sum in different orders).
     ``blocked_weight``: the weights in pack_blocked_weight's layout (packed
     once by the caller), or empty (the channel-blocked path packs them).
@@ -1268,7 +1269,7 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
     cdef char* memory
     cdef void* blocked_kernel
     cdef void* aligned_kernel
-    cdef Py_ssize_t aligned_length
+    cdef Py_ssize_t aligned_lanes
     cdef Py_ssize_t lanes
     g.in_h = x.shape[2]
     g.in_w = x.shape[3]
@@ -1295,10 +1296,11 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
         blocked_kernel = pyconv_dwc_choose_f64(g.kernel_w, g.stride_w, 0)
         aligned_kernel = pyconv_dwa_choose_f64(g.kernel_h, g.kernel_w, g.stride_w, g.dilation_h, g.dilation_w,
                                                g.pad_w)
-    if layout == LAYOUT_ROWS or (layout == LAYOUT_AUTO and g.in_w < ALIGNED_MIN_WIDTH):
+    if layout == LAYOUT_ROWS or layout == LAYOUT_BLOCKED or (layout == LAYOUT_AUTO and (
+            g.kernel_w != 3 or g.in_w < ALIGNED_MIN_WIDTH)):
         aligned_kernel = NULL
     if (blocked_kernel != NULL and job.multiplier == 1 and g.kernel_h == g.kernel_w and g.dilation_h == 1
-            and g.dilation_w == 1 and not (aligned_kernel != NULL and layout != LAYOUT_BLOCKED)):
+            and g.dilation_w == 1 and aligned_kernel == NULL):
         # channel-blocked for 5x5, and for 3x3 with output rows of at most BLOCKED_3X3_MAX_WIDTH, unless
         # it wastes more of its vectors on the last channel block than the row path wastes on row
         # tails; wider 3x3 measured level with the row path, which converts nothing
@@ -1351,9 +1353,9 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
     job.buffer_bytes = (b.in_h * b.in_w * sizeof(floating) + 63) // 64 * 64 if job.buffered else 0
     if job.aligned:
         # the ring: a zero vector, the row's vectors, zero vectors past the last one a tap reads
-        aligned_length = DWA_VBYTES // sizeof(floating)
-        job.ring_vectors = max((g.in_w + aligned_length - 1) // aligned_length,
-                               g.stride_w * ((out_w + aligned_length - 1) // aligned_length)) + 2
+        aligned_lanes = DWA_VBYTES // sizeof(floating)
+        job.ring_vectors = max((g.in_w + aligned_lanes - 1) // aligned_lanes,
+                               g.stride_w * ((out_w + aligned_lanes - 1) // aligned_lanes)) + 2
         job.buffer_bytes = ((g.kernel_h + 1) * job.ring_vectors * DWA_VBYTES + 63) // 64 * 64
     zeros_bytes = (max(g.in_w, b.in_w) * sizeof(floating) + 63) // 64 * 64
     memory = <char*>calloc(64 + zeros_bytes + threads * job.buffer_bytes, 1)

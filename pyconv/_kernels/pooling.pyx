@@ -548,7 +548,7 @@ cdef extern from *:
         }                                                                            \
         const ptrdiff_t out_w = c->out_w, first = c->taps[0], last = first + c->tap_count - 1; \
         const ptrdiff_t vector_end = c->vector_hi < in_w / 2 ? c->vector_hi : in_w / 2; \
-        int nan[3] = {0, 0, 0};                                                      \
+        int row_nan[3] = {0, 0, 0};                                                  \
         ptrdiff_t next_h = 2 * oh_start - pad_h;                                     \
         for (ptrdiff_t oh = oh_start; oh < oh_stop; oh++) {                          \
             const T *hm[3];                                                          \
@@ -589,20 +589,20 @@ cdef extern from *:
                         ow = at;                                                     \
                     }                                                                \
                     /* (the last vector's x[2 ow + 2 VL], if a tap, is no load's) */ \
-                    nan[slot] = PYCONV_POOL_WATCHED(bad) || (last == 2 && row[2 * vector_end] != row[2 * vector_end]); \
-                    for (ptrdiff_t ow = nan[slot] ? 0 : vector_end; ow < out_w; ow++) { \
+                    row_nan[slot] = PYCONV_POOL_WATCHED(bad) || (last == 2 && row[2 * vector_end] != row[2 * vector_end]); \
+                    for (ptrdiff_t ow = row_nan[slot] ? 0 : vector_end; ow < out_w; ow++) { \
                         T m = -__builtin_inf();                                      \
                         for (ptrdiff_t kw = c->tap_lo[ow]; kw < c->tap_hi[ow]; kw++) { \
                             T v = row[2 * ow + c->taps[kw]];                         \
                             if (v > m || v != v) m = v;                              \
                         }                                                            \
                         folded[ow] = m;                                              \
-                        nan[slot] |= m != m;                                         \
+                        row_nan[slot] |= m != m;                                         \
                     }                                                                \
                     next_h = h + 1;                                                  \
                 }                                                                    \
                 hm[count++] = folded;                                                \
-                exact |= nan[slot];                                                  \
+                exact |= row_nan[slot];                                                  \
             }                                                                        \
             T *o = out + oh * out_w;                                                 \
             if (!exact && count > 0 && out_w >= VL) {                                \
@@ -700,8 +700,8 @@ cdef struct Window:
     Py_ssize_t out_v
     # Stride 2 max pooling, windows 2 or 3 wide and at most 3 tall, on wider rows ("separable rows",
     # the row path's bands of output rows): each input row of a band folded along the row once into
-    # a per-thread ring of kernel_h rows of ring_w values (pyconv_maxpool_hrow_s2_*), then each
-    # output row folded from its window's rows there (pyconv_maxpool_vfold_*).
+    # a per-thread ring of kernel_h rows of ring_w values, then each output row folded from its
+    # window's rows there (pyconv_maxpool_rows_s2_*).
     bint separable_rows
     Py_ssize_t ring_w
     # average pooling: output (od, oh, ow) is divided by depth[od] * height[oh] * width[ow]

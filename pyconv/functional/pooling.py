@@ -313,7 +313,7 @@ def _max_unpool(op, n, input, indices, kernel_size, stride, padding, output_size
     plane_in = math.prod(x.shape[-n:])
     plane_out = math.prod(out_spatial)
     targets = np.ascontiguousarray(indices, dtype=np.int64).reshape(planes, plane_in)
-    out = np.empty((planes, plane_out), dtype=x.dtype)
+    out = aligned.empty((planes, plane_out), x.dtype)
     outside = _kernels.max_unpool(x.reshape(planes, plane_in), targets, out, kernel_threads(x.size + out.size))
     if outside:
         first = targets[(targets < 0) | (targets >= plane_out)][0]
@@ -377,7 +377,7 @@ def _adaptive_max_pool(op, n, input, output_size, return_indices):
     out_spatial = _adaptive_output_size(op, n, output_size, x.shape[-n:])
     return_indices = _as_bool(return_indices, "return_indices", op)
     planes = _planes(x, n)
-    out = np.empty((planes.shape[0],) + lift_to_3d(out_spatial, 1), dtype=x.dtype)
+    out = aligned.empty((planes.shape[0],) + lift_to_3d(out_spatial, 1), x.dtype)
     indices = np.empty(out.shape, dtype=np.int64) if return_indices else None
     _adaptive_kernels.adaptive_max_pool(planes, out, indices, kernel_threads(x.size + out.size))
     shape = x.shape[:-n] + out_spatial

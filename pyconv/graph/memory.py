@@ -13,6 +13,7 @@ from .._aligned import ALIGNMENT
 
 __all__ = ["Buffer", "assign_offsets", "ALIGNMENT"]
 
+
 @dataclass
 class Buffer:
     """One arena-held value: its size in bytes and the steps from its definition to its last use."""
