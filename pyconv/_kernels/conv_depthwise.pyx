@@ -27,11 +27,11 @@ one serves every other kernel size, stride and dilation.
 
 Aligned rows (3x3 and 5x5, padding K / 2 along the row, stride 1 or 2 along
 the row, no dilation; chosen for 3x3 input rows at least ALIGNED_MIN_WIDTH
-wide, the rule measured): each input row a band reads is copied once into a ring of
-zero-padded rows of whole vectors, and every output column, the edges
-included, is computed from whole aligned vectors of it: a tap is a vector
-with its lanes moved (valignd with AVX-512) or, at stride 2, the even or odd
-elements of two.  Loads across two cache lines, which the interior kernels
+wide, the rule measured): each input row a band reads is copied once into a
+ring of zero-padded rows of whole vectors, and every output column, the
+edges included, is computed from whole aligned vectors of it: a tap is a
+vector with its lanes moved (valignd with AVX-512) or, at stride 2, the even
+or odd elements of two.  Loads across two cache lines, which the interior kernels
 make for every tap at stride 1, cost about twice one inside a line on Zen 4.
 
 A second path keeps channels in the vector (ncnn's pack8 kernels, ONNX
@@ -1226,8 +1226,8 @@ cdef int _blocked(const floating[:, :, :, ::1] x, const floating[:, ::1] weight,
 # 32@112^2 s1 0.146 / 0.177 (wide rows: few edges, and the transposes cost more).
 BLOCKED_3X3_MAX_WIDTH = 56
 # 3x3 input rows at least this wide take the aligned-rows kernels where they serve (padding 1, no
-# dilation), before the channel-blocked path (5x5 keeps the blocked path: measured on 28-wide rows only).  Measured (kernel alone, no epilogue,
-# ms at 1 / 2 threads, row path / aligned / blocked): 144@56^2 3x3 s1 0.172 / 0.168 / 0.169,
+# dilation), before the channel-blocked path (5x5 keeps the blocked path: measured on 28-wide rows
+# only).  Measured (kernel alone, no epilogue, ms at 1 / 2 threads, row path / aligned / blocked): 144@56^2 3x3 s1 0.172 / 0.168 / 0.169,
 # 0.089 / 0.086 / 0.098; 96@112^2 s2 0.217 / 0.168 / 0.212, 0.110 / 0.087 / 0.117; 144@56^2 s2
 # 0.104 / 0.082 / 0.088, 0.063 / 0.055 / 0.073; 32@112^2 s1 0.131 / 0.113 / 0.146, 0.082 / 0.070 /
 # 0.112; narrower rows stay blocked (192@28^2 s1 0.087 / 0.082 / 0.066, 960@7^2 0.102 / 0.083 /
@@ -1369,12 +1369,12 @@ def depthwise_conv2d(const floating[:, :, :, ::1] x, const floating[:, ::1] weig
     job.weight = &weight[0, 0]
     job.out = &out[0, 0, 0, 0]
     job.ep = &ep
-    if floating is float:
+    if job.aligned:
+        job.kernel = aligned_kernel
+    elif floating is float:
         job.kernel = pyconv_dw_choose_f32(g.kernel_h, g.kernel_w, g.stride_w, g.dilation_w)
     else:
         job.kernel = pyconv_dw_choose_f64(g.kernel_h, g.kernel_w, g.stride_w, g.dilation_w)
-    if job.aligned:
-        job.kernel = aligned_kernel
     try:
         with nogil:
             parallel_for(_run_task, &job, tasks, threads)

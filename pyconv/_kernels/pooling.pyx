@@ -589,7 +589,8 @@ cdef extern from *:
                         ow = at;                                                     \
                     }                                                                \
                     /* (the last vector's x[2 ow + 2 VL], if a tap, is no load's) */ \
-                    row_nan[slot] = PYCONV_POOL_WATCHED(bad) || (last == 2 && row[2 * vector_end] != row[2 * vector_end]); \
+                    row_nan[slot] = PYCONV_POOL_WATCHED(bad)                             \
+                                    || (last == 2 && row[2 * vector_end] != row[2 * vector_end]); \
                     for (ptrdiff_t ow = row_nan[slot] ? 0 : vector_end; ow < out_w; ow++) { \
                         T m = -__builtin_inf();                                      \
                         for (ptrdiff_t kw = c->tap_lo[ow]; kw < c->tap_hi[ow]; kw++) { \
@@ -820,7 +821,7 @@ cdef struct Job:
     const Window* g
     const void** rows                 # threads x window_rows row pointers
     Py_ssize_t window_rows
-    char* buffers                     # g.buffered: threads x buffer_bytes (see _task), 64-byte aligned
+    char* buffers                     # buffered or separable rows: threads x buffer_bytes (see _task), aligned
     char* buffer_memory               # what malloc returned for them
     Py_ssize_t buffer_bytes
 
@@ -998,8 +999,8 @@ cdef int _window_pool(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out
                         and c.vector != NULL and min(c.vector_hi, g.in_w // 2) >= vector_length
                         and dilation_w == 1 and g.dilation_h == 1 and g.kernel_d == 1 and g.in_d == 1
                         and g.out_d == 1)
-    g.ring_w = (c.out_w + vector_length - 1) // vector_length * vector_length
     if g.separable_rows:
+        g.ring_w = (c.out_w + vector_length - 1) // vector_length * vector_length
         job.buffer_bytes = (g.kernel_h * g.ring_w * sizeof(floating) + 63) // 64 * 64
     if g.plane:
         g.buffered = True     # per-thread buffers, filled with the neutral value below
