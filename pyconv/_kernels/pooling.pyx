@@ -176,7 +176,7 @@ cdef extern from *:
             _mm512_storeu_ps(dst, _mm512_loadu_ps(src));
         __mmask16 m = (__mmask16)((1u << n) - 1u);
         _mm512_mask_storeu_ps(dst, m, _mm512_maskz_loadu_ps(m, src));
-    #elif defined(__AVX__)
+    #elif defined(__AVX2__)
         for (; n >= 8; n -= 8, src += 8, dst += 8)
             _mm256_storeu_ps(dst, _mm256_loadu_ps(src));
         __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -192,7 +192,7 @@ cdef extern from *:
             _mm512_storeu_pd(dst, _mm512_loadu_pd(src));
         __mmask8 m = (__mmask8)((1u << n) - 1u);
         _mm512_mask_storeu_pd(dst, m, _mm512_maskz_loadu_pd(m, src));
-    #elif defined(__AVX__)
+    #elif defined(__AVX2__)
         for (; n >= 4; n -= 4, src += 4, dst += 4)
             _mm256_storeu_pd(dst, _mm256_loadu_pd(src));
         __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
