@@ -47,6 +47,12 @@ class _IndexedOutputs(Op):
             raise OpError(f"output 1 (indices) must be int64, got {outputs[1]}")
 
 
+def _hashable(value):
+    """A list attribute as a tuple: the pooling functions check tuples of ints once and remember them (a list
+    was checked on every call, a tenth of a small pool's time)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 @register
 class MaxPool(_IndexedOutputs):
     name = "max_pool"
@@ -59,7 +65,8 @@ class MaxPool(_IndexedOutputs):
 
     def kernel(self, attrs, constants):
         n = len(attrs["kernel_size"])
-        args = [attrs[k] for k in ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")]
+        args = [_hashable(attrs[k]) for k in ("kernel_size", "stride", "padding", "dilation", "ceil_mode",
+                                              "return_indices")]
 
         def max_pool(inputs, outs):
             _pool_functions._max_pool(f"max_pool{n}d", n, inputs[0], *args, out=outs[0],
@@ -83,8 +90,8 @@ class AvgPool(Op):
 
     def kernel(self, attrs, constants):
         n = len(attrs["kernel_size"])
-        args = [attrs[k] for k in ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
-                                   "divisor_override")]
+        args = [_hashable(attrs[k]) for k in ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                                              "divisor_override")]
 
         def avg_pool(inputs, outs):
             _pool_functions._avg_pool(f"avg_pool{n}d", n, inputs[0], *args, out=outs[0])
