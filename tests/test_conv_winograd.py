@@ -172,10 +172,18 @@ def test_blocking():
     assert blocking(36, 49, 1, 512, 512, 4, 2) == (16, 512)
     assert blocking(6, 1024, 1, 256, 256, 4, 2) == (128, 256)   # one-row tiles: 6 points
     assert blocking(16, 4, 3, 64, 64, 8, 4) == (4, in_mr(32))   # 3 tasks, 4 threads
+    # one block for two threads: its tiles split in whole vectors of 16 when that halves them
+    # evenly or the layer has fewer output than input channels (DenseNet's 128 -> 32)
+    assert blocking(36, 128, 1, 128, 32, 4, 2) == (64, 32)
+    assert blocking(36, 32, 1, 512, 512, 4, 2) == (16, 512)
+    assert blocking(36, 49, 1, 128, 32, 4, 2) == (32, 32)       # 32 + 17 tiles
+    assert blocking(36, 49, 1, 128, 32, 4, 1) == (49, 32)
+    assert blocking(36, 16, 1, 128, 32, 4, 2) == (16, 16)       # too few tiles: output channels split
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("shape", [(1, 16, 20, 12, 12), (3, 6, 5, 29, 31), (1, 64, 64, 40, 40)])
+@pytest.mark.parametrize("shape", [(1, 16, 20, 12, 12), (3, 6, 5, 29, 31), (1, 64, 64, 40, 40),
+                                   (1, 40, 8, 28, 28), (8, 24, 24, 14, 14)])   # (tile blocks split for threads)
 def test_thread_determinism(rng, num_threads, name, shape):
     n, c, k, h, w = shape
     x, weight, b = arrays(rng, np.float32, n, c, k, h, w)
