@@ -175,10 +175,11 @@ def test_blocking():
     # one block for two threads: its tiles split in whole vectors of 16 when that halves them
     # evenly or the layer has fewer output than input channels (DenseNet's 128 -> 32)
     assert blocking(36, 128, 1, 128, 32, 4, 2) == (64, 32)
-    assert blocking(36, 32, 1, 512, 512, 4, 2) == (16, 512)
+    assert blocking(36, 32, 1, 128, 128, 4, 2) == (16, 128)
     assert blocking(36, 49, 1, 128, 32, 4, 2) == (32, 32)       # 32 + 17 tiles
     assert blocking(36, 49, 1, 128, 32, 4, 1) == (49, 32)
-    assert blocking(36, 16, 1, 128, 32, 4, 2) == (16, 16)       # too few tiles: output channels split
+    assert blocking(36, 40, 1, 128, 32, 4, 2) == (40, in_mr(16))   # not 32 + 8: output channels split
+    assert blocking(36, 16, 1, 128, 32, 4, 2) == (16, in_mr(16))   # too few tiles: output channels split
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -6,7 +6,7 @@
 # below (pyconv_expf within 1.4 ulp, pyconv_erff within 3.3e-7, pyconv_tanhf within
 # 1.33 ulp; measured against double libm on a dense grid) written so that gcc vectorises the row
 # loops: libm's expf and erff are scalar calls, and silu after a 1x1 conv took
-# 12x the conv's time, gelu 45x (EfficientNet's SiLU layers, measured).
+# 12x the conv's time, gelu 45x (EfficientNet's SiLU layers, measured); tanhf likewise.
 #
 # Other kernels (conv epilogues, the graph executor) reuse them with
 #     from pyconv._kernels.activation cimport activation_row, ACT_RELU, ...
@@ -121,7 +121,7 @@ cdef enum:
     ACT_SOFTPLUS = 13
 
 
-# libm in the element type's precision (float32 exp and erf: the approximations above).
+# libm in the element type's precision (float32 exp, erf and tanh: the approximations above).
 cdef inline floating math_exp(floating x) noexcept nogil:
     if floating is float:
         return pyconv_expf(x)

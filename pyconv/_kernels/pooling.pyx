@@ -756,6 +756,7 @@ cdef void _task(const floating* x, floating* out, Py_ssize_t task, const Window*
     row of buffered_columns.out_w + a vector's values), their padding already filled in."""
     cdef Py_ssize_t band, od, plane, oh_start, oh_stop
     cdef Py_ssize_t oh, kd, kh, d, h, count, t, j, w = g.columns.out_w
+    cdef const floating* plane_x
     cdef floating factor = 1
     cdef floating* row_buffer
     cdef floating* out_row
@@ -767,7 +768,7 @@ cdef void _task(const floating* x, floating* out, Py_ssize_t task, const Window*
     plane = task // (g.bands * g.out_d)
     oh_start = band * g.out_h // g.bands
     oh_stop = (band + 1) * g.out_h // g.bands
-    cdef const floating* plane_x = x + plane * g.in_d * g.in_h * g.in_w
+    plane_x = x + plane * g.in_d * g.in_h * g.in_w
     if g.separable_rows:
         if floating is float:
             pyconv_maxpool_rows_s2_f32(&g.columns, plane_x, g.in_h, g.in_w, g.pad_h, g.kernel_h, oh_start, oh_stop,

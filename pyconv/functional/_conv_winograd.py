@@ -75,7 +75,8 @@ _MAX_TILE_BLOCK = 128
 # channels, so the per-call scratch stays small.  F(4,3) 512->512 @28^2 and 256->256 @56^2 ran
 # at 250-330 GFLOP/s (1 thread) for every block of 16-98 tiles.
 _SCRATCH_BUDGET = 4 * 2**20
-# Fewest tiles of a block cut for the threads (blocking): a vector of the GEMM's columns.
+# Fewest tiles of a block cut for the threads (blocking), and the unit it is cut in: the 16 tiles the
+# blocking already rounds to.
 _SPLIT_TILES = 16
 
 
@@ -90,8 +91,9 @@ def blocking(points, tiles, groups, in_channels, out_channels, itemsize, num_thr
     evenly (64 tiles of 256 -> 256 channels ran as 48 + 16 at 2 threads:
     0.74 ms per image against 0.56 for one image).  With fewer tasks than
     threads, the tile blocks are cut into blocks of whole multiples of
-    _SPLIT_TILES when that gives each at least that many tiles and either
-    halves evenly or the layer has fewer output than input channels; else
+    _SPLIT_TILES when that gives each (the last included) at least that many
+    tiles and either halves evenly or the layer has fewer output than input
+    channels; else
     (or still too few tasks) the output channels are split, in multiples of
     the GEMM's MR.  Neither changes a sum: each output's GEMM column and
     channel sums are the same in any block, so results do not depend on
@@ -117,8 +119,10 @@ def blocking(points, tiles, groups, in_channels, out_channels, itemsize, num_thr
     if tasks < num_threads and tile_block >= 2 * _SPLIT_TILES and (
             tile_block % (2 * _SPLIT_TILES) == 0 or out_channels < in_channels):
         parts = min(-(-num_threads // tasks), tile_block // _SPLIT_TILES)
-        tile_block = -(-(-(-tile_block // parts)) // _SPLIT_TILES) * _SPLIT_TILES
-        tasks = groups * -(-tiles // tile_block)
+        split = -(-tile_block // (parts * _SPLIT_TILES)) * _SPLIT_TILES
+        if tiles % split == 0 or tiles % split >= _SPLIT_TILES:   # no nearly empty last block
+            tile_block = split
+            tasks = groups * -(-tiles // tile_block)
     k_block = out_channels
     mr = _BLOCK_SIZES["MR"]
     if tasks < num_threads and out_channels >= 2 * mr:
