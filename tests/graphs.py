@@ -113,3 +113,25 @@ def dense_block(seed=0):
         features.append(f"f{i}")
         channels += 2
     return Graph((Value("x", ("N", 3, 6, 6)),), ("bn3",), tuple(nodes), constants)
+
+
+def shuffle_block(seed=0):
+    """x (N, 8, 5, 5) -> (N, 8, 5, 5), ShuffleNet's pattern written out as torch.export lowers it, twice:
+    split the channels, a conv on the second half, cat, reshape (N, 2, 4, 5, 5), transpose dims 1 and 2,
+    reshape back; the second shuffle reads the conv's output alone (no cat) and no split follows it."""
+    rng = np.random.default_rng(seed)
+    constants = {"conv.weight": rng.standard_normal((4, 4, 3, 3)).astype(np.float32) * 0.3}
+    shape, half, grouped = ("N", 8, 5, 5), ("N", 4, 5, 5), ("N", 2, 4, 5, 5)
+    nodes = [node("split", ["x"], [("x1", half), ("x2", half)], {"dim": 1, "sizes": [4, 4]}, "block1"),
+             node("conv", ["x2", "conv.weight", None, None, None, None], [("b", half)], CONV, "block1.branch"),
+             node("cat", ["x1", "b"], [("c", shape)], {"dim": 1}, "block1"),
+             node("reshape", ["c"], [("g", grouped)], {"shape": ["N", 2, 4, 5, 5]}, "block1"),
+             node("permute", ["g"], [("t", ("N", 4, 2, 5, 5))], {"dims": [0, 2, 1, 3, 4]}, "block1"),
+             node("reshape", ["t"], [("s", shape)], {"shape": ["N", 8, 5, 5]}, "block1"),
+             node("split", ["s"], [("y1", half), ("y2", half)], {"dim": 1, "sizes": [4, 4]}, "block2"),
+             node("conv", ["y2", "conv.weight", None, None, None, None], [("d", half)], CONV, "block2.branch"),
+             node("reshape", ["d"], [("dg", ("N", 2, 2, 5, 5))], {"shape": ["N", 2, 2, 5, 5]}, "block2"),
+             node("permute", ["dg"], [("dt", ("N", 2, 2, 5, 5))], {"dims": [0, 2, 1, 3, 4]}, "block2"),
+             node("reshape", ["dt"], [("ds", half)], {"shape": ["N", 4, 5, 5]}, "block2"),
+             node("cat", ["y1", "ds"], [("y", shape)], {"dim": 1}, "block2")]
+    return Graph((Value("x", shape),), ("y",), tuple(nodes), constants)

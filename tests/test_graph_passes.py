@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pyconv.graph import Graph, Model, Value, passes
-from graphs import CONV, NO_SCALAR, block_inputs, dense_block, node, residual_block
+from graphs import CONV, NO_SCALAR, block_inputs, dense_block, node, residual_block, shuffle_block
 
 PASSES = {p.__name__: p for p in passes.DEFAULT_PASSES}
 
@@ -34,6 +34,11 @@ def test_pass_keeps_outputs(block, name):
     if name in ("fuse_concatenation", "all"):
         fused = passes.fuse_concatenation(passes.fuse_epilogue(dense))
         assert _ops(fused).count("cat_channel_affine") == 3 and "cat" not in _ops(fused)
+    # ShuffleNet's channel shuffles
+    shuffle = shuffle_block()
+    for batch in (1, 3):
+        x = np.random.default_rng(batch).standard_normal((batch, 8, 5, 5)).astype(np.float32)
+        assert np.array_equal(Model(shuffle, passes=chosen, debug=True)(x), Model(shuffle, passes=(), debug=True)(x))
 
 
 def test_fold_batch_norm_into_conv_and_linear(block):
@@ -164,3 +169,52 @@ def test_fold_constants():
     assert _ops(Model(graph)._program(frozenset()).graph) == ["conv"]   # then fused as a bias
     x = np.random.default_rng(0).standard_normal((2, 2, 3, 3)).astype(np.float32)
     np.testing.assert_allclose(Model(graph)(x), x.sum(1, keepdims=True).repeat(2, 1) + 6, rtol=1e-6)
+
+
+def test_channel_shuffle_is_one_cat_shuffle():
+    fused = passes.fuse_channel_shuffle(shuffle_block())
+    # block 1: cat, reshape, transpose, reshape and the next split; block 2: no cat before, a cat after
+    assert _ops(fused) == ["split", "conv", "cat_shuffle", "conv", "cat_shuffle", "cat"]
+    first, second = fused.nodes[2], fused.nodes[4]
+    assert first.inputs == ("x1", "b") and first.output_names == ("y1", "y2")
+    assert first.attrs == {"groups": 2, "sizes": [4, 4]} and len(first.origin) == 5
+    assert second.inputs == ("d",) and second.output_names == ("ds",) and second.attrs == {"groups": 2, "sizes": [4]}
+    # a kept value inside the pattern stops the fusion there, and the other shuffle still fuses
+    kept = passes.fuse_channel_shuffle(shuffle_block(), keep=frozenset({"t"}))
+    assert _ops(kept) == ["split", "conv", "cat", "reshape", "permute", "reshape", "split", "conv", "cat_shuffle",
+                          "cat"]
+    x = np.random.default_rng(0).standard_normal((2, 8, 5, 5)).astype(np.float32)
+    model = Model(shuffle_block(), debug=True)
+    before = Model(shuffle_block(), passes=(), debug=True)
+    t, y = model(x, outputs=["t", "y"])["t"], model(x)
+    assert np.array_equal(y, before(x)) and np.array_equal(t, before(x, outputs=["t"])["t"])
+
+
+@pytest.mark.parametrize("counts, groups, sizes", [((3, 5, 4), 3, [5, 7]), ((12,), 4, [12]), ((6, 6), 2, [3, 9]),
+                                                    ((7, 5), 3, [1, 10, 1]), ((4, 4), 1, [8])])
+def test_cat_shuffle_kernel_against_numpy(counts, groups, sizes):
+    """Uneven inputs and outputs, a run of output channels crossing inputs: as concatenate, reshape, swap, split."""
+    from pyconv.graph.ops import OPS
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((2, c, 3, 4)).astype(np.float32) for c in counts]
+    outs = [np.full((2, s, 3, 4), np.nan, np.float32) for s in sizes]
+    OPS["cat_shuffle"].kernel({"groups": groups, "sizes": sizes}, [])(xs, outs)
+    x = np.concatenate(xs, 1)
+    shuffled = x.reshape(2, groups, -1, 3, 4).swapaxes(1, 2).reshape(x.shape)
+    for out, expected in zip(outs, np.split(shuffled, np.cumsum(sizes)[:-1], axis=1)):
+        assert np.array_equal(out, expected)
+
+
+def test_channel_shuffle_node_is_one_cat_shuffle():
+    """nn.ChannelShuffle's node between a concatenation and a split fuses the same way."""
+    half, shape = ("N", 3, 4, 4), ("N", 6, 4, 4)
+    graph = Graph((Value("a", half), Value("b", half)), ("p", "q"), (
+        node("cat", ["a", "b"], [("c", shape)], {"dim": 1}),
+        node("channel_shuffle", ["c"], [("s", shape)], {"groups": 3}),
+        node("split", ["s"], [("p", ("N", 2, 4, 4)), ("q", ("N", 4, 4, 4))], {"dim": 1, "sizes": [2, 4]})), {})
+    fused = passes.fuse_channel_shuffle(graph)
+    assert _ops(fused) == ["cat_shuffle"] and fused.nodes[0].attrs == {"groups": 3, "sizes": [2, 4]}
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((2, 3, 4, 4)).astype(np.float32) for _ in range(2))
+    for got, expected in zip(Model(graph, debug=True)(a, b), Model(graph, passes=(), debug=True)(a, b)):
+        assert np.array_equal(got, expected)

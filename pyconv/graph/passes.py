@@ -10,6 +10,9 @@ intermediate values) and returns an equivalent Graph; none changes the loaded gr
 - ``fuse_concatenation``: a concatenation along the channels read only by a batch_norm or channel_affine
   node (DenseNet's layers) joins it in one ``cat_channel_affine`` node, which never forms the
   concatenation.
+- ``fuse_channel_shuffle``: a channel shuffle (a channel_shuffle node, or reshape, transpose, reshape as
+  ShuffleNet writes it), with the concatenation before it and a split along the channels after it when they
+  are its only neighbours, becomes one ``cat_shuffle`` node, which copies each channel once.
 - ``eliminate_dead_nodes``: nodes and constants no output (or kept value) depends on are dropped.
 """
 import numpy as np
@@ -19,8 +22,8 @@ from ..functional.normalization import batch_norm_affine
 from .ir import DTYPES
 from .ops import OPS
 
-__all__ = ["fold_constants", "fold_batch_norm", "fuse_epilogue", "fuse_concatenation", "eliminate_dead_nodes",
-           "DEFAULT_PASSES", "evaluate"]
+__all__ = ["fold_constants", "fold_batch_norm", "fuse_epilogue", "fuse_concatenation", "fuse_channel_shuffle",
+           "eliminate_dead_nodes", "DEFAULT_PASSES", "evaluate"]
 
 
 def evaluate(node, arrays):
@@ -204,6 +207,67 @@ def fuse_concatenation(graph, keep=frozenset()):
     return rewriter.result()
 
 
+def fuse_channel_shuffle(graph, keep=frozenset()):
+    rewriter = _Rewriter(graph, keep)
+    for node in graph.nodes:
+        found = _channel_shuffle(rewriter, node)
+        if found is None:
+            continue
+        source, groups, shuffle = found          # shuffle: its nodes, the last defining the shuffled value
+        ndim = len(rewriter.shapes[source])
+        cat = rewriter.fusable_producer(source, ("cat",))
+        if cat is None or cat.attrs["dim"] % ndim != 1:
+            cat = None
+        chain = ([] if cat is None else [cat]) + shuffle
+        split = _single_reader(rewriter, shuffle[-1].outputs[0].name, "split")
+        if split is not None and split.attrs["dim"] % ndim == 1:
+            chain.append(split)
+            sizes, outputs = list(split.attrs["sizes"]), split.outputs
+        else:
+            sizes, outputs = [rewriter.shapes[source][1]], shuffle[-1].outputs
+        last = chain[-1]
+        place = rewriter.position[last.outputs[0].name]
+        for absorbed in chain[:-1]:
+            rewriter.nodes[rewriter.position[absorbed.outputs[0].name]] = None
+        fused = last.__class__("cat_shuffle", (source,) if cat is None else cat.inputs, outputs,
+                               {"groups": groups, "sizes": sizes}, last.scope,
+                               sum((n.origin or (n,) for n in chain), ()))
+        rewriter.nodes[place] = fused
+        for value in outputs:
+            rewriter.position[value.name] = place
+    return rewriter.result()
+
+
+def _channel_shuffle(rewriter, node):
+    """(input, groups, nodes) when ``node`` is a channel_shuffle node, or the transpose of a channel shuffle
+    written out (reshape (N, C, *S) -> (N, g, C / g, *S), swap dims 1 and 2, reshape back) whose values are
+    read once and not kept; else None."""
+    shapes = rewriter.shapes
+    if node.op == "channel_shuffle" and node.inputs[0] in shapes and len(shapes[node.inputs[0]]) >= 3:
+        return node.inputs[0], node.attrs["groups"], [node]
+    if node.op != "permute":
+        return None
+    grouped = rewriter.fusable_producer(node.inputs[0], ("reshape",))
+    back = _single_reader(rewriter, node.outputs[0].name, "reshape")
+    if grouped is None or back is None or grouped.inputs[0] not in shapes:
+        return None
+    x, split_view = shapes[grouped.inputs[0]], shapes[grouped.outputs[0].name]
+    ndim = len(x)
+    if (ndim < 3 or len(split_view) != ndim + 1 or list(node.attrs["dims"]) != [0, 2, 1] + list(range(3, ndim + 1))
+            or shapes[back.outputs[0].name] != x or split_view[:1] + split_view[3:] != x[:1] + x[2:]
+            or not all(isinstance(d, int) for d in split_view[1:3]) or split_view[1] * split_view[2] != x[1]):
+        return None
+    return grouped.inputs[0], split_view[1], [grouped, node, back]
+
+
+def _single_reader(rewriter, name, op):
+    """The one node reading ``name`` if it is an ``op`` node and ``name`` is not kept, else None."""
+    readers = rewriter.users.get(name, ())
+    if name in rewriter.fixed or len(readers) != 1 or readers[0].op != op:
+        return None
+    return readers[0]
+
+
 def eliminate_dead_nodes(graph, keep=frozenset()):
     needed = set(graph.outputs) | set(keep)
     nodes = []
@@ -216,4 +280,5 @@ def eliminate_dead_nodes(graph, keep=frozenset()):
                          parameters=frozenset(p for p in graph.parameters if p in constants))
 
 
-DEFAULT_PASSES = (fold_constants, fold_batch_norm, fuse_epilogue, fuse_concatenation, eliminate_dead_nodes)
+DEFAULT_PASSES = (fold_constants, fold_batch_norm, fuse_epilogue, fuse_concatenation, fuse_channel_shuffle,
+                  eliminate_dead_nodes)

@@ -1,5 +1,5 @@
-"""Data movement: reshape (a view), permute, expand, cat, slice, select, split, pad, pixel and channel
-shuffles, upsample."""
+"""Data movement: reshape (a view), permute, expand, cat, cat_shuffle, slice, select, split, pad, pixel and
+channel shuffles, upsample."""
 import math
 
 import numpy as np
@@ -117,6 +117,67 @@ class Cat(Op):
                         out.reshape(rows, -1).view(np.uint8), kernel_threads(out.size))
             return outs
         return cat
+
+
+@register
+class CatShuffle(Op):
+    """The concatenation of the inputs along the channels (dim 1), channel-shuffled in ``groups`` (channel
+    q * groups + r of the shuffle is channel r * C / groups + q of the concatenation), cut into outputs of
+    ``sizes`` channels: ShuffleNet's cat, reshape, transpose, reshape and the next block's split in one
+    pass (``fuse_channel_shuffle``), each output channel copied once from its input."""
+    name = "cat_shuffle"
+    inputs = ("inputs*",)
+    attrs = {"groups": Attr("int", min=1), "sizes": Attr("ints")}
+
+    def output_count(self, attrs):
+        return len(attrs["sizes"])
+
+    def infer(self, shapes, attrs, batch, constants):
+        first = shapes[0]
+        if len(first) < 2 or any(len(s) != len(first) or s[:1] + s[2:] != first[:1] + first[2:] for s in shapes):
+            raise OpError(f"cannot concatenate {shapes} along dim 1")
+        channels = sum(s[1] for s in shapes)
+        if channels % attrs["groups"] or any(s < 0 for s in attrs["sizes"]) or sum(attrs["sizes"]) != channels:
+            raise OpError(f"{channels} channels do not split in groups of {attrs['groups']} and sizes "
+                          f"{attrs['sizes']}")
+        return [first[:1] + (size,) + first[2:] for size in attrs["sizes"]]
+
+    def kernel(self, attrs, constants):
+        plans = {}
+
+        def cat_shuffle(inputs, outs):
+            counts = tuple(x.shape[1] for x in inputs)
+            plan = plans.get(counts)
+            if plan is None:
+                plan = plans[counts] = _shuffle_copies(counts, attrs["groups"], attrs["sizes"])
+            for o, i, start, first, count in plan:
+                out, x = outs[o], inputs[i]
+                np.copyto(out.reshape(out.shape[0], out.shape[1], -1)[:, start:start + attrs["groups"] * count:
+                                                                        attrs["groups"]],
+                          x.reshape(x.shape[0], x.shape[1], -1)[:, first:first + count])
+            return outs
+        return cat_shuffle
+
+
+def _shuffle_copies(counts, groups, sizes):
+    """cat_shuffle's copies (output, input, first output channel, first input channel, channels): runs of
+    output channels groups apart that come from consecutive channels of one input."""
+    per_group = sum(counts) // groups
+    owner = [(i, c) for i, count in enumerate(counts) for c in range(count)]   # concatenation channel -> input
+    copies, base = [], 0
+    for o, size in enumerate(sizes):
+        for r in range(groups):
+            first = base + (r - base) % groups              # first channel j = r (mod groups) of this output
+            run = None
+            for j in range(first, base + size, groups):
+                i, c = owner[r * per_group + j // groups]
+                if run is not None and run[1] == i and run[3] + run[4] == c:
+                    run[4] += 1
+                else:
+                    run = [o, i, j - base, c, 1]
+                    copies.append(run)
+        base += size
+    return [tuple(run) for run in copies]
 
 
 @register
