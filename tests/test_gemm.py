@@ -91,7 +91,7 @@ def test_column_kernels_give_the_micro_kernels_bits(m, k, dtype, accumulate, rng
     a, b, c0 = random(rng, (m, k), dtype), random(rng, (k, 2 * nr), dtype), random(rng, (m, 2 * nr), dtype)
     wide = c0.copy()
     gemm.matmul(a, b, wide, accumulate=accumulate)
-    for n in (1, 3, 4, 5):
+    for n in (1, 3, 4, 5, 7, 8):
         narrow = c0[:, :n].copy()
         gemm.matmul(a, np.ascontiguousarray(b[:, :n]), narrow, accumulate=accumulate)
         assert np.array_equal(narrow, wide[:, :n]), n

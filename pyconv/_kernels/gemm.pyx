@@ -140,7 +140,7 @@ cdef extern from *:
     PYCONV_GEMM_UKERNEL(pyconv_gemm_ukernel_f64_3, double, 3)
     #endif
 
-    /* Column kernels: the last 1-4 columns of B (fewer than PAD_COLUMNS_FROM) against the A panels of
+    /* Column kernels: the last 1-8 columns of B (fewer than PAD_COLUMNS_FROM) against the A panels of
        an mc-row block (consecutive MR-row panels, kc * MR elements apart):
        c[0:rows, 0:cols] (=|+=) sum_p A[i, p] * bp[p*width + j], width = cols
        rounded up to 4 (zero-padded).  Every output is one FMA chain over p
@@ -189,6 +189,57 @@ cdef extern from *:
     PYCONV_GEMM_GEMV(pyconv_gemm_gemv1_f32, float, 1)
     PYCONV_GEMM_GEMV(pyconv_gemm_gemv4_f64, double, 4)
     PYCONV_GEMM_GEMV(pyconv_gemm_gemv1_f64, double, 1)
+    /* Five to eight columns (a batch of up to 8 through a linear layer): a panel's MR rows in one
+       vector, NP panels at a time, all eight columns of B (zero-padded to 8), so a 9216 -> 4096
+       linear layer at batch 8 reads its weights once at memory speed (2 threads: 6.7 -> 4.6 ms)
+       where a zero-padded vector of columns in the micro-kernel left half of every FMA unused. */
+    #define PYCONV_GEMM_GEMV8(NAME, T, NP)                                          \
+    static __attribute__((noinline)) void NAME(ptrdiff_t kc, ptrdiff_t rows, ptrdiff_t cols,           \
+                            const T *PYCONV_RESTRICT ap, const T *PYCONV_RESTRICT bp, \
+                            T *PYCONV_RESTRICT c, ptrdiff_t ldc, int overwrite)     \
+    {                                                                               \
+        typedef T pvec __attribute__((vector_size(PYCONV_GEMM_MR * sizeof(T))));    \
+        enum { MR = PYCONV_GEMM_MR };                                               \
+        ptrdiff_t panels = (rows + MR - 1) / MR;                                    \
+        pvec acc[8][NP], a[NP];                                                     \
+        _Pragma("GCC unroll 8")                                                     \
+        for (int j = 0; j < 8; j++)                                                 \
+            for (int q = 0; q < NP; q++) acc[j][q] = (pvec){0};                     \
+        for (int q = 0; q < NP; q++) a[q] = (pvec){0};                              \
+        for (ptrdiff_t p = 0; p < kc; p++) {                                        \
+            for (int q = 0; q < NP; q++)                                            \
+                if (q < panels)                                                     \
+                    memcpy(&a[q], ap + q * kc * MR + p * MR, sizeof(pvec));         \
+            _Pragma("GCC unroll 8")                                                 \
+            for (int j = 0; j < 8; j++) {                                           \
+                T b = bp[p * 8 + j];                                                \
+                for (int q = 0; q < NP; q++) acc[j][q] += b * a[q];                 \
+            }                                                                       \
+        }                                                                           \
+        for (int j = 0; j < cols; j++)                                              \
+            for (ptrdiff_t i = 0; i < rows && i < NP * MR; i++) {                   \
+                T sum = acc[j][i / MR][i % MR];                                     \
+                c[i * ldc + j] = overwrite ? sum : c[i * ldc + j] + sum;            \
+            }                                                                       \
+    }
+    PYCONV_GEMM_GEMV8(pyconv_gemm_gemv8x3_f32, float, 3)
+    PYCONV_GEMM_GEMV8(pyconv_gemm_gemv8x1_f32, float, 1)
+    PYCONV_GEMM_GEMV8(pyconv_gemm_gemv8x3_f64, double, 3)
+    PYCONV_GEMM_GEMV8(pyconv_gemm_gemv8x1_f64, double, 1)
+    #define PYCONV_GEMM_EIGHT_COLUMNS(T, SUFFIX)                                    \
+        if (cols > 4) {                                                             \
+            enum { MR = PYCONV_GEMM_MR };                                           \
+            ptrdiff_t i0 = 0;                                                       \
+            for (; i0 + 3 * MR <= rows; i0 += 3 * MR)                               \
+                pyconv_gemm_gemv8x3_##SUFFIX(kc, 3 * MR, cols, ap + i0 * kc, bp,    \
+                                             c + i0 * ldc, ldc, overwrite);         \
+            for (; i0 < rows; i0 += MR)                                             \
+                pyconv_gemm_gemv8x1_##SUFFIX(kc, rows - i0, cols, ap + i0 * kc, bp, \
+                                             c + i0 * ldc, ldc, overwrite);         \
+            return;                                                                 \
+        }
+    /* Leftover columns from this many on go zero-padded to a whole vector through the micro-kernel. */
+    #define PYCONV_GEMM_PAD_COLUMNS_FROM 9
     #define PYCONV_GEMM_ONE_COLUMN(T, SUFFIX)                                       \
         if (cols == 1) {                                                            \
             enum { VL = PYCONV_GEMM_VBYTES / sizeof(T) };                           \
@@ -203,6 +254,8 @@ cdef extern from *:
         }
     #else
     #define PYCONV_GEMM_ONE_COLUMN(T, SUFFIX)
+    #define PYCONV_GEMM_EIGHT_COLUMNS(T, SUFFIX)
+    #define PYCONV_GEMM_PAD_COLUMNS_FROM 5
     #endif
 
 
@@ -217,6 +270,7 @@ cdef extern from *:
         enum { MR = PYCONV_GEMM_MR };                                               \
         ptrdiff_t width = (cols + 3) / 4 * 4;                                       \
         PYCONV_GEMM_ONE_COLUMN(T, SUFFIX)                                           \
+        PYCONV_GEMM_EIGHT_COLUMNS(T, SUFFIX)                                        \
         for (ptrdiff_t i0 = 0; i0 < rows; i0 += MR, ap += kc * MR, c += MR * ldc)   \
         for (ptrdiff_t j0 = 0; j0 < cols; j0 += 4) {                                \
             T acc[4][PYCONV_GEMM_MR];                                               \
@@ -310,12 +364,14 @@ cdef inline void columns(Py_ssize_t kc, Py_ssize_t rows, Py_ssize_t cols, const 
         columns_f64(kc, rows, cols, ap, bp, c, ldc, overwrite)
 
 
-cdef enum:
+cdef extern from *:
     # The last < VL columns of B: from this many on, zero-padded to a whole vector for the
-    # micro-kernel (its tile written back column by column); fewer go through the column kernels.
-    # 1 thread, 1024 x 512 times 512 x (48 + c): c = 4 columns cost 0.13 ms in the column kernel,
-    # 8 columns 0.23 ms, a whole vector 0.15 ms.
-    PAD_COLUMNS_FROM = 5
+    # micro-kernel (its tile written back column by column); fewer go through the column kernels
+    # (5 where the rows-in-vector kernels for 5-8 columns are not built: 1 thread, 1024 x 512 times
+    # 512 x (48 + c), c = 4 columns cost 0.13 ms in the 4-column kernel, 8 columns 0.23 ms, a whole
+    # vector 0.15 ms).
+    enum:
+        PAD_COLUMNS_FROM "PYCONV_GEMM_PAD_COLUMNS_FROM"
 
 
 cdef inline Py_ssize_t packed_b_size(Py_ssize_t n, Py_ssize_t k, Py_ssize_t nr) noexcept nogil:
