@@ -202,3 +202,40 @@ def test_cat_along_any_dim_equals_numpy(dim, size):
         node("cat", [f"x{i}" for i in range(3)], [("y", ("N",) + tuple(out_shape[1:]))], {"dim": dim}),), {})
     arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     np.testing.assert_array_equal(Model(graph)(*arrays), np.concatenate(arrays, axis=dim))
+
+
+def _branches_graph():
+    """x (N, 2, 5, 5) -> three branches concatenated along the channels, then a conv reading the concatenation:
+    a 3x3 conv, a 1x1 conv (whose output is also read by a relu), and the same 1x1 output's relu."""
+    rng = np.random.default_rng(5)
+    conv = {"stride": [1, 1], "dilation": [1, 1], "groups": 1, "transposed": False, "output_padding": [0, 0],
+            "activation": None, "activation_args": {}}
+    constants = {"w3": rng.standard_normal((3, 2, 3, 3)).astype(np.float32),
+                 "w1": rng.standard_normal((4, 2, 1, 1)).astype(np.float32),
+                 "wy": rng.standard_normal((2, 11, 1, 1)).astype(np.float32)}
+    nodes = (node("conv", ["x", "w3", None, None, None, None], [("a", ("N", 3, 5, 5))], {**conv, "padding": [1, 1]}),
+             node("conv", ["x", "w1", None, None, None, None], [("b", ("N", 4, 5, 5))], {**conv, "padding": [0, 0]}),
+             node("activation", ["b"], [("r", ("N", 4, 5, 5))], {"function": "relu", "args": {}}),
+             node("cat", ["a", "b", "r"], [("c", ("N", 11, 5, 5))], {"dim": 1}),
+             node("conv", ["c", "wy", None, None, None, None], [("y", ("N", 2, 5, 5))], {**conv, "padding": [0, 0]}))
+    return Graph((Value("x", ("N", 2, 5, 5)),), ("y",), nodes, constants)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_concatenation_of_one_image_is_written_in_place(batch):
+    """At batch 1 the branches write straight into the concatenation's channel slices and the cat step copies
+    nothing; at any batch the results equal the unplanned graph's, with freed buffers poisoned (debug)."""
+    from pyconv.graph.executor import _already_concatenated
+    graph = _branches_graph()
+    x = np.random.default_rng(batch).standard_normal((batch, 2, 5, 5)).astype(np.float32)
+    model = Model(graph, passes=(), debug=True)
+    plan = model._program(frozenset()).plan(batch)
+    assert [s.call is _already_concatenated for s in plan.steps].count(True) == (batch == 1)
+    concatenated = model(x, outputs=["c"])["c"]   # kept: the concatenation is then an output, copied
+    a, b = F.conv2d(x, graph.constants["w3"], padding=1), F.conv2d(x, graph.constants["w1"])
+    np.testing.assert_allclose(concatenated, np.concatenate([a, b, np.maximum(b, 0)], 1), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(model(x), F.conv2d(concatenated, graph.constants["wy"]), rtol=1e-6, atol=1e-6)
+    # an input that is also a requested value stays apart: the cat copies
+    kept = model._program(frozenset({"a"})).plan(batch)
+    assert not any(s.call is _already_concatenated for s in kept.steps)
+    np.testing.assert_array_equal(model(x, outputs=["a", "y"])["y"], model(x))

@@ -17,6 +17,7 @@ of its own, taken from a per-plan pool.  Outputs are never arena memory.
 with NaN bytes after its last use, so a value read after its buffer was
 reused shows up as NaN.
 """
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -280,6 +281,7 @@ class _Plan:
         self._shapes = {slot[name]: shape for name, shape in concrete.items()}
         for i in self.output_ids:  # outputs live on after the call: never in the arena
             buffers.pop(root.get(i, i), None)
+        in_place = self._concatenate_in_place(buffers, root, defined)
         for i, index in last_use.items():
             r = root.get(i, i)
             if r in buffers:
@@ -289,7 +291,10 @@ class _Plan:
             step.fresh = False
             if step.outs is not None:
                 for out, i in zip(step.outs, step.outputs):
-                    out[2] = buffers[i].offset if i in buffers else None
+                    if i in in_place:
+                        out[2] = buffers[root[i]].offset + in_place[i]
+                    else:
+                        out[2] = buffers[i].offset if i in buffers else None
                     step.fresh |= out[2] is None
             step.free, step.poison = [], []
         kept = set(self.output_ids)
@@ -305,6 +310,34 @@ class _Plan:
 
     def shape_of(self, slot):
         return self._shapes[slot]
+
+    def _concatenate_in_place(self, buffers, root, defined):
+        """Concatenations along dim 1 of one image (whose channel slices are contiguous) whose inputs are
+        all arena values written by other single-output steps: those steps write into the slices of the
+        concatenation's buffer, which then lives from the first of them on, and the concatenation step
+        copies nothing (SqueezeNet's fire modules, GoogLeNet's branches at batch 1).  Returns
+        {input slot: byte offset in the concatenation's buffer}; sets their root to the concatenation."""
+        in_place = {}
+        for index, step in enumerate(self.steps):
+            if step.node.op != "cat" or step.outs is None or step.outputs[0] not in buffers:
+                continue
+            shape = step.shapes[0]
+            if len(shape) < 2 or step.node.attrs["dim"] % len(shape) != 1 or math.prod(shape[:1]) != 1:
+                continue
+            inputs = step.inputs
+            producers = [self.steps[defined[i]] if i in defined else None for i in inputs]
+            if len(set(inputs)) != len(inputs) or any(
+                    i not in buffers or root.get(i, i) != i or p is None or p.outs is None or len(p.outputs) != 1
+                    or p.node.op == "cat" for i, p in zip(inputs, producers)):
+                continue
+            out, offset = step.outputs[0], 0
+            for i in inputs:
+                in_place[i] = offset
+                offset += buffers.pop(i).size
+                root[i] = out
+                buffers[out].first = min(buffers[out].first, defined[i])
+            step.call = _already_concatenated
+        return in_place
 
     def _acquire(self):
         """An arena no other call is using, and each step's output views into it (None: not in the arena)."""
@@ -355,6 +388,11 @@ class _Plan:
             return [env[i].copy() if copy else env[i] for i, copy in zip(self.output_ids, self.copied)]
         finally:
             self._release(arena_and_views)
+
+
+def _already_concatenated(inputs, outs):
+    """A concatenation whose inputs were written into its slices (_Plan._concatenate_in_place)."""
+    return outs
 
 
 def _owned(step, args, results):
