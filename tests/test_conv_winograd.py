@@ -26,13 +26,12 @@ def torch_conv2d(x, w, b=None, **kwargs):
 
 
 def assert_winograd_close(actual, expected):
-    """float32: within 1e-4 * max|expected| (+ rtol 1e-4), the bound justified in
-    pyconv/functional/_conv_winograd.py by the measured error; float64: the default policy."""
-    if expected.dtype == np.float32:
-        scale = float(np.abs(expected).max()) if expected.size else 0.0
-        assert_close(actual, expected, atol=1e-4 * scale)
-    else:
-        assert_close(actual, expected)
+    """Within the policy's rtol plus an atol of rtol * max|expected| (1e-4 for float32, the bound justified
+    in pyconv/functional/_conv_winograd.py by the measured error; 1e-10 for float64): a Winograd output's
+    error follows the magnitude of its tile, not its own (an SSE2 build, no FMA, missed the element-wise
+    float64 bound by 2.4e-10 on one output near zero of 303600)."""
+    scale = float(np.abs(expected).max()) if expected.size else 0.0
+    assert_close(actual, expected, atol=(1e-4 if expected.dtype == np.float32 else 1e-10) * scale)
 
 
 def arrays(rng, dtype, n, c, k, h, w, groups=1, bias=True):
