@@ -205,37 +205,47 @@ def test_cat_along_any_dim_equals_numpy(dim, size):
 
 
 def _branches_graph():
-    """x (N, 2, 5, 5) -> three branches concatenated along the channels, then a conv reading the concatenation:
-    a 3x3 conv, a 1x1 conv (whose output is also read by a relu), and the same 1x1 output's relu."""
+    """x (N, 2, 5, 5) -> (w (N, 8, 5, 5), z (N, 4, 25)): three branches concatenated along the channels (a 3x3
+    conv a, a 1x1 conv b and b's relu), a conv of the concatenation and a conv of that (w, written after the
+    concatenation's last reader), then b read again through a reshape (z, the relu of that view)."""
     rng = np.random.default_rng(5)
     conv = {"stride": [1, 1], "dilation": [1, 1], "groups": 1, "transposed": False, "output_padding": [0, 0],
             "activation": None, "activation_args": {}}
     constants = {"w3": rng.standard_normal((3, 2, 3, 3)).astype(np.float32),
                  "w1": rng.standard_normal((4, 2, 1, 1)).astype(np.float32),
-                 "wy": rng.standard_normal((2, 11, 1, 1)).astype(np.float32)}
+                 "wc": rng.standard_normal((2, 11, 1, 1)).astype(np.float32),
+                 "ww": rng.standard_normal((8, 2, 1, 1)).astype(np.float32)}
+    relu = {"function": "relu", "args": {}}
     nodes = (node("conv", ["x", "w3", None, None, None, None], [("a", ("N", 3, 5, 5))], {**conv, "padding": [1, 1]}),
              node("conv", ["x", "w1", None, None, None, None], [("b", ("N", 4, 5, 5))], {**conv, "padding": [0, 0]}),
-             node("activation", ["b"], [("r", ("N", 4, 5, 5))], {"function": "relu", "args": {}}),
+             node("activation", ["b"], [("r", ("N", 4, 5, 5))], relu),
              node("cat", ["a", "b", "r"], [("c", ("N", 11, 5, 5))], {"dim": 1}),
-             node("conv", ["c", "wy", None, None, None, None], [("y", ("N", 2, 5, 5))], {**conv, "padding": [0, 0]}))
-    return Graph((Value("x", ("N", 2, 5, 5)),), ("y",), nodes, constants)
+             node("conv", ["c", "wc", None, None, None, None], [("y", ("N", 2, 5, 5))], {**conv, "padding": [0, 0]}),
+             node("conv", ["y", "ww", None, None, None, None], [("w", ("N", 8, 5, 5))], {**conv, "padding": [0, 0]}),
+             node("reshape", ["b"], [("bv", ("N", 4, 25))], {"shape": ["N", 4, 25]}),
+             node("activation", ["bv"], [("z", ("N", 4, 25))], relu))
+    return Graph((Value("x", ("N", 2, 5, 5)),), ("w", "z"), nodes, constants)
 
 
 @pytest.mark.parametrize("batch", [1, 3])
 def test_concatenation_of_one_image_is_written_in_place(batch):
     """At batch 1 the branches write straight into the concatenation's channel slices and the cat step copies
-    nothing; at any batch the results equal the unplanned graph's, with freed buffers poisoned (debug)."""
+    nothing; the results equal the copying plan's bit for bit (the concatenation requested, so copied) and
+    numpy's, with freed buffers poisoned (debug) and a branch read through a view after the concatenation."""
     from pyconv.graph.executor import _already_concatenated
     graph = _branches_graph()
+    constants = graph.constants
     x = np.random.default_rng(batch).standard_normal((batch, 2, 5, 5)).astype(np.float32)
     model = Model(graph, passes=(), debug=True)
     plan = model._program(frozenset()).plan(batch)
     assert [s.call is _already_concatenated for s in plan.steps].count(True) == (batch == 1)
-    concatenated = model(x, outputs=["c"])["c"]   # kept: the concatenation is then an output, copied
-    a, b = F.conv2d(x, graph.constants["w3"], padding=1), F.conv2d(x, graph.constants["w1"])
-    np.testing.assert_allclose(concatenated, np.concatenate([a, b, np.maximum(b, 0)], 1), rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(model(x), F.conv2d(concatenated, graph.constants["wy"]), rtol=1e-6, atol=1e-6)
-    # an input that is also a requested value stays apart: the cat copies
-    kept = model._program(frozenset({"a"})).plan(batch)
-    assert not any(s.call is _already_concatenated for s in kept.steps)
-    np.testing.assert_array_equal(model(x, outputs=["a", "y"])["y"], model(x))
+    w, z = model(x)
+    copied = model(x, outputs=["c", "w", "z"])
+    assert not any(s.call is _already_concatenated for s in model._program(frozenset({"c"})).plan(batch).steps)
+    np.testing.assert_array_equal(w, copied["w"])
+    np.testing.assert_array_equal(z, copied["z"])
+    a, b = F.conv2d(x, constants["w3"], padding=1), F.conv2d(x, constants["w1"])
+    np.testing.assert_allclose(copied["c"], np.concatenate([a, b, np.maximum(b, 0)], 1), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(z, np.maximum(b, 0).reshape(batch, 4, 25), rtol=1e-6, atol=1e-6)
+    expected = F.conv2d(F.conv2d(copied["c"], constants["wc"]), constants["ww"])
+    np.testing.assert_allclose(w, expected, rtol=1e-5, atol=1e-5)

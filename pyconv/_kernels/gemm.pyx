@@ -140,7 +140,8 @@ cdef extern from *:
     PYCONV_GEMM_UKERNEL(pyconv_gemm_ukernel_f64_3, double, 3)
     #endif
 
-    /* Column kernels: the last 1-8 columns of B (fewer than PAD_COLUMNS_FROM) against the A panels of
+    /* Column kernels: the last 1-8 columns of B (1-4 where the 5-8 column kernels are not built; fewer
+       than PAD_COLUMNS_FROM) against the A panels of
        an mc-row block (consecutive MR-row panels, kc * MR elements apart):
        c[0:rows, 0:cols] (=|+=) sum_p A[i, p] * bp[p*width + j], width = cols
        rounded up to 4 (zero-padded).  Every output is one FMA chain over p
@@ -190,26 +191,24 @@ cdef extern from *:
     PYCONV_GEMM_GEMV(pyconv_gemm_gemv4_f64, double, 4)
     PYCONV_GEMM_GEMV(pyconv_gemm_gemv1_f64, double, 1)
     /* Five to eight columns (a batch of up to 8 through a linear layer): a panel's MR rows in one
-       vector, NP panels at a time, all eight columns of B (zero-padded to 8), so a 9216 -> 4096
-       linear layer at batch 8 reads its weights once at memory speed (2 threads: 6.7 -> 4.6 ms)
-       where a zero-padded vector of columns in the micro-kernel left half of every FMA unused. */
+       vector, NP whole panels at a time, all eight columns of B (zero-padded to 8), so a 9216 -> 4096
+       linear layer at batch 8 reads its weights at memory speed (2 threads: 6.7 -> 5.8 ms) where a
+       zero-padded vector of columns through the micro-kernel left half of every FMA idle.  Not
+       inlined: inlined into the column kernel it made the one-column GEMV above 2x slower. */
     #define PYCONV_GEMM_GEMV8(NAME, T, NP)                                          \
-    static __attribute__((noinline)) void NAME(ptrdiff_t kc, ptrdiff_t rows, ptrdiff_t cols,           \
+    static __attribute__((noinline)) void NAME(ptrdiff_t kc, ptrdiff_t rows, ptrdiff_t cols, \
                             const T *PYCONV_RESTRICT ap, const T *PYCONV_RESTRICT bp, \
                             T *PYCONV_RESTRICT c, ptrdiff_t ldc, int overwrite)     \
     {                                                                               \
         typedef T pvec __attribute__((vector_size(PYCONV_GEMM_MR * sizeof(T))));    \
         enum { MR = PYCONV_GEMM_MR };                                               \
-        ptrdiff_t panels = (rows + MR - 1) / MR;                                    \
         pvec acc[8][NP], a[NP];                                                     \
         _Pragma("GCC unroll 8")                                                     \
         for (int j = 0; j < 8; j++)                                                 \
             for (int q = 0; q < NP; q++) acc[j][q] = (pvec){0};                     \
-        for (int q = 0; q < NP; q++) a[q] = (pvec){0};                              \
         for (ptrdiff_t p = 0; p < kc; p++) {                                        \
             for (int q = 0; q < NP; q++)                                            \
-                if (q < panels)                                                     \
-                    memcpy(&a[q], ap + q * kc * MR + p * MR, sizeof(pvec));         \
+                memcpy(&a[q], ap + q * kc * MR + p * MR, sizeof(pvec));             \
             _Pragma("GCC unroll 8")                                                 \
             for (int j = 0; j < 8; j++) {                                           \
                 T b = bp[p * 8 + j];                                                \
@@ -228,7 +227,6 @@ cdef extern from *:
     PYCONV_GEMM_GEMV8(pyconv_gemm_gemv8x1_f64, double, 1)
     #define PYCONV_GEMM_EIGHT_COLUMNS(T, SUFFIX)                                    \
         if (cols > 4) {                                                             \
-            enum { MR = PYCONV_GEMM_MR };                                           \
             ptrdiff_t i0 = 0;                                                       \
             for (; i0 + 3 * MR <= rows; i0 += 3 * MR)                               \
                 pyconv_gemm_gemv8x3_##SUFFIX(kc, 3 * MR, cols, ap + i0 * kc, bp,    \

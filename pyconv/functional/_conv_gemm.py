@@ -231,8 +231,8 @@ class PointwiseGemm:
     TASKS_PER_THREAD = 4
     # The cost of one more task (a GEMM call and its epilogue set-up), cycles, and of 0, 1, 2, ...
     # columns past the last whole vector, in vectors (1 thread, 1024 x 512 @ 512 x c: 1 column
-    # 0.044 ms, 2-4 columns 0.11 ms, from 5 columns on a padded vector 0.15 ms; the 5-8 column
-    # kernels built for AVX-512 since cost less than that vector, and are still counted as one).
+    # 0.044 ms, 2-4 columns 0.11 ms, from 5 columns on a padded vector 0.15 ms; AVX-512 builds now run
+    # 5-8 columns in their own kernels, which cost less than that vector: still counted as one).
     TASK_CYCLES = 3000
     LEFTOVER_VECTORS = (0, 0.3, 0.8, 0.8, 0.8, 1)
 

@@ -17,7 +17,6 @@ of its own, taken from a per-plan pool.  Outputs are never arena memory.
 with NaN bytes after its last use, so a value read after its buffer was
 reused shows up as NaN.
 """
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -312,28 +311,33 @@ class _Plan:
         return self._shapes[slot]
 
     def _concatenate_in_place(self, buffers, root, defined):
-        """Concatenations along dim 1 of one image (whose channel slices are contiguous) whose inputs are
-        all arena values written by other single-output steps: those steps write into the slices of the
-        concatenation's buffer, which then lives from the first of them on, and the concatenation step
-        copies nothing (SqueezeNet's fire modules, GoogLeNet's branches at batch 1).  Returns
-        {input slot: byte offset in the concatenation's buffer}; sets their root to the concatenation."""
+        """Concatenations along dim 1 with dim 0 of size 1 (their channel slices are contiguous) whose
+        inputs are all arena values written by other single-output steps: those steps write into the
+        slices of the concatenation's buffer, which then lives from the first of them on, and the
+        concatenation step copies nothing (SqueezeNet's fire modules, GoogLeNet's branches at batch 1).
+        Returns {input slot: byte offset in the concatenation's buffer}; the root of each input and of
+        its views becomes the concatenation, so their reads keep its buffer alive.  The slices start
+        where the channels do, not on cache lines."""
         in_place = {}
-        for index, step in enumerate(self.steps):
+        for step in self.steps:
             if step.node.op != "cat" or step.outs is None or step.outputs[0] not in buffers:
                 continue
             shape = step.shapes[0]
-            if len(shape) < 2 or step.node.attrs["dim"] % len(shape) != 1 or math.prod(shape[:1]) != 1:
+            if len(shape) < 2 or step.node.attrs["dim"] % len(shape) != 1 or shape[0] != 1:
                 continue
             inputs = step.inputs
-            producers = [self.steps[defined[i]] if i in defined else None for i in inputs]
+            # arena values (so no graph input, constant, output or view) of distinct single-output steps
             if len(set(inputs)) != len(inputs) or any(
-                    i not in buffers or root.get(i, i) != i or p is None or p.outs is None or len(p.outputs) != 1
-                    or p.node.op == "cat" for i, p in zip(inputs, producers)):
+                    i not in buffers or len(self.steps[defined[i]].outputs) != 1
+                    or self.steps[defined[i]].node.op == "cat" for i in inputs):
                 continue
             out, offset = step.outputs[0], 0
             for i in inputs:
                 in_place[i] = offset
                 offset += buffers.pop(i).size
+                for value, value_root in list(root.items()):   # the input and its views
+                    if value_root == i:
+                        root[value] = out
                 root[i] = out
                 buffers[out].first = min(buffers[out].first, defined[i])
             step.call = _already_concatenated
@@ -344,7 +348,7 @@ class _Plan:
         with self._arena_lock:
             if self._arenas:
                 return self._arenas.pop()
-        arena = aligned.empty((self.arena_bytes,), np.uint8)  # on a cache line, as every offset in it
+        arena = aligned.empty((self.arena_bytes,), np.uint8)  # on a cache line, as every buffer in it
         return arena, [None if step.outs is None else
                        [None if offset is None else np.ndarray(shape, dtype, buffer=arena, offset=offset)
                         for shape, dtype, offset in step.outs] for step in self.steps]

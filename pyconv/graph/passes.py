@@ -11,8 +11,9 @@ intermediate values) and returns an equivalent Graph; none changes the loaded gr
   node (DenseNet's layers) joins it in one ``cat_channel_affine`` node, which never forms the
   concatenation.
 - ``fuse_channel_shuffle``: a channel shuffle (a channel_shuffle node, or reshape, transpose, reshape as
-  ShuffleNet writes it), with the concatenation before it and a split along the channels after it when they
-  are its only neighbours, becomes one ``cat_shuffle`` node, which copies each channel once.
+  ShuffleNet writes it), with the concatenation along the channels that defines its input and the split along
+  the channels that reads its output (values each read once and not kept), becomes one ``cat_shuffle`` node,
+  which copies each channel once.
 - ``eliminate_dead_nodes``: nodes and constants no output (or kept value) depends on are dropped.
 """
 import numpy as np
@@ -208,6 +209,9 @@ def fuse_concatenation(graph, keep=frozenset()):
 
 
 def fuse_channel_shuffle(graph, keep=frozenset()):
+    """Each channel shuffle (_channel_shuffle) as one cat_shuffle node, which takes in the concatenation along
+    the channels that defines its input and the split along the channels that reads its output when those
+    values are each read once and not kept."""
     rewriter = _Rewriter(graph, keep)
     for node in graph.nodes:
         found = _channel_shuffle(rewriter, node)
@@ -230,7 +234,7 @@ def fuse_channel_shuffle(graph, keep=frozenset()):
         for absorbed in chain[:-1]:
             rewriter.nodes[rewriter.position[absorbed.outputs[0].name]] = None
         fused = last.__class__("cat_shuffle", (source,) if cat is None else cat.inputs, outputs,
-                               {"groups": groups, "sizes": sizes}, last.scope,
+                               {"groups": groups, "sizes": sizes}, shuffle[-1].scope,   # the shuffling block's
                                sum((n.origin or (n,) for n in chain), ()))
         rewriter.nodes[place] = fused
         for value in outputs:

@@ -145,15 +145,18 @@ class CatShuffle(Op):
     def kernel(self, attrs, constants):
         plans = {}
 
+        groups = attrs["groups"]
+
         def cat_shuffle(inputs, outs):
+            if any(out.size == 0 for out in outs):
+                return outs
             counts = tuple(x.shape[1] for x in inputs)
             plan = plans.get(counts)
             if plan is None:
-                plan = plans[counts] = _shuffle_copies(counts, attrs["groups"], attrs["sizes"])
+                plan = plans[counts] = _shuffle_copies(counts, groups, attrs["sizes"])
             for o, i, start, first, count in plan:
                 out, x = outs[o], inputs[i]
-                np.copyto(out.reshape(out.shape[0], out.shape[1], -1)[:, start:start + attrs["groups"] * count:
-                                                                        attrs["groups"]],
+                np.copyto(out.reshape(out.shape[0], out.shape[1], -1)[:, start:start + groups * count:groups],
                           x.reshape(x.shape[0], x.shape[1], -1)[:, first:first + count])
             return outs
         return cat_shuffle
