@@ -93,9 +93,8 @@ def blocking(points, tiles, groups, in_channels, out_channels, itemsize, num_thr
     threads, the tile blocks are cut into blocks of whole multiples of
     _SPLIT_TILES when that gives each (the last included) at least that many
     tiles and either halves evenly or the layer has fewer output than input
-    channels; else
-    (or still too few tasks) the output channels are split, in multiples of
-    the GEMM's MR.  Neither changes a sum: each output's GEMM column and
+    channels; otherwise, or with still too few tasks, the output channels are
+    split, in multiples of the GEMM's MR.  Neither changes a sum: each output's GEMM column and
     channel sums are the same in any block, so results do not depend on
     num_threads.  Splitting output channels makes every task transform all
     of its tiles' input; splitting tiles makes every task read all the

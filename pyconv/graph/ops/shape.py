@@ -143,9 +143,7 @@ class CatShuffle(Op):
         return [first[:1] + (size,) + first[2:] for size in attrs["sizes"]]
 
     def kernel(self, attrs, constants):
-        plans = {}
-
-        groups = attrs["groups"]
+        plans, groups = {}, attrs["groups"]
 
         def cat_shuffle(inputs, outs):
             if any(out.size == 0 for out in outs):
