@@ -171,10 +171,10 @@ def test_blocking():
     assert blocking(36, 49, 1, 512, 512, 4, 2) == (16, 512)
     assert blocking(6, 1024, 1, 256, 256, 4, 2) == (128, 256)   # one-row tiles: 6 points
     assert blocking(16, 4, 3, 64, 64, 8, 4) == (4, in_mr(32))   # 3 tasks, 4 threads
-    # one block for two threads: its tiles split in whole vectors of 16 when that halves them
-    # evenly or the layer has fewer output than input channels (DenseNet's 128 -> 32)
+    # one block for two threads and fewer output than input channels (DenseNet's 128 -> 32): its tiles split
+    # in whole vectors of 16; as many output as input channels: the output channels split
     assert blocking(36, 128, 1, 128, 32, 4, 2) == (64, 32)
-    assert blocking(36, 32, 1, 128, 128, 4, 2) == (16, 128)
+    assert blocking(36, 32, 1, 128, 128, 4, 2) == (32, in_mr(64))
     assert blocking(36, 49, 1, 128, 32, 4, 2) == (32, 32)       # 32 + 17 tiles
     assert blocking(36, 49, 1, 128, 32, 4, 1) == (49, 32)
     assert blocking(36, 40, 1, 128, 32, 4, 2) == (40, in_mr(16))   # not 32 + 8: output channels split

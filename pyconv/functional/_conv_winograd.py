@@ -90,20 +90,22 @@ def blocking(points, tiles, groups, in_channels, out_channels, itemsize, num_thr
     of tasks when there are several and few, so two threads share them
     evenly (64 tiles of 256 -> 256 channels ran as 48 + 16 at 2 threads:
     0.74 ms per image against 0.56 for one image).  With fewer tasks than
-    threads, the tile blocks are cut into blocks of whole multiples of
-    _SPLIT_TILES when that gives each (the last included) at least that many
-    tiles and either halves evenly or the layer has fewer output than input
-    channels; otherwise, or with still too few tasks, the output channels are
-    split, in multiples of the GEMM's MR.  Neither changes a sum: each output's GEMM column and
+    threads and a layer with fewer output than input channels, the tile
+    blocks are cut into blocks of whole multiples of _SPLIT_TILES when that
+    gives each (the last included) at least that many tiles; otherwise, or
+    with still too few tasks, the output channels are split, in multiples of
+    the GEMM's MR.  Neither changes a sum: each output's GEMM column and
     channel sums are the same in any block, so results do not depend on
     num_threads.  Splitting output channels makes every task transform all
     of its tiles' input; splitting tiles makes every task read all the
     weights.  Measured at 2 threads, F(4,3), ms, channel split -> tile split:
     DenseNet's 128->32 @28^2 0.28 -> 0.23 (49 tiles, 32 + 17), @14^2 batch 8
     0.73 -> 0.47, @7^2 batch 8 0.27 -> 0.17; 512->128 @7^2 batch 8 1.77 ->
-    1.18; 256->256 @14^2 batch 2 1.20 -> 1.01; 512->512 @7^2 batch 8 level;
-    128->128 @28^2 (49 tiles, 32 + 17) 0.60 -> 0.63, so it keeps the
-    channel split.
+    1.18; 256->128 @14^2 batch 4 1.31 -> 1.05.  With as many output as input
+    channels it was mixed, so they keep the channel split: 256->256 @14^2
+    batch 2 1.20 -> 1.01, 512->512 @7^2 batch 8 level, 128->128 @28^2 (32 +
+    17 tiles) 0.60 -> 0.63, the layer suite's dilated3x3_256_28 (64 tiles)
+    2.2-2.4 -> 2.3-2.8.
     """
     fitting = _SCRATCH_BUDGET // (points * (in_channels + out_channels) * itemsize)
     largest, multiple = _MAX_TILE_BLOCK, 1
@@ -115,8 +117,7 @@ def blocking(points, tiles, groups, in_channels, out_channels, itemsize, num_thr
     tile_block = -(-tiles // blocks)
     tile_block = -(-tile_block // multiple) * multiple
     tasks = groups * -(-tiles // tile_block)
-    if tasks < num_threads and tile_block >= 2 * _SPLIT_TILES and (
-            tile_block % (2 * _SPLIT_TILES) == 0 or out_channels < in_channels):
+    if tasks < num_threads and tile_block >= 2 * _SPLIT_TILES and out_channels < in_channels:
         parts = min(-(-num_threads // tasks), tile_block // _SPLIT_TILES)
         split = -(-tile_block // (parts * _SPLIT_TILES)) * _SPLIT_TILES
         if tiles % split == 0 or tiles % split >= _SPLIT_TILES:   # no nearly empty last block
