@@ -103,9 +103,10 @@ def blocking(points, tiles, groups, in_channels, out_channels, itemsize, num_thr
     0.73 -> 0.47, @7^2 batch 8 0.27 -> 0.17; 512->128 @7^2 batch 8 1.77 ->
     1.18; 256->128 @14^2 batch 4 1.31 -> 1.05.  With as many output as input
     channels it was mixed, so they keep the channel split: 256->256 @14^2
-    batch 2 1.20 -> 1.01, 512->512 @7^2 batch 8 level, 128->128 @28^2 (32 +
-    17 tiles) 0.60 -> 0.63, the layer suite's dilated3x3_256_28 (64 tiles)
-    2.2-2.4 -> 2.3-2.8.
+    batch 2 1.37 -> 1.07, 512->512 @7^2 batch 8 (38 MB of transformed
+    weights, then read whole by each thread) 4.0-5.7 -> 4.0-8.0, 128->128
+    @14^2 batch 8 and 64->64 @28^2 batch 2 level, 128->128 @28^2 (32 + 17
+    tiles) 0.60 -> 0.63.
     """
     fitting = _SCRATCH_BUDGET // (points * (in_channels + out_channels) * itemsize)
     largest, multiple = _MAX_TILE_BLOCK, 1
