@@ -167,9 +167,10 @@ cdef extern from *:
     #endif
 
     /* dst[0:n] = src[0:n] for the short rows of small planes (7-28 values), by masked vector loads
-       and stores where the target has them (nothing read or written past n); a memcpy call per row
-       was most of the time of a 7x7 plane. */
-    static inline void pyconv_pool_copy_f32(float *dst, const float *src, ptrdiff_t n)
+       and stores where the target has them (nothing read or written past n), where the plane path
+       made a memcpy call per row (14 for a 7x7 plane); float64 rows are copied as twice as many
+       floats. */
+    static inline void pyconv_pool_copy(float *dst, const float *src, ptrdiff_t n)
     {
     #if defined(__AVX512F__)
         for (; n >= 16; n -= 16, src += 16, dst += 16)
@@ -181,22 +182,6 @@ cdef extern from *:
             _mm256_storeu_ps(dst, _mm256_loadu_ps(src));
         __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         _mm256_maskstore_ps(dst, m, _mm256_maskload_ps(src, m));
-    #else
-        memcpy(dst, src, n * sizeof *dst);
-    #endif
-    }
-    static inline void pyconv_pool_copy_f64(double *dst, const double *src, ptrdiff_t n)
-    {
-    #if defined(__AVX512F__)
-        for (; n >= 8; n -= 8, src += 8, dst += 8)
-            _mm512_storeu_pd(dst, _mm512_loadu_pd(src));
-        __mmask8 m = (__mmask8)((1u << n) - 1u);
-        _mm512_mask_storeu_pd(dst, m, _mm512_maskz_loadu_pd(m, src));
-    #elif defined(__AVX2__)
-        for (; n >= 4; n -= 4, src += 4, dst += 4)
-            _mm256_storeu_pd(dst, _mm256_loadu_pd(src));
-        __m256i m = _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
-        _mm256_maskstore_pd(dst, m, _mm256_maskload_pd(src, m));
     #else
         memcpy(dst, src, n * sizeof *dst);
     #endif
@@ -702,8 +687,7 @@ cdef extern from *:
     void pyconv_maxpool_rows_s2_f64(const Columns* c, const double* plane, Py_ssize_t in_h, Py_ssize_t in_w,
                                     Py_ssize_t pad_h, Py_ssize_t kernel_h, Py_ssize_t oh_start, Py_ssize_t oh_stop,
                                     double* out, double* ring, Py_ssize_t ring_w) noexcept nogil
-    void pyconv_pool_copy_f32(float* dst, const float* src, Py_ssize_t n) noexcept nogil
-    void pyconv_pool_copy_f64(double* dst, const double* src, Py_ssize_t n) noexcept nogil
+    void pyconv_pool_copy(float* dst, const float* src, Py_ssize_t n) noexcept nogil
     enum:
         POOL_VBYTES "PYCONV_POOL_VBYTES"
 
@@ -812,10 +796,7 @@ cdef void _task(const floating* x, floating* out, Py_ssize_t task, const Window*
 
 
 cdef inline void _copy_row(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        pyconv_pool_copy_f32(dst, src, n)
-    else:
-        pyconv_pool_copy_f64(dst, src, n)
+    pyconv_pool_copy(<float*>dst, <const float*>src, n * <Py_ssize_t>(sizeof(floating) // sizeof(float)))
 
 
 cdef void _plane_task(const floating* plane_x, floating* out, const Window* g, const floating** rows,
